@@ -1,0 +1,306 @@
+"""Training and offline evaluation runs over plain records: the `jobrec train` and
+`jobrec evaluate` pipelines without their I/O.
+
+Both rank the full active catalog per user, the user's already-seen jobs excluded
+(`ml.metrics`), for ConvFM, its ablations and the baselines alike.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml.baselines import ContentRanker, PopularityRanker
+from ml.checkpoint import load_checkpoint, save_checkpoint
+from ml.config import Config, ModelConfig
+from ml.data import (
+    ExampleSampler,
+    Feedback,
+    Split,
+    aggregate_feedback,
+    data_fingerprint,
+    leave_last_out,
+)
+from ml.features import EntityFeatures, FeatureSpace
+from ml.metrics import RankingTask, ScoreFn, evaluate_ranking
+from ml.model import ConvFM
+from ml.records import Interaction, JobRecord, UserRecord
+from ml.report import plot_learning_curve
+from ml.scoring import CatalogScorer
+from ml.text import name_key
+from ml.train import TrainResult, train_convfm
+
+ABLATIONS_DIR = "ablations"
+REPORT_FILE = "report.json"
+CURVE_FILE = "learning_curve.png"
+
+
+@dataclass
+class Prepared:
+    """Records encoded once: all users, all jobs, and the active catalog's rows."""
+
+    users: list[UserRecord]
+    jobs: list[JobRecord]
+    feedback: list[Feedback]
+    split: Split
+    space: FeatureSpace
+    user_features: EntityFeatures
+    job_features: EntityFeatures
+    user_index: dict[str, int]
+    job_index: dict[str, int]
+    catalog_rows: np.ndarray  # rows of job_features that are active jobs
+    catalog: EntityFeatures
+    catalog_index: dict[str, int]  # job id -> position in `catalog`
+
+    def ranking_task(
+        self, targets: dict[str, list[str]], seen: dict[str, set[str]],
+        *, max_users: int | None = None, seed: int = 0,
+    ) -> RankingTask:
+        """Users with a target in the active catalog; excluded = their seen jobs."""
+        user_ids = sorted(u for u, jobs in targets.items()
+                          if u in self.user_index and any(j in self.catalog_index for j in jobs))
+        if max_users is not None and len(user_ids) > max_users:
+            picked = np.random.default_rng(seed).choice(len(user_ids), max_users, replace=False)
+            user_ids = [user_ids[i] for i in sorted(picked)]
+        groups = np.array([hash_group(j.company) for j in
+                           (self.jobs[r] for r in self.catalog_rows)], dtype=np.int64)
+        return RankingTask(
+            users=[self.user_index[u] for u in user_ids],
+            relevant=[[self.catalog_index[j] for j in targets[u] if j in self.catalog_index]
+                      for u in user_ids],
+            excluded=[[self.catalog_index[j] for j in seen.get(u, ())
+                       if j in self.catalog_index and j not in targets[u]] for u in user_ids],
+            groups=groups,
+        )
+
+    def model_ranker(self, model: ConvFM) -> ScoreFn:
+        """Scores [U, N] of user rows against the catalog (precomputed job parts)."""
+        scorer = CatalogScorer(model, self.space, self.catalog)
+        return lambda rows: scorer.score_many(self.user_features, rows)
+
+    def baselines(self, train: Sequence[Feedback]) -> dict[str, ScoreFn]:
+        popularity = PopularityRanker(train, self.catalog.ids)
+        return {
+            "popularity": popularity,
+            "content": ContentRanker(self.space, self.user_features, self.catalog, popularity),
+        }
+
+    def sampler(self, config: Config) -> ExampleSampler:
+        return ExampleSampler(self.split.train, self.user_index, self.job_index,
+                              self.catalog_rows, config.train.negative_ratio,
+                              config.train.seed)
+
+
+def hash_group(company: str | None) -> int:
+    """A stable non-negative id for a company name; -1 when there is none."""
+    if not company:
+        return -1
+    return int.from_bytes(name_key(company).encode()[:8].ljust(8, b"\0"), "little") >> 1
+
+
+def prepare(
+    users: Sequence[UserRecord],
+    jobs: Sequence[JobRecord],
+    interactions: Sequence[Interaction],
+    *,
+    config: Config,
+    space: FeatureSpace | None = None,
+    holdout: bool = True,
+) -> Prepared:
+    """Aggregate feedback, split it, fit (or reuse) the feature space, encode everything."""
+    feedback = aggregate_feedback(interactions)
+    split = leave_last_out(feedback, holdout=holdout)
+    if space is None:
+        train_pairs = [(f.user_id, f.job_id) for f in split.train if f.label > 0]
+        space = FeatureSpace.fit(users, jobs, train_pairs, config.features)
+    user_features = space.encode_users(users)
+    job_features = space.encode_jobs(jobs)
+    catalog_rows = np.array([i for i, j in enumerate(jobs) if j.active], dtype=np.int64)
+    catalog = job_features.take(catalog_rows)
+    return Prepared(
+        users=list(users), jobs=list(jobs), feedback=feedback, split=split, space=space,
+        user_features=user_features, job_features=job_features,
+        user_index={u.user_id: i for i, u in enumerate(users)},
+        job_index={j.job_id: i for i, j in enumerate(jobs)},
+        catalog_rows=catalog_rows, catalog=catalog,
+        catalog_index={job_id: i for i, job_id in enumerate(catalog.ids)},
+    )
+
+
+def _train_one(data: Prepared, config: Config, model_config: ModelConfig, *,
+               progress: bool, label: str) -> TrainResult:
+    k = config.train.eval_k
+    targets = {u: [j] for u, j in data.split.validation.items()}
+    val_task = data.ranking_task(targets, data.split.seen,
+                                 max_users=config.train.max_val_users, seed=config.train.seed)
+    validate = None
+    if val_task.users:
+        def validate(model: ConvFM) -> dict[str, float]:
+            return evaluate_ranking(data.model_ranker(model), val_task, k=k)
+    return train_convfm(data.space, data.user_features, data.job_features,
+                        data.sampler(config), model_config, config.train, validate,
+                        progress=progress, label=label)
+
+
+def test_targets(split: Split) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
+    targets = {u: [j] for u, j in split.test.items()}
+    seen = {u: split.seen_before_test(u) for u in split.test}
+    return targets, seen
+
+
+def run_training(
+    users: Sequence[UserRecord],
+    jobs: Sequence[JobRecord],
+    interactions: Sequence[Interaction],
+    config: Config,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ConvFM (and the configured ablations), evaluate on the test split, save.
+
+    Writes the checkpoint into `out_dir`, ablation checkpoints into
+    `out_dir`/ablations/<name>, `report.json` and `learning_curve.png`; returns the report.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    torch.manual_seed(config.train.seed)
+    data = prepare(users, jobs, interactions, config=config)
+    fingerprint = data_fingerprint(users, jobs, interactions)
+    k = config.train.eval_k
+    test_task = data.ranking_task(*test_targets(data.split))
+
+    main = _train_one(data, config, config.model, progress=progress, label="convfm")
+    results = {"convfm": evaluate_ranking(data.model_ranker(main.model), test_task, k=k)}
+    baselines = {name: evaluate_ranking(fn, test_task, k=k)
+                 for name, fn in data.baselines(data.split.train).items()}
+    ablations: dict[str, dict[str, float]] = {}
+    ablation_histories = {}
+    for ablation in config.train.ablations:
+        result = _train_one(data, config, config.model.ablated(ablation),
+                            progress=progress, label=ablation)
+        ablations[ablation] = evaluate_ranking(data.model_ranker(result.model), test_task, k=k)
+        ablation_histories[ablation] = _history(result)
+        save_checkpoint(out_dir / ABLATIONS_DIR / ablation, result.model, data.space,
+                        metrics=ablations[ablation], data_fingerprint=fingerprint,
+                        extra={"ablation": ablation, "train_config": config.train.model_dump(
+                            mode="json")})
+
+    positives = sum(f.label > 0 for f in data.split.train)
+    report: dict[str, Any] = {
+        "created_at": datetime.now(UTC).isoformat(),
+        "config": config.model_dump(mode="json"),
+        "data": {
+            "users": len(users), "jobs": len(jobs), "active_jobs": len(data.catalog),
+            "interactions": len(interactions), "feedback_pairs": len(data.feedback),
+            "train_positives": positives, "train_negatives": len(data.split.train) - positives,
+            "validation_users": len(data.split.validation), "test_users": len(test_task.users),
+            "examples_per_epoch": main.examples_per_epoch,
+            "vocabulary_sizes": data.space.vocab_sizes(),
+            "learned_terms": len(data.space.extractor.learned_terms),
+            "fingerprint": fingerprint,
+        },
+        "k": k,
+        "metrics": results["convfm"],
+        "baselines": baselines,
+        "ablations": ablations,
+        "training": {**_history(main), "ablations": ablation_histories},
+        "seconds": {"train": round(main.seconds, 2),
+                    "total": round(time.perf_counter() - started, 2)},
+        "machine": machine_info(),
+    }
+    metadata = save_checkpoint(
+        out_dir, main.model, data.space, metrics=results["convfm"],
+        data_fingerprint=fingerprint,
+        extra={"train_config": config.train.model_dump(mode="json"),
+               "trained_at": report["created_at"], "baselines": baselines,
+               "ablations": ablations},
+    )
+    report["model_version"] = metadata["model_version"]
+    write_json(out_dir / REPORT_FILE, report)
+    plot_learning_curve(report["training"], k, out_dir / CURVE_FILE)
+    return report
+
+
+def _history(result: TrainResult) -> dict[str, Any]:
+    return {
+        "best_epoch": result.best_epoch,
+        "seconds": round(result.seconds, 2),
+        "epochs": [{"epoch": e.epoch, "loss": e.loss, "seconds": round(e.seconds, 2),
+                    **{f"val_{k}": v for k, v in e.validation.items()}}
+                   for e in result.history],
+    }
+
+
+def run_evaluation(
+    checkpoint_path: str | Path,
+    users: Sequence[UserRecord],
+    jobs: Sequence[JobRecord],
+    interactions: Sequence[Interaction],
+    *,
+    holdout: Sequence[tuple[str, str]] | None = None,
+    k: int = 10,
+) -> dict[str, Any]:
+    """Rank the active catalog for held-out users with the checkpoint, its ablations
+    (found under <checkpoint>/ablations) and the baselines.
+
+    Without `holdout`, the targets are the store's own leave-last-out test items and
+    each user's other interactions are excluded. With `holdout` (user_id, job_id) pairs,
+    every job the user interacted with in the store is excluded and baselines learn
+    from all store interactions.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    config = Config(model=checkpoint.model.config, features=checkpoint.space.config)
+    data = prepare(users, jobs, interactions, config=config, space=checkpoint.space,
+                   holdout=holdout is None)
+    if holdout is None:
+        targets, seen = test_targets(data.split)
+        train = data.split.train
+    else:
+        targets = {}
+        for user_id, job_id in holdout:
+            targets.setdefault(str(user_id), []).append(str(job_id))
+        seen = data.split.seen
+        train = data.feedback
+    task = data.ranking_task(targets, seen)
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint_path),
+        "model_version": checkpoint.version,
+        "k": k,
+        "protocol": "holdout csv" if holdout is not None else "leave-last-out of the store",
+        "catalog_size": len(data.catalog),
+        **evaluate_ranking(data.model_ranker(checkpoint.model), task, k=k),
+        "baselines": {name: evaluate_ranking(fn, task, k=k)
+                      for name, fn in data.baselines(train).items()},
+        "ablations": {},
+        "data_matches_training": (data_fingerprint(users, jobs, interactions)
+                                  == checkpoint.metadata.get("data_fingerprint")),
+    }
+    ablation_root = Path(checkpoint_path) / ABLATIONS_DIR
+    for path in sorted(ablation_root.iterdir()) if ablation_root.is_dir() else ():
+        ablation = load_checkpoint(path)
+        report["ablations"][path.name] = evaluate_ranking(
+            data.model_ranker(ablation.model), task, k=k)
+    return report
+
+
+def machine_info() -> dict[str, Any]:
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+            "platform": platform.platform()}
+
+
+def write_json(path: Path, data: Any) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, default=str))
