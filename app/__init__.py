@@ -1,0 +1,1 @@
+"""The jobrec service: settings, SQL store, importers, CLI and the HTTP API."""

@@ -1,0 +1,301 @@
+"""Synthetic demo data with real structure (`jobrec import demo`).
+
+Users belong to an occupation (data science, nursing, retail...) and live in one of 16
+US metros; jobs belong to an occupation, a company and a place, state pay for their
+occupation (hourly for hourly work; some state none) and ask for a few of the
+occupation's skills. Users browse the board in sessions: each session shows them a
+slate of jobs (impressions) and they open, click, save and apply to those with the
+highest utility:
+
+    utility = 3.0 * skill overlap + 1.6 * same city + 0.6 * same region
+              + 0.8 * remote (for remote-friendly occupations) + 0.8 * salary fit
+              + job appeal (a hidden per-job quality) + Gumbel noise
+
+so users prefer jobs near them that match their skills and pay, and popularity alone
+(job appeal) explains only part of it. Everything is drawn from one seeded generator:
+the same seed gives the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from app.repositories import EventRow
+from app.schemas import DesiredSalaryIn, JobIn, SalaryIn, UserIn
+
+CITIES = [  # (city, state, weight)
+    ("San Francisco", "CA", 1.2), ("San Jose", "CA", 0.7), ("Los Angeles", "CA", 1.4),
+    ("Seattle", "WA", 1.0), ("Portland", "OR", 0.6), ("Denver", "CO", 0.7),
+    ("Austin", "TX", 0.8), ("Dallas", "TX", 0.9), ("Houston", "TX", 0.9),
+    ("Chicago", "IL", 1.2), ("New York", "NY", 1.6), ("Boston", "MA", 0.9),
+    ("Atlanta", "GA", 0.8), ("Miami", "FL", 0.7), ("Washington", "DC", 0.8),
+    ("Philadelphia", "PA", 0.8),
+]
+HIGH_COST = {"San Francisco", "San Jose", "New York", "Boston", "Seattle"}
+
+
+@dataclass(frozen=True)
+class Occupation:
+    name: str
+    titles: tuple[str, ...]
+    skills: tuple[str, ...]  # core skills first
+    annual_median: float  # USD per year
+    hourly: bool
+    remote_friendly: bool
+    employment: tuple[str, ...]
+
+
+OCCUPATIONS = (
+    Occupation("data", ("Data Scientist", "Machine Learning Engineer", "Data Analyst",
+                        "Analytics Engineer"),
+               ("python", "sql", "machine learning", "statistics", "pandas", "scikit-learn",
+                "tableau", "spark", "deep learning", "r", "a/b testing", "pytorch"),
+               140_000, False, True, ("full_time", "contract")),
+    Occupation("backend", ("Backend Engineer", "Software Engineer", "Python Developer",
+                           "Java Developer", "Platform Engineer"),
+               ("python", "java", "sql", "docker", "rest api", "golang", "kubernetes",
+                "aws", "kafka", "redis", "linux", "git"),
+               150_000, False, True, ("full_time", "contract")),
+    Occupation("frontend", ("Frontend Engineer", "Web Developer", "UI Engineer",
+                            "JavaScript Developer"),
+               ("javascript", "typescript", "react", "css", "html", "node.js", "graphql",
+                "vue", "angular", "git"),
+               130_000, False, True, ("full_time", "contract")),
+    Occupation("cloud", ("DevOps Engineer", "Cloud Engineer", "Site Reliability Engineer",
+                         "Systems Administrator"),
+               ("aws", "terraform", "kubernetes", "linux", "docker", "devops", "azure", "gcp",
+                "networking", "security"),
+               145_000, False, True, ("full_time",)),
+    Occupation("nursing", ("Registered Nurse", "Charge Nurse", "Certified Nursing Assistant",
+                           "Home Health Aide"),
+               ("nursing", "patient care", "cpr", "cna", "caregiving", "medical assistant"),
+               82_000, True, False, ("full_time", "part_time")),
+    Occupation("retail", ("Cashier", "Sales Associate", "Store Associate",
+                          "Retail Supervisor"),
+               ("cashier", "retail", "customer service", "stocking", "sales"),
+               33_000, True, False, ("part_time", "full_time", "temporary")),
+    Occupation("warehouse", ("Warehouse Associate", "Forklift Operator", "Package Handler",
+                             "Delivery Driver"),
+               ("warehouse", "forklift", "package handling", "shipping", "driving"),
+               40_000, True, False, ("full_time", "part_time", "temporary")),
+    Occupation("food", ("Line Cook", "Server", "Barista", "Bartender", "Dishwasher"),
+               ("cooking", "server", "barista", "bartender", "food service", "dishwasher"),
+               31_000, True, False, ("part_time", "full_time")),
+    Occupation("office", ("Administrative Assistant", "Receptionist", "Office Manager",
+                          "Data Entry Clerk"),
+               ("administrative", "receptionist", "microsoft office", "scheduling",
+                "data entry", "excel"),
+               52_000, False, False, ("full_time", "part_time")),
+    Occupation("finance", ("Accountant", "Financial Analyst", "Bookkeeper",
+                           "Payroll Specialist"),
+               ("accounting", "excel", "finance", "bookkeeping", "payroll", "quickbooks"),
+               85_000, False, True, ("full_time",)),
+    Occupation("marketing", ("Marketing Manager", "Account Executive",
+                             "Sales Development Representative", "Content Writer"),
+               ("marketing", "sales", "salesforce", "writing", "data analysis"),
+               90_000, False, True, ("full_time", "contract")),
+    Occupation("hospitality", ("Housekeeper", "Front Desk Agent", "Security Officer",
+                               "Janitor"),
+               ("housekeeping", "hospitality", "security guard", "customer service"),
+               35_000, True, False, ("full_time", "part_time")),
+)
+COMPANY_WORDS = (
+    "Acme", "Blue Harbor", "Summit", "Northwind", "Redwood", "Bright", "Granite", "Pioneer",
+    "Silver Lake", "Evergreen", "Lumen", "Cobalt", "Harbor", "Keystone", "Meridian", "Atlas",
+    "Beacon", "Cedar", "Orbit", "Vista",
+)
+COMPANY_SUFFIX = {
+    "data": "Analytics", "backend": "Software", "frontend": "Digital", "cloud": "Cloud",
+    "nursing": "Health", "retail": "Stores", "warehouse": "Logistics", "food": "Kitchens",
+    "office": "Services", "finance": "Financial", "marketing": "Media",
+    "hospitality": "Hotels",
+}
+START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class DemoData:
+    jobs: list[tuple[str, JobIn]]
+    users: list[tuple[str, UserIn]]
+    events: list[EventRow]
+
+
+def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> DemoData:
+    """Users u1..uN, jobs j1..jN and their interactions, from one seeded generator."""
+    if n_users < 1 or n_jobs < 1:
+        raise ValueError("the demo needs at least one user and one job")
+    rng = np.random.default_rng(seed)
+    n_occ = len(OCCUPATIONS)
+    city_weights = np.array([c[2] for c in CITIES])
+    city_weights /= city_weights.sum()
+
+    # companies: each has an occupation and a home city
+    companies = []
+    for occ_index, occ in enumerate(OCCUPATIONS):
+        for word in rng.choice(COMPANY_WORDS, size=6, replace=False):
+            companies.append((f"{word} {COMPANY_SUFFIX[occ.name]}", occ_index,
+                              int(rng.choice(len(CITIES), p=city_weights))))
+
+    # jobs
+    job_occ = np.empty(n_jobs, dtype=np.int64)
+    job_city = np.empty(n_jobs, dtype=np.int64)
+    job_remote = np.zeros(n_jobs, dtype=bool)
+    job_salary_max = np.full(n_jobs, np.nan)
+    job_skill_sets: list[set[str]] = []
+    job_appeal = rng.normal(0.0, 0.4, n_jobs)
+    jobs: list[tuple[str, JobIn]] = []
+    for j in range(n_jobs):
+        name, occ_index, home = companies[int(rng.integers(len(companies)))]
+        occ = OCCUPATIONS[occ_index]
+        city = home if rng.random() < 0.6 else int(rng.choice(len(CITIES), p=city_weights))
+        remote = occ.remote_friendly and rng.random() < 0.15
+        skills = _pick_skills(rng, occ, int(rng.integers(3, 7)))
+        title = str(rng.choice(occ.titles))
+        if not occ.hourly and rng.random() < 0.3:
+            title = f"{rng.choice(['Senior', 'Junior', 'Lead'])} {title}"
+        salary = None
+        pay = occ.annual_median * (1.25 if CITIES[city][0] in HIGH_COST else 1.0)
+        pay *= float(rng.lognormal(0.0, 0.15))
+        if rng.random() < 0.85:
+            if occ.hourly and rng.random() < 0.8:
+                low = round(pay / 2080 * 0.9, 2)
+                salary = SalaryIn(min=low, max=round(low * 1.2, 2), period="hour")
+            else:
+                low = round(pay * 0.9, -3)
+                salary = SalaryIn(min=low, max=round(low * 1.25, -3), period="year")
+            job_salary_max[j] = salary.to_salary().annual_max_usd
+        posted = START - timedelta(days=int(rng.integers(0, 60)))
+        jobs.append((f"j{j + 1}", JobIn(
+            title=title,
+            description=_describe(rng, occ, title, name, skills),
+            company=name,
+            location=f"{CITIES[city][0]}, {CITIES[city][1]}",
+            remote=bool(remote),
+            skills=sorted(skills),
+            salary=salary,
+            employment_type=str(rng.choice(occ.employment)),
+            posted_at=posted,
+            expires_at=posted + timedelta(days=120),
+            active=bool(rng.random() < 0.95),
+        )))
+        job_occ[j], job_city[j], job_remote[j] = occ_index, city, remote
+        job_skill_sets.append(skills)
+
+    # users
+    user_occ = rng.integers(0, n_occ, n_users)
+    user_city = rng.choice(len(CITIES), size=n_users, p=city_weights)
+    users: list[tuple[str, UserIn]] = []
+    user_skill_sets: list[set[str]] = []
+    user_desired = np.full(n_users, np.nan)
+    for u in range(n_users):
+        occ = OCCUPATIONS[int(user_occ[u])]
+        skills = _pick_skills(rng, occ, int(rng.integers(3, 8)))
+        if rng.random() < 0.3:  # a secondary occupation's skill
+            other = OCCUPATIONS[int(rng.integers(n_occ))]
+            skills.add(str(rng.choice(other.skills[:4])))
+        desired = None
+        if rng.random() < 0.7:
+            amount = occ.annual_median * float(rng.lognormal(0.0, 0.12))
+            if CITIES[int(user_city[u])][0] in HIGH_COST:
+                amount *= 1.2
+            desired = (DesiredSalaryIn(amount=round(amount / 2080, 2), period="hour")
+                       if occ.hourly else DesiredSalaryIn(amount=round(amount, -3)))
+            user_desired[u] = desired.annual_usd
+        company = None
+        if rng.random() < 0.4:
+            options = [c for c in companies if c[1] == user_occ[u]]
+            company = options[int(rng.integers(len(options)))][0]
+        users.append((f"u{u + 1}", UserIn(
+            headline=str(rng.choice(occ.titles)),
+            location=f"{CITIES[int(user_city[u])][0]}, {CITIES[int(user_city[u])][1]}",
+            current_company=company,
+            skills=sorted(skills),
+            desired_salary=desired,
+        )))
+        user_skill_sets.append(skills)
+
+    events = _browse(rng, user_occ, user_city, user_skill_sets, user_desired, job_occ,
+                     job_city, job_remote, job_skill_sets, job_salary_max, job_appeal,
+                     np.array([j.active for _, j in jobs]))
+    return DemoData(jobs=jobs, users=users, events=events)
+
+
+def _pick_skills(rng: np.random.Generator, occ: Occupation, n: int) -> set[str]:
+    weights = 1.0 / (1.0 + np.arange(len(occ.skills)))  # core skills more likely
+    picked = rng.choice(len(occ.skills), size=min(n, len(occ.skills)), replace=False,
+                        p=weights / weights.sum())
+    return {occ.skills[i] for i in picked}
+
+
+def _describe(rng, occ: Occupation, title: str, company: str, skills: set[str]) -> str:
+    listed = ", ".join(sorted(skills))
+    perks = rng.choice(["Flexible schedule.", "Health benefits and paid time off.",
+                        "Growth opportunities.", "Weekly pay."])
+    return f"{company} is hiring a {title}. Skills we look for: {listed}. {perks}"
+
+
+def _skill_cosine(a: list[set[str]], b: list[set[str]]) -> np.ndarray:
+    """Cosine similarity of every set in `a` with every set in `b`: [len(a), len(b)]."""
+    names = sorted(set().union(*a, *b))
+    column = {name: i for i, name in enumerate(names)}
+
+    def matrix(sets: list[set[str]]) -> np.ndarray:
+        out = np.zeros((len(sets), len(names)))
+        for row, skills in enumerate(sets):
+            out[row, [column[s] for s in skills]] = 1.0
+        return out
+
+    ma, mb = matrix(a), matrix(b)
+    norms = np.sqrt(ma.sum(1, keepdims=True) * mb.sum(1)[None, :])
+    return (ma @ mb.T) / np.maximum(norms, 1.0)
+
+
+def _browse(rng, user_occ, user_city, user_skills, user_desired, job_occ, job_city,
+            job_remote, job_skills, job_salary_max, job_appeal, job_active) -> list[EventRow]:
+    """Sessions of impressions and the events they lead to, in time order per user."""
+    n_jobs = len(job_occ)
+    active = np.flatnonzero(job_active)
+    city_state = np.array([c[1] for c in CITIES])
+    overlaps = _skill_cosine(user_skills, job_skills)  # [users, jobs]
+    events: list[EventRow] = []
+    for u in range(len(user_occ)):
+        same_city = job_city == user_city[u]
+        same_region = city_state[job_city] == city_state[user_city[u]]
+        overlap = overlaps[u]
+        remote_ok = job_remote & OCCUPATIONS[int(user_occ[u])].remote_friendly
+        fit = np.zeros(n_jobs)
+        if not np.isnan(user_desired[u]):
+            known = ~np.isnan(job_salary_max)
+            fit[known] = np.clip((job_salary_max[known] - user_desired[u]) / user_desired[u],
+                                 -1, 1)
+        utility = (3.0 * overlap + 1.6 * same_city + 0.6 * (same_region & ~same_city)
+                   + 0.8 * remote_ok + 0.8 * fit + job_appeal)
+        # the board shows loosely relevant jobs: same occupation or nearby, plus others
+        exposure = np.exp(2.0 * (job_occ == user_occ[u]) + 1.2 * same_city + 0.4 * job_appeal)
+        exposure = exposure[active] / exposure[active].sum()
+        t = START + timedelta(days=float(rng.uniform(0, 30)))
+        seen: set[int] = set()
+        for _ in range(int(rng.integers(2, 7))):
+            slate = active[rng.choice(len(active), size=min(12, len(active)), replace=False,
+                                      p=exposure)]
+            noisy = utility[slate] + rng.gumbel(0.0, 0.4, len(slate))
+            for j, value in sorted(zip(slate.tolist(), noisy.tolist(), strict=True),
+                                   key=lambda item: -item[1]):
+                t += timedelta(seconds=float(rng.integers(5, 90)))
+                uid, jid = f"u{u + 1}", f"j{j + 1}"
+                events.append(EventRow(uid, jid, "impression", t))
+                if j in seen:
+                    continue
+                if value > 2.6:
+                    seen.add(j)
+                    events.append(EventRow(uid, jid, "view", t + timedelta(seconds=3)))
+                    for kind, threshold in (("click", 3.1), ("save", 3.6), ("apply", 4.0)):
+                        if value > threshold:
+                            events.append(EventRow(uid, jid, kind, t + timedelta(seconds=20)))
+                elif value < 0.6 and rng.random() < 0.3:
+                    events.append(EventRow(uid, jid, "dismiss", t + timedelta(seconds=2)))
+            t += timedelta(days=float(rng.uniform(1, 12)))
+    return events

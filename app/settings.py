@@ -1,0 +1,35 @@
+"""All settings in one object, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Environment variables (upper-case names) override these defaults."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{VAR_DIR / 'jobrec.db'}",
+        description="SQLAlchemy URL; SQLite file by default, PostgreSQL in production "
+        "(postgresql+psycopg://user:pass@host/db)",
+    )
+    model_path: Path = Field(default=VAR_DIR / "model", description="checkpoint directory")
+    host: str = "0.0.0.0"
+    port: int = Field(default=8001, ge=1, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None, description="when set, write and admin endpoints need X-API-Key"
+    )
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,112 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable), tiny data.
+
+PostgreSQL runs when TEST_DATABASE_URL is set or a local server answers on
+127.0.0.1:5432; each test session creates its own throw-away databases on it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.db import create_db_engine, session_factory
+from app.migrate import upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    candidate = url or LOCAL_PG
+    try:
+        engine = create_engine(candidate, connect_args={"connect_timeout": 2})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return candidate
+    except Exception as exc:
+        if url:  # asked for explicitly: failing to reach it is an error, not a skip
+            raise RuntimeError(f"TEST_DATABASE_URL={url} is not reachable: {exc}") from exc
+        return None
+
+
+PG_ADMIN_URL = _postgres_admin_url()
+
+
+class PostgresDatabases:
+    """Creates and drops uniquely named databases on the test server."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        name = f"jobrec_test_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        self.created.append(name)
+        url = make_url(self.admin_url).set(database=name)
+        return url.render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PostgresDatabases | None]:
+    if PG_ADMIN_URL is None:
+        yield None
+        return
+    dbs = PostgresDatabases(PG_ADMIN_URL)
+    yield dbs
+    dbs.drop_all()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request, tmp_path, pg_databases) -> str:
+    """URL of a new, empty database (no schema) on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    if pg_databases is None:
+        pytest.skip("PostgreSQL not reachable (set TEST_DATABASE_URL to run these)")
+    return pg_databases.create()
+
+
+@pytest.fixture
+def db_url(empty_db_url) -> str:
+    """URL of a new database migrated to head."""
+    upgrade(empty_db_url)
+    return empty_db_url
+
+
+@pytest.fixture
+def factory(db_url):
+    engine = create_db_engine(db_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "postgresql: runs against PostgreSQL")
+
+
+def pytest_report_header(config) -> str:
+    where = PG_ADMIN_URL or "not reachable: PostgreSQL tests skip"
+    return f"databases: SQLite + PostgreSQL ({where})"

@@ -1,0 +1,66 @@
+"""The `jobrec` console script, run as a user runs it, on SQLite and PostgreSQL."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def jobrec(*args, url, check=True, cwd=None):
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=cwd or REPO,
+                            capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"jobrec {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_import_train_evaluate(empty_db_url, tmp_path):
+    url = empty_db_url
+    missing = jobrec("import", "demo", url=url, check=False)
+    assert missing.returncode == 1 and "jobrec db upgrade" in missing.stderr
+    jobrec("db", "upgrade", url=url)
+    out = jobrec("import", "demo", "--users", "120", "--jobs", "90", "--seed", "2", url=url)
+    assert "users 120, jobs 90" in out.stderr
+    skipped = jobrec("import", "demo", "--if-empty", url=url)
+    assert "skipped" in skipped.stderr
+    model = tmp_path / "model"
+    jobrec("train", "--out", str(model), "--config", str(REPO / "configs" / "tiny.toml"),
+           "--epochs", "2", "--ablations", "no_fm", "--no-progress", url=url)
+    assert (model / "weights.safetensors").exists() and (model / "report.json").exists()
+    report_path = tmp_path / "eval.json"
+    jobrec("evaluate", "--checkpoint", str(model), "--k", "5", "--json", str(report_path),
+           url=url)
+    report = json.loads(report_path.read_text())
+    for key in ("hr@5", "precision@5", "recall@5", "ndcg@5", "map@5", "mrr", "auc",
+                "coverage@5", "users"):
+        assert key in report
+    assert set(report["ablations"]) == {"no_fm"}
+    holdout = tmp_path / "holdout.csv"
+    holdout.write_text("user_id,job_id\nu1,j5\nu2,j7\n")
+    jobrec("evaluate", "--checkpoint", str(model), "--holdout", str(holdout), "--json",
+           str(report_path), url=url)
+    assert json.loads(report_path.read_text())["protocol"] == "holdout csv"
+
+
+def test_clear_errors_and_exit_codes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    jobrec("db", "upgrade", url=url)
+    bad = jobrec("train", "--conv-kernel-size", "4", url=url, check=False)
+    assert bad.returncode == 2 and "odd" in bad.stderr
+    empty = jobrec("train", "--out", str(tmp_path / "m"), url=url, check=False)
+    assert empty.returncode == 1 and "no interactions" in empty.stderr
+    missing = jobrec("evaluate", "--checkpoint", str(tmp_path / "nope"), url=url, check=False)
+    assert missing.returncode == 1 and "checkpoint directory not found" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    csv_bad = tmp_path / "h.csv"
+    csv_bad.write_text("a,b\n1,2\n")
+    wrong = jobrec("evaluate", "--holdout", str(csv_bad), url=url, check=False)
+    assert wrong.returncode == 1 and "user_id,job_id" in wrong.stderr
