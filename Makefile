@@ -18,13 +18,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Migrate the SQLite store, load the demo once, train once, then serve.
+# Migrate the SQLite store, load the demo once, train once, then serve on :8001.
 run: $(STAMP)
 	$(BIN)/jobrec db upgrade
 	$(BIN)/jobrec import demo --if-empty
 	test -f $(MODEL_PATH)/metadata.json || $(BIN)/jobrec train --out $(MODEL_PATH) --ablations none
-	$(BIN)/jobrec evaluate --checkpoint $(MODEL_PATH)
-	@echo "The HTTP service (jobrec serve on :8001) comes next; the model is trained and evaluated."
+	$(BIN)/jobrec serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

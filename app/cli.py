@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +22,8 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 import_app = typer.Typer(help="Load data into the store (idempotent).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
-console = Console(stderr=True)
+# Wide enough for the metrics table when output is not a terminal (CI logs, pipes).
+console = Console(stderr=True, width=max(160, shutil.get_terminal_size((160, 24)).columns))
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -50,6 +52,32 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -
 
     upgrade(get_settings().database_url, revision)
     console.print(f"database at revision {revision}")
+
+
+@db_app.command("wait")
+def db_wait(
+    timeout: Annotated[float, typer.Option(min=0, help="give up after this many seconds")] = 60,
+) -> None:
+    """Wait until the database (DATABASE_URL) accepts connections."""
+    import time
+
+    from sqlalchemy import text
+
+    engine = create_db_engine(get_settings().database_url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            console.print("database is up")
+            return
+        except Exception as exc:  # any connection failure: retry until the deadline
+            if time.monotonic() > deadline:
+                raise fail(f"database not reachable after {timeout:g} s: "
+                           f"{type(exc).__name__}") from None
+            time.sleep(1)
+        finally:
+            engine.dispose()
 
 
 @db_app.command("downgrade")
@@ -226,6 +254,29 @@ def _print_report(report: dict, title: str) -> None:
     for name, metrics in rows.items():
         table.add_row(name, *(f"{metrics[key]:.4f}" for key in keys))
     console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address [HOST]")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="[PORT]")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="[WORKERS]")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI page at /docs)."""
+    import uvicorn
+
+    from ml.checkpoint import CheckpointError, load_checkpoint
+
+    settings = get_settings()
+    _factory()  # the schema must exist
+    try:  # fail here, clearly, rather than inside a worker
+        load_checkpoint(settings.model_path)
+    except CheckpointError as exc:
+        raise fail(f"{exc}\n  train one with `jobrec train --out {settings.model_path}` "
+                   "or set MODEL_PATH") from None
+    uvicorn.run("app.main:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers or settings.workers,
+                log_level=settings.log_level, access_log=False)
 
 
 def main() -> None:

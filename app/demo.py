@@ -114,6 +114,7 @@ COMPANY_SUFFIX = {
     "hospitality": "Hotels",
 }
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+SHOWCASE_USER = "123"  # the user of the API's example request
 
 
 @dataclass
@@ -124,7 +125,8 @@ class DemoData:
 
 
 def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> DemoData:
-    """Users u1..uN, jobs j1..jN and their interactions, from one seeded generator."""
+    """Users u1..uN (plus "123", the showcase user of the API examples), jobs j1..jN
+    and their interactions, from one seeded generator."""
     if n_users < 1 or n_jobs < 1:
         raise ValueError("the demo needs at least one user and one job")
     rng = np.random.default_rng(seed)
@@ -184,15 +186,19 @@ def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> Dem
         job_occ[j], job_city[j], job_remote[j] = occ_index, city, remote
         job_skill_sets.append(skills)
 
-    # users
-    user_occ = rng.integers(0, n_occ, n_users)
-    user_city = rng.choice(len(CITIES), size=n_users, p=city_weights)
+    # users; the last one is the showcase user "123" of the API examples: a data
+    # scientist in San Francisco
+    user_ids = [f"u{u + 1}" for u in range(n_users)] + [SHOWCASE_USER]
+    user_occ = np.append(rng.integers(0, n_occ, n_users), 0)
+    user_city = np.append(rng.choice(len(CITIES), size=n_users, p=city_weights), 0)
     users: list[tuple[str, UserIn]] = []
     user_skill_sets: list[set[str]] = []
-    user_desired = np.full(n_users, np.nan)
-    for u in range(n_users):
+    user_desired = np.full(len(user_ids), np.nan)
+    for u, user_id in enumerate(user_ids):
         occ = OCCUPATIONS[int(user_occ[u])]
         skills = _pick_skills(rng, occ, int(rng.integers(3, 8)))
+        if user_id == SHOWCASE_USER:
+            skills = {"python", "sql", "machine learning", "statistics", "pandas"}
         if rng.random() < 0.3:  # a secondary occupation's skill
             other = OCCUPATIONS[int(rng.integers(n_occ))]
             skills.add(str(rng.choice(other.skills[:4])))
@@ -208,7 +214,7 @@ def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> Dem
         if rng.random() < 0.4:
             options = [c for c in companies if c[1] == user_occ[u]]
             company = options[int(rng.integers(len(options)))][0]
-        users.append((f"u{u + 1}", UserIn(
+        users.append((user_id, UserIn(
             headline=str(rng.choice(occ.titles)),
             location=f"{CITIES[int(user_city[u])][0]}, {CITIES[int(user_city[u])][1]}",
             current_company=company,
@@ -217,7 +223,7 @@ def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> Dem
         )))
         user_skill_sets.append(skills)
 
-    events = _browse(rng, user_occ, user_city, user_skill_sets, user_desired, job_occ,
+    events = _browse(rng, user_ids, user_occ, user_city, user_skill_sets, user_desired, job_occ,
                      job_city, job_remote, job_skill_sets, job_salary_max, job_appeal,
                      np.array([j.active for _, j in jobs]))
     return DemoData(jobs=jobs, users=users, events=events)
@@ -253,7 +259,7 @@ def _skill_cosine(a: list[set[str]], b: list[set[str]]) -> np.ndarray:
     return (ma @ mb.T) / np.maximum(norms, 1.0)
 
 
-def _browse(rng, user_occ, user_city, user_skills, user_desired, job_occ, job_city,
+def _browse(rng, user_ids, user_occ, user_city, user_skills, user_desired, job_occ, job_city,
             job_remote, job_skills, job_salary_max, job_appeal, job_active) -> list[EventRow]:
     """Sessions of impressions and the events they lead to, in time order per user."""
     n_jobs = len(job_occ)
@@ -285,7 +291,7 @@ def _browse(rng, user_occ, user_city, user_skills, user_desired, job_occ, job_ci
             for j, value in sorted(zip(slate.tolist(), noisy.tolist(), strict=True),
                                    key=lambda item: -item[1]):
                 t += timedelta(seconds=float(rng.integers(5, 90)))
-                uid, jid = f"u{u + 1}", f"j{j + 1}"
+                uid, jid = user_ids[u], f"j{j + 1}"
                 events.append(EventRow(uid, jid, "impression", t))
                 if j in seen:
                     continue

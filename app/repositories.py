@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from app import models as m
 from app.schemas import EventIn, JobIn, UserIn, resolve_location
@@ -37,6 +37,27 @@ def as_utc(value: datetime | None) -> datetime | None:
 def _chunks(rows: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+@dataclass(frozen=True)
+class CatalogJob:
+    """A job as serving sees it: the model's record plus what responses and filters show.
+
+    Salary fields are as posted (`salary_min` per `salary_period` in `salary_currency`);
+    the record holds the annualised US-dollar range.
+    """
+
+    record: JobRecord
+    updated_at: datetime
+    salary_min: float | None
+    salary_max: float | None
+    salary_currency: str | None
+    salary_period: str | None
+    employment_type: str | None
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
 
 
 @dataclass(frozen=True)
@@ -235,12 +256,6 @@ class Store:
                 table.c.external_id.in_(chunk))).all())
         return ids
 
-    def seen_job_ids(self, user_row_id: int) -> set[str]:
-        """External ids of every job the user has an interaction with."""
-        return set(self.session.scalars(
-            select(m.Job.external_id).join(m.Interaction, m.Interaction.job_id == m.Job.id)
-            .where(m.Interaction.user_id == user_row_id).distinct()))
-
     # -- reading for training and serving ------------------------------------------------
 
     def counts(self) -> dict[str, int]:
@@ -296,6 +311,33 @@ class Store:
                           salary_max_usd=r.salary_annual_max_usd, active=bool(r.active))
                 for r in self.session.execute(stmt)]
 
+    def catalog_jobs(self, updated_since: datetime | None = None) -> list[CatalogJob]:
+        """Jobs with what serving needs: model record, display fields, update time.
+
+        Without `updated_since`, the active jobs; with it, every job (active or not)
+        updated at or after that time, so a catalog can apply changes and removals.
+        """
+        stmt = select(m.Job).options(lazyload(m.Job.skills)).order_by(m.Job.id)
+        if updated_since is None:
+            stmt = stmt.where(m.Job.active.is_(True))
+        else:
+            stmt = stmt.where(m.Job.updated_at >= updated_since)
+        jobs = list(self.session.scalars(stmt))
+        skills = self._skills_by_owner(m.job_skills, "job_id", [j.id for j in jobs]
+                                       if updated_since is not None else None)
+        return [_catalog_job(job, skills.get(job.id, ())) for job in jobs]
+
+    def latest_job_update(self) -> datetime | None:
+        """The newest jobs.updated_at (an index lookup)."""
+        return as_utc(self.session.scalar(select(func.max(m.Job.updated_at))))
+
+    def seen_job_external_ids(self, user_external_id: str) -> set[str]:
+        """External ids of every job the user has an interaction with."""
+        return set(self.session.scalars(
+            select(m.Job.external_id).join(m.Interaction, m.Interaction.job_id == m.Job.id)
+            .join(m.User, m.User.id == m.Interaction.user_id)
+            .where(m.User.external_id == user_external_id).distinct()))
+
     def interactions(self) -> list[Interaction]:
         stmt = (select(m.User.external_id.label("user"), m.Job.external_id.label("job"),
                        m.Interaction.type, m.Interaction.occurred_at)
@@ -304,6 +346,25 @@ class Store:
                 .order_by(m.Interaction.occurred_at, m.Interaction.id))
         return [Interaction(timestamp=as_utc(r.occurred_at), user_id=r.user, job_id=r.job,
                             type=r.type) for r in self.session.execute(stmt)]
+
+
+def _catalog_job(job: m.Job, skills: tuple[str, ...]) -> CatalogJob:
+    place = None
+    if job.place is not None:
+        p = job.place
+        place = Place(city=p.city, region=p.region, region_code=p.region_code,
+                      country=p.country,
+                      latitude=job.latitude if job.latitude is not None else p.latitude,
+                      longitude=job.longitude if job.longitude is not None else p.longitude)
+    record = JobRecord(job_id=job.external_id, title=job.title, description=job.description,
+                       skills=skills, company=job.company.name if job.company else None,
+                       place=place, remote=job.remote,
+                       salary_min_usd=job.salary_annual_min_usd,
+                       salary_max_usd=job.salary_annual_max_usd, active=job.active)
+    return CatalogJob(record=record, updated_at=as_utc(job.updated_at),
+                      salary_min=job.salary_min, salary_max=job.salary_max,
+                      salary_currency=job.salary_currency, salary_period=job.salary_period,
+                      employment_type=job.employment_type)
 
 
 def _place_columns():

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         default=None, description="when set, write and admin endpoints need X-API-Key"
     )
     log_level: str = "info"
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
+    torch_threads: int = Field(default=2, ge=1, le=256, description="intra-op threads")
+    catalog_refresh_seconds: float = Field(
+        default=1.0, ge=0.0, description="how often requests check the store for changed "
+        "jobs (a PUT /jobs is visible at once in the worker that took it)")
+    catalog_max_delta: int = Field(default=2000, ge=1, description="changed jobs kept "
+                                   "beside the base catalog before it is rebuilt")
 
 
 @lru_cache

@@ -251,3 +251,89 @@ def _clean(value: str | None) -> str | None:
     if not value or value.upper() in {"NA", "N/A", "NONE", "NULL", "-1", "NAN"}:
         return None
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class LocationQuery:
+    """What a location filter asks for, folded for matching; None parts match anything.
+
+    `region` is a US state code ("ca") where the text names a state, otherwise the
+    folded region name; `country` is ISO2 ("us").
+    """
+
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    remote: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.city or self.region or self.country or self.remote)
+
+
+def parse_location_query(text: str | None) -> LocationQuery:
+    """Parse a filter such as "San Francisco", "CA", "Texas", "Austin, TX", "USA",
+    "Remote". Only what the text says is kept (a city is not widened to its state).
+
+    A single word that names a US state means the state ("Washington" -> WA; write
+    "Washington, DC" for the capital); "Remote" means remote jobs.
+
+    >>> parse_location_query("austin, texas")
+    LocationQuery(city='austin', region='tx', country='us', remote=False)
+    >>> parse_location_query("Remote").remote
+    True
+    """
+    folded = fold(text)
+    if not folded:
+        return LocationQuery()
+    if any(word in folded for word in REMOTE_WORDS):
+        rest = folded
+        for word in REMOTE_WORDS:
+            rest = rest.replace(word, " ")
+        rest = rest.strip(" -,()/")
+        inner = parse_location_query(rest) if rest else LocationQuery()
+        return LocationQuery(inner.city, inner.region, inner.country, remote=True)
+    parts = [fold(p) for p in folded.split(",") if p.strip()]
+    state, country = _us_state_key, _country_key
+    if len(parts) == 1:
+        (part,) = parts
+        if state(part):
+            return LocationQuery(region=state(part), country="us")
+        if country(part):
+            return LocationQuery(country=country(part))
+        return LocationQuery(city=part)
+    if len(parts) == 2:
+        first, second = parts
+        if state(second):
+            return LocationQuery(city=first, region=state(second), country="us")
+        if country(second):
+            if country(second) == "us" and state(first):
+                return LocationQuery(region=state(first), country="us")
+            return LocationQuery(city=first, country=country(second))
+        return LocationQuery(city=first, region=second)
+    return location_query(parts[0], parts[1], parts[-1])
+
+
+def location_query(city: str | None, region: str | None, country: str | None) -> LocationQuery:
+    """A query from structured parts; a region may be a name or a code.
+
+    >>> location_query("Toronto", "Ontario", "Canada")
+    LocationQuery(city='toronto', region='ontario', country='ca', remote=False)
+    """
+    iso = (_country_key(country) or fold(country)) if country else None
+    region_key = None
+    if region:
+        state = _us_state_key(region) if iso in (None, "us") else None
+        region_key = state or fold(region)
+        iso = iso or ("us" if state else None)
+    return LocationQuery(city=fold(city) or None, region=region_key, country=iso)
+
+
+def _us_state_key(part: str) -> str | None:
+    code = gazetteer().us_state_code(part)
+    return fold(code) if code else None
+
+
+def _country_key(part: str) -> str | None:
+    code = gazetteer().country_code(part)
+    return fold(code) if code else None

@@ -28,7 +28,7 @@ def test_import_train_evaluate(empty_db_url, tmp_path):
     assert missing.returncode == 1 and "jobrec db upgrade" in missing.stderr
     jobrec("db", "upgrade", url=url)
     out = jobrec("import", "demo", "--users", "120", "--jobs", "90", "--seed", "2", url=url)
-    assert "users 120, jobs 90" in out.stderr
+    assert "users 121, jobs 90" in out.stderr  # u1..u120 and the showcase user
     skipped = jobrec("import", "demo", "--if-empty", url=url)
     assert "skipped" in skipped.stderr
     model = tmp_path / "model"

@@ -139,7 +139,7 @@ def test_the_database_enforces_event_types(factory):
 
 def test_demo_import_counts_and_idempotence(factory):
     first = import_demo(factory, users=40, jobs=30, seed=3)
-    assert (first.users, first.jobs) == (40, 30)
+    assert (first.users, first.jobs) == (41, 30)  # u1..u40 and the showcase user "123"
     assert first.events_inserted == first.events_read > 0
     again = import_demo(factory, users=40, jobs=30, seed=3)
     assert again.events_inserted == 0
@@ -147,7 +147,7 @@ def test_demo_import_counts_and_idempotence(factory):
         store = Store(s)
         counts = store.counts()
         assert (counts["users"], counts["jobs"], counts["interactions"]) == \
-            (40, 30, first.events_read)
+            (41, 30, first.events_read)
         jobs = store.job_records()
         assert any(j.salary_max_usd is None for j in jobs)  # some jobs state no salary
         assert any(j.salary_max_usd is not None for j in jobs)

@@ -1,0 +1,90 @@
+"""One JSON error shape for every error: {"error": {"code", "message", "details"}}.
+
+Exception text never reaches a client except for our own typed errors, whose messages
+are written for clients; anything unexpected is logged with its traceback and answered
+with a generic 500 that carries the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.api.schemas import ErrorResponse
+from app.filters import FilterError
+from app.recommender import NotFoundError
+from app.repositories import UnknownEntityError
+
+log = logging.getLogger("jobrec.api")
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+         413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+         429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+
+
+class ServiceUnavailableError(RuntimeError):
+    """The service cannot answer now (database or model not usable)."""
+
+
+def error_response(status: int, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    code = CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_body(status: int, message: str, details: Any = None) -> dict:
+    """The error object alone, for batch items."""
+    return {"code": CODES.get(status, "error"), "message": message, "details": details}
+
+
+def validation_details(errors) -> list[dict]:
+    """Pydantic errors without the offending input echoed back (it may be large)."""
+    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
+             "type": e.get("type", "")} for e in errors]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return error_response(422, "the request is not valid", validation_details(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError):
+        return error_response(404, str(exc))
+
+    @app.exception_handler(UnknownEntityError)
+    async def _unknown(request: Request, exc: UnknownEntityError):
+        return error_response(404, str(exc))
+
+    @app.exception_handler(FilterError)
+    async def _filter(request: Request, exc: FilterError):
+        return error_response(422, str(exc))
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def _unavailable(request: Request, exc: ServiceUnavailableError):
+        return error_response(503, str(exc), headers={"Retry-After": "1"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", extra={"request_id": request_id})
+        return error_response(500, "internal error", {"request_id": request_id})
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": HTTPStatus(status).phrase}
+    for status in (404, 422, 500, 503)
+}

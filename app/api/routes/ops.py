@@ -1,0 +1,43 @@
+"""Health, readiness and the model's description."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from app.api.deps import RecommenderDep, SessionDep
+from app.api.errors import ERROR_RESPONSES, ServiceUnavailableError
+from app.api.schemas import HealthOut, ModelOut, ReadyOut
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=HealthOut)
+async def healthz() -> HealthOut:
+    """The process is alive (no dependency is checked)."""
+    return HealthOut(status="ok")
+
+
+@router.get("/readyz", response_model=ReadyOut, responses=ERROR_RESPONSES)
+def readyz(session: SessionDep, recommender: RecommenderDep) -> ReadyOut:
+    """200 only when the model is loaded and the database answers."""
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ServiceUnavailableError("the database does not answer") from exc
+    state = recommender.state
+    return ReadyOut(status="ready", model_version=state.model_version,
+                    catalog_version=state.catalog.version, catalog_size=state.catalog.size)
+
+
+@router.get("/model", response_model=ModelOut)
+def model_info(recommender: RecommenderDep) -> ModelOut:
+    """The serving model: version, configuration, offline metrics, training time."""
+    state = recommender.state
+    meta = state.checkpoint.metadata
+    return ModelOut(model_version=state.model_version, trained_at=meta.get("trained_at"),
+                    created_at=meta["created_at"], config=meta["model_config"],
+                    train_config=meta.get("train_config"), metrics=meta.get("metrics", {}),
+                    baselines=meta.get("baselines"),
+                    data_fingerprint=meta.get("data_fingerprint", ""),
+                    catalog_version=state.catalog.version, catalog_size=state.catalog.size)

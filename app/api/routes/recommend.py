@@ -1,0 +1,59 @@
+"""POST /recommend and POST /recommend/batch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from app.api.convert import recommendation
+from app.api.deps import RecommenderDep, SessionDep
+from app.api.errors import ERROR_RESPONSES, error_body
+from app.api.schemas import (
+    BatchItem,
+    BatchRecommendRequest,
+    BatchRecommendResponse,
+    RecommendRequest,
+    RecommendResponse,
+)
+from app.filters import FilterError
+from app.recommender import NotFoundError, Ranked
+
+router = APIRouter(tags=["recommendations"])
+
+
+def _response(ranked: Ranked, request_id: str) -> RecommendResponse:
+    return RecommendResponse(
+        request_id=request_id, user_id=ranked.user_id,
+        model_version=ranked.state.model_version,
+        catalog_version=ranked.state.catalog.version, cold_start=ranked.cold_start,
+        recommendations=[recommendation(job, score) for job, score in ranked.jobs])
+
+
+@router.post("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES)
+def recommend(body: RecommendRequest, request: Request, session: SessionDep,
+              recommender: RecommenderDep) -> RecommendResponse:
+    """Rank every active job that passes all filters for the user and return the best.
+
+    The user's skills, place and company come from the store (or from an inline
+    `profile` for a user the store does not know); jobs the user already interacted
+    with are left out unless `exclude_seen` is false.
+    """
+    return _response(recommender.recommend(session, body), request.state.request_id)
+
+
+@router.post("/recommend/batch", response_model=BatchRecommendResponse,
+             responses=ERROR_RESPONSES)
+def recommend_batch(body: BatchRecommendRequest, request: Request, session: SessionDep,
+                    recommender: RecommenderDep) -> BatchRecommendResponse:
+    """Several users in one call; each result carries the status it would have alone."""
+    results = []
+    for i, item in enumerate(body.requests):
+        request_id = f"{request.state.request_id}.{i}"
+        try:
+            ranked = recommender.recommend(session, item)
+        except NotFoundError as exc:
+            results.append(BatchItem(status=404, error=error_body(404, str(exc))))
+        except FilterError as exc:
+            results.append(BatchItem(status=422, error=error_body(422, str(exc))))
+        else:
+            results.append(BatchItem(status=200, response=_response(ranked, request_id)))
+    return BatchRecommendResponse(results=results)

@@ -1,0 +1,301 @@
+"""Request and response bodies of the HTTP API, with the examples shown on /docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from app.schemas import (
+    EMPLOYMENT_TYPES,
+    Currency,
+    DesiredSalaryIn,
+    EmploymentType,
+    EventIn,
+    JobIn,
+    LocationText,
+    PlaceIn,
+    ShortText,
+    SkillName,
+    UserIn,
+    _check_currency,
+)
+from ml.salary import PayPeriod
+
+
+def _id_to_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value  # let validation refuse it
+    return str(value) if isinstance(value, int) else value
+
+
+ExternalId = Annotated[
+    str,
+    BeforeValidator(_id_to_str),
+    Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$",
+          description="the source's own id; a JSON string or integer"),
+]
+MAX_LIST = 100
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LocationFilter(_Body):
+    """Structured location filter. city/region/country match the job's normalised place
+    (case- and accent-insensitive; region as a name or a code). With `radius_km`, jobs
+    within that distance of `latitude`/`longitude`, or of the named city, pass instead.
+    """
+
+    city: ShortText | None = None
+    region: ShortText | None = None
+    country: ShortText | None = None
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    radius_km: float | None = Field(None, gt=0, le=20_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LocationFilter:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        if self.latitude is not None and self.radius_km is None:
+            raise ValueError("latitude/longitude need radius_km")
+        if self.radius_km is not None and self.latitude is None and not self.city:
+            raise ValueError("radius_km needs a centre: latitude/longitude or a city")
+        if not (self.city or self.region or self.country or self.radius_km):
+            raise ValueError("give at least one of city, region, country, radius_km")
+        return self
+
+
+class RecommendRequest(_Body):
+    """Who to recommend for, how many, and the filters every result must satisfy."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"user_id": 123, "max_recommendations": 10, "location_preference": "San Francisco",
+         "salary_min": 100000},
+        {"user_id": "u42", "max_recommendations": 5,
+         "location": {"city": "Austin", "region": "TX", "radius_km": 40},
+         "salary_min": 25, "salary_period": "hour", "include_unspecified_salary": True,
+         "remote": "exclude", "employment_types": ["full_time", "part_time"]},
+        {"user_id": "new-visitor-7", "profile": {
+            "skills": ["python", "sql", "machine learning"], "location": "Seattle, WA",
+            "headline": "data scientist"}},
+    ]})
+
+    user_id: ExternalId
+    max_recommendations: int = Field(10, ge=1, le=100)
+    location_preference: LocationText | None = Field(
+        None, description='a place name: city, region/state name or code, country, '
+                          'or "Remote"')
+    location: LocationFilter | None = None
+    salary_min: float | None = Field(None, ge=0, le=1e9, description="per salary_period")
+    salary_max: float | None = Field(None, ge=0, le=1e9, description="per salary_period")
+    salary_currency: Currency = "USD"
+    salary_period: PayPeriod = "year"
+    include_unspecified_salary: bool = Field(
+        False, description="with a salary filter, also keep jobs that state no salary")
+    remote: Literal["include", "only", "exclude"] = "include"
+    companies: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST)
+    employment_types: list[EmploymentType] = Field(default_factory=list,
+                                                   max_length=len(EMPLOYMENT_TYPES))
+    exclude_job_ids: list[ExternalId] = Field(default_factory=list, max_length=1000)
+    exclude_seen: bool = Field(True, description="leave out jobs the user interacted with")
+    profile: UserIn | None = Field(
+        None, description="inline profile: scores a user who is not in the store (cold "
+                          "start), or overrides the stored profile for this request")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RecommendRequest:
+        _check_currency(self.salary_currency)
+        if (self.salary_min is not None and self.salary_max is not None
+                and self.salary_max < self.salary_min):
+            raise ValueError("salary_max is below salary_min")
+        return self
+
+
+class Recommendation(BaseModel):
+    job_id: str
+    title: str
+    company: str | None
+    location: str | None = Field(description='"City, ST", a country, or "Remote"')
+    remote: bool
+    salary_min: float | None = Field(description="as posted, per salary_period")
+    salary_max: float | None
+    salary_currency: str | None
+    salary_period: str | None
+    salary_annual_min_usd: float | None
+    salary_annual_max_usd: float | None
+    employment_type: str | None
+    score: float = Field(ge=0, le=1)
+
+
+class RecommendResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "request_id": "5f0c1b7e9a7d4c4e", "user_id": "123",
+        "model_version": "convfm-20261126-101500-1a2b3c4d", "catalog_version": "1427-0f3e2a9b1c",
+        "cold_start": False,
+        "recommendations": [{
+            "job_id": "j17", "title": "Data Scientist", "company": "Acme Analytics",
+            "location": "San Francisco, CA", "remote": False, "salary_min": 120000,
+            "salary_max": 150000, "salary_currency": "USD", "salary_period": "year",
+            "salary_annual_min_usd": 120000, "salary_annual_max_usd": 150000,
+            "employment_type": "full_time", "score": 0.93}],
+    }]})
+
+    request_id: str
+    user_id: str
+    model_version: str
+    catalog_version: str
+    cold_start: bool = Field(description="true when the user was scored from an inline "
+                                         "profile only")
+    recommendations: list[Recommendation]
+
+
+class BatchRecommendRequest(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"requests": [
+        {"user_id": "u1", "max_recommendations": 3},
+        {"user_id": "u2", "max_recommendations": 3, "location_preference": "Remote"}]}]})
+
+    requests: list[RecommendRequest] = Field(min_length=1, max_length=50)
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="machine-readable: not_found, validation_error, ...")
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"error": {
+        "code": "not_found", "message": "user 'u999' not found; send an inline profile "
+                                        "to score a new user", "details": None}}]})
+
+    error: ErrorBody
+
+
+class BatchItem(BaseModel):
+    status: int = Field(description="the HTTP status this request would have had alone")
+    response: RecommendResponse | None = None
+    error: ErrorBody | None = None
+
+
+class BatchRecommendResponse(BaseModel):
+    results: list[BatchItem]
+
+
+class PlaceOut(BaseModel):
+    city: str | None
+    region: str | None
+    region_code: str | None
+    country: str | None
+    latitude: float | None
+    longitude: float | None
+    label: str
+
+
+class SalaryOut(BaseModel):
+    min: float | None
+    max: float | None
+    currency: str | None
+    period: str | None
+    annual_min_usd: float | None
+    annual_max_usd: float | None
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "job_id": "j17", "title": "Data Scientist", "description": "Build models.",
+        "company": "Acme Analytics", "location": {"city": "San Francisco",
+                                                  "region": "California",
+                                                  "region_code": "CA", "country": "US",
+                                                  "latitude": 37.77, "longitude": -122.42,
+                                                  "label": "San Francisco, CA"},
+        "remote": False, "skills": ["python", "sql"],
+        "salary": {"min": 120000, "max": 150000, "currency": "USD", "period": "year",
+                   "annual_min_usd": 120000, "annual_max_usd": 150000},
+        "employment_type": "full_time", "posted_at": "2026-11-01T00:00:00Z",
+        "expires_at": None, "active": True, "updated_at": "2026-11-26T10:00:00Z"}]})
+
+    job_id: str
+    title: str
+    description: str
+    company: str | None
+    location: PlaceOut | None
+    remote: bool
+    skills: list[str]
+    salary: SalaryOut | None
+    employment_type: str | None
+    posted_at: datetime | None
+    expires_at: datetime | None
+    active: bool
+    updated_at: datetime
+
+
+class DesiredSalaryOut(BaseModel):
+    amount: float
+    currency: str
+    period: str
+    annual_usd: float
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "user_id": "u42", "headline": "data scientist", "location": None,
+        "current_company": "Globex", "skills": ["python", "sql"],
+        "desired_salary": {"amount": 120000, "currency": "USD", "period": "year",
+                           "annual_usd": 120000}, "updated_at": "2026-11-26T10:00:00Z"}]})
+
+    user_id: str
+    headline: str
+    location: PlaceOut | None
+    current_company: str | None
+    skills: list[str]
+    desired_salary: DesiredSalaryOut | None
+    updated_at: datetime
+
+
+class EventCreate(EventIn):
+    """An interaction event; ids are the source's own (strings or integers)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"user_id": "u42", "job_id": "j17", "type": "apply",
+         "timestamp": "2026-11-26T10:15:00Z"}]})
+
+
+class EventOut(BaseModel):
+    user_id: str
+    job_id: str
+    type: str
+    timestamp: datetime
+    created: bool = Field(description="false when the idempotency key was already used")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    model_version: str
+    catalog_version: str
+    catalog_size: int
+
+
+class ModelOut(BaseModel):
+    model_version: str
+    trained_at: str | None
+    created_at: str
+    config: dict[str, Any]
+    train_config: dict[str, Any] | None
+    metrics: dict[str, Any]
+    baselines: dict[str, Any] | None
+    data_fingerprint: str
+    catalog_version: str
+    catalog_size: int
+
+
+__all__ = ["DesiredSalaryIn", "JobIn", "PlaceIn", "SkillName", "UserIn"]

@@ -1,0 +1,134 @@
+"""The in-memory catalog of active jobs that serving ranks, and its refresh.
+
+A `Catalog` is an immutable snapshot: a large `CatalogPart` built at start-up (base)
+and a small one holding the jobs changed since (delta), with a mask hiding base rows
+that the delta replaces or that were deactivated. Applying a change builds a new delta
+(milliseconds) and swaps the snapshot; when the delta grows past `max_delta` jobs, base
+and delta are merged into a new base. Requests read one snapshot from start to end.
+
+Each part keeps the jobs' model features, a `CatalogScorer` with the job-only work done,
+and numpy columns for vectorised filters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from app.repositories import CatalogJob
+from ml.features import FeatureSpace
+from ml.model import ConvFM
+from ml.scoring import CatalogScorer
+from ml.text import fold, name_key
+
+
+@dataclass(frozen=True)
+class CatalogPart:
+    """Jobs of one build, row-aligned: `jobs[i]`, `ids[i]`, `columns[...][i]`."""
+
+    jobs: tuple[CatalogJob, ...]
+    ids: np.ndarray  # str
+    scorer: CatalogScorer
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+
+def build_part(jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace) -> CatalogPart:
+    """Encode jobs with the checkpoint's feature space and precompute their scores' parts."""
+    jobs = tuple(jobs)
+    features = space.encode_jobs([j.record for j in jobs])
+    places = [j.record.place for j in jobs]
+
+    def text_column(values) -> np.ndarray:
+        return np.array([fold(v) if v else "" for v in values], dtype=str)
+
+    columns = {
+        "annual_min_usd": _floats(j.record.salary_min_usd for j in jobs),
+        "annual_max_usd": _floats(j.record.salary_max_usd for j in jobs),
+        "remote": np.array([j.record.remote for j in jobs], dtype=bool),
+        "city": text_column(p.city if p else None for p in places),
+        "region": text_column(p.region if p else None for p in places),
+        "region_code": text_column(p.region_code if p else None for p in places),
+        "country": text_column(p.country if p else None for p in places),
+        "latitude": _floats(p.latitude if p else None for p in places),
+        "longitude": _floats(p.longitude if p else None for p in places),
+        "company": np.array([name_key(j.record.company) for j in jobs], dtype=str),
+        "employment_type": np.array([j.employment_type or "" for j in jobs], dtype=str),
+    }
+    return CatalogPart(jobs=jobs, ids=np.array([j.job_id for j in jobs], dtype=str),
+                       scorer=CatalogScorer(model, space, features), columns=columns)
+
+
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """An immutable snapshot of the active jobs (see the module docstring)."""
+
+    base: CatalogPart
+    base_visible: np.ndarray  # bool per base row
+    delta: CatalogPart | None
+    updated_at: dict[str, datetime] = field(repr=False)  # every known job id -> updated_at
+    watermark: datetime | None  # newest updated_at applied
+    builds: int = 1  # how many base builds this lineage had
+
+    @classmethod
+    def build(cls, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
+              builds: int = 1) -> Catalog:
+        active = [j for j in jobs if j.record.active]
+        base = build_part(active, model, space)
+        return cls(base=base, base_visible=np.ones(len(base), dtype=bool), delta=None,
+                   updated_at={j.job_id: j.updated_at for j in jobs},
+                   watermark=max((j.updated_at for j in jobs), default=None), builds=builds)
+
+    def parts(self) -> list[tuple[CatalogPart, np.ndarray | None]]:
+        """(part, visible mask or None for all) to rank, base first."""
+        out: list[tuple[CatalogPart, np.ndarray | None]] = [(self.base, self.base_visible)]
+        if self.delta is not None and len(self.delta):
+            out.append((self.delta, None))
+        return out
+
+    @property
+    def size(self) -> int:
+        return int(self.base_visible.sum()) + (len(self.delta) if self.delta else 0)
+
+    @property
+    def version(self) -> str:
+        """Equal for equal content: the newest update time and the active count."""
+        stamp = self.watermark.isoformat() if self.watermark else "empty"
+        digest = hashlib.sha1(f"{stamp}|{self.size}".encode()).hexdigest()[:10]
+        return f"{self.size}-{digest}"
+
+    def changed(self, jobs: Sequence[CatalogJob]) -> list[CatalogJob]:
+        """Those of `jobs` this snapshot does not have in that version."""
+        return [j for j in jobs if self.updated_at.get(j.job_id) != j.updated_at]
+
+    def apply(self, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
+              *, max_delta: int = 2000) -> Catalog:
+        """A new snapshot with `jobs` (new, updated or deactivated) applied."""
+        jobs = self.changed(jobs)
+        if not jobs:
+            return self
+        changed_ids = {j.job_id for j in jobs}
+        visible = self.base_visible & ~np.isin(self.base.ids, list(changed_ids))
+        kept = [j for j in (self.delta.jobs if self.delta else ()) if j.job_id not in changed_ids]
+        delta_jobs = kept + [j for j in jobs if j.record.active]
+        updated_at = {**self.updated_at, **{j.job_id: j.updated_at for j in jobs}}
+        watermark = max([j.updated_at for j in jobs] + ([self.watermark] if self.watermark
+                                                        else []))
+        if len(delta_jobs) > max_delta:
+            merged = [j for j, keep in zip(self.base.jobs, visible, strict=True) if keep]
+            rebuilt = Catalog.build(merged + delta_jobs, model, space, builds=self.builds + 1)
+            return Catalog(base=rebuilt.base, base_visible=rebuilt.base_visible, delta=None,
+                           updated_at=updated_at, watermark=watermark, builds=rebuilt.builds)
+        delta = build_part(delta_jobs, model, space) if delta_jobs else None
+        return Catalog(base=self.base, base_visible=visible, delta=delta,
+                       updated_at=updated_at, watermark=watermark, builds=self.builds)

@@ -1,0 +1,147 @@
+"""Recommendation filters as vectorised boolean masks over a catalog part's columns.
+
+Every filter of a request is turned into one `JobFilter` once; `mask(part)` then costs a
+handful of numpy comparisons over the part's columns, whatever the catalog size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.catalog import CatalogPart
+from ml.locations import (
+    EARTH_RADIUS_KM,
+    LocationQuery,
+    location_query,
+    make_place,
+    parse_location_query,
+)
+from ml.salary import to_annual_usd
+from ml.text import name_key
+
+
+class FilterError(ValueError):
+    """A filter that cannot be applied (for example a radius around an unknown city)."""
+
+
+@dataclass(frozen=True)
+class RadiusFilter:
+    latitude: float
+    longitude: float
+    radius_km: float
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """All filters of one request; None / empty means "no constraint"."""
+
+    salary_min_usd: float | None = None  # per year
+    salary_max_usd: float | None = None
+    include_unspecified_salary: bool = False
+    places: tuple[LocationQuery, ...] = ()  # each must match
+    radius: RadiusFilter | None = None
+    remote: str = "include"  # include | only | exclude
+    companies: frozenset[str] = frozenset()  # name keys
+    employment_types: frozenset[str] = frozenset()
+    excluded_ids: frozenset[str] = frozenset()
+
+    def mask(self, part: CatalogPart) -> np.ndarray:
+        """bool [len(part)]: True where the job satisfies every filter."""
+        c = part.columns
+        keep = np.ones(len(part), dtype=bool)
+        if self.salary_min_usd is not None or self.salary_max_usd is not None:
+            stated = ~np.isnan(c["annual_max_usd"])
+            ok = stated.copy()
+            with np.errstate(invalid="ignore"):
+                if self.salary_min_usd is not None:
+                    ok &= c["annual_max_usd"] >= self.salary_min_usd
+                if self.salary_max_usd is not None:
+                    ok &= c["annual_min_usd"] <= self.salary_max_usd
+            keep &= ok | (~stated if self.include_unspecified_salary else False)
+        for query in self.places:
+            keep &= _place_mask(c, query)
+        if self.radius is not None:
+            keep &= _within(c, self.radius)
+        if self.remote == "only":
+            keep &= c["remote"]
+        elif self.remote == "exclude":
+            keep &= ~c["remote"]
+        if self.companies:
+            keep &= np.isin(c["company"], list(self.companies))
+        if self.employment_types:
+            keep &= np.isin(c["employment_type"], list(self.employment_types))
+        if self.excluded_ids:
+            keep &= ~np.isin(part.ids, list(self.excluded_ids))
+        return keep
+
+
+def _place_mask(c: dict[str, np.ndarray], q: LocationQuery) -> np.ndarray:
+    keep = np.ones(len(c["city"]), dtype=bool)
+    if q.remote:
+        keep &= c["remote"]
+    if q.city:
+        keep &= c["city"] == q.city
+    if q.region:
+        keep &= (c["region_code"] == q.region) | (c["region"] == q.region)
+    if q.country:
+        keep &= c["country"] == q.country
+    return keep
+
+
+def _within(c: dict[str, np.ndarray], r: RadiusFilter) -> np.ndarray:
+    lat1, lon1 = np.radians(r.latitude), np.radians(r.longitude)
+    lat2, lon2 = np.radians(c["latitude"]), np.radians(c["longitude"])
+    h = (np.sin((lat2 - lat1) / 2) ** 2
+         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
+    with np.errstate(invalid="ignore"):
+        km = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+        return km <= r.radius_km  # NaN coordinates compare False
+
+
+def build_filter(request, *, seen: Iterable[str] = ()) -> JobFilter:
+    """The `JobFilter` of a RecommendRequest (app.api.schemas); `seen` job ids excluded."""
+    def per_year(amount: float | None) -> float | None:
+        if amount is None:
+            return None
+        return to_annual_usd(amount, request.salary_currency, request.salary_period)
+
+    places = []
+    if request.location_preference:
+        query = parse_location_query(request.location_preference)
+        if not query.is_empty:
+            places.append(query)
+    radius = None
+    loc = request.location
+    if loc is not None:
+        if loc.radius_km is not None:
+            radius = _radius(loc)
+        else:
+            places.append(location_query(loc.city, loc.region, loc.country))
+    excluded = set(request.exclude_job_ids)
+    if request.exclude_seen:
+        excluded.update(seen)
+    return JobFilter(
+        salary_min_usd=per_year(request.salary_min),
+        salary_max_usd=per_year(request.salary_max),
+        include_unspecified_salary=request.include_unspecified_salary,
+        places=tuple(places),
+        radius=radius,
+        remote=request.remote,
+        companies=frozenset(name_key(c) for c in request.companies),
+        employment_types=frozenset(request.employment_types),
+        excluded_ids=frozenset(excluded),
+    )
+
+
+def _radius(loc) -> RadiusFilter:
+    if loc.latitude is not None:
+        return RadiusFilter(loc.latitude, loc.longitude, loc.radius_km)
+    place = make_place(loc.city, loc.region, loc.country)
+    if place is None or not place.has_coordinates:
+        where = ", ".join(p for p in (loc.city, loc.region, loc.country) if p)
+        raise FilterError(f"unknown place {where!r} for a radius search: give latitude and "
+                          "longitude, or a city of the gazetteer (15,000+ people)")
+    return RadiusFilter(place.latitude, place.longitude, loc.radius_km)

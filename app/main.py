@@ -1,0 +1,71 @@
+"""The FastAPI application factory (`create_app`), used by `jobrec serve` and the tests."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+
+import ml
+from app.api import errors
+from app.api.middleware import RequestIdMiddleware
+from app.api.routes import entities, ops, recommend
+from app.db import create_db_engine, session_factory
+from app.migrate import is_migrated
+from app.recommender import Recommender
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("jobrec")
+
+DESCRIPTION = """
+Job recommendations from a ConvFM model (linear + factorization machine + Conv1d over
+field embeddings + deep MLP).
+
+`POST /recommend` ranks every active job that passes the request's filters (salary,
+location, radius, remote, companies, employment types, exclusions) for a user whose
+skills, place and company come from the store, or from an inline `profile` for a new
+user. Every error has the shape `{"error": {"code", "message", "details"}}`.
+"""
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message says what to do."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the lifespan loads the checkpoint and the catalog once."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        torch.set_num_threads(settings.torch_threads)
+        engine = create_db_engine(settings.database_url)
+        try:
+            if not is_migrated(engine):
+                raise StartupError("the database has no schema: run `jobrec db upgrade`")
+            factory = session_factory(engine)
+            app.state.settings = settings
+            app.state.session_factory = factory
+            app.state.recommender = Recommender.start(
+                settings.model_path, factory, refresh_seconds=settings.catalog_refresh_seconds,
+                max_delta=settings.catalog_max_delta)
+            state = app.state.recommender.state
+            log.info("serving model %s with %d jobs", state.model_version, state.catalog.size)
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="jobrec",
+        version=ml.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(recommend.router)
+    app.include_router(entities.router)
+    app.include_router(ops.router)
+    return app

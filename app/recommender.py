@@ -1,0 +1,175 @@
+"""The recommendation service: model + catalog state, user resolution, filtering, ranking.
+
+`Recommender` owns one immutable `ServingState` (checkpoint + catalog snapshot) and swaps
+it atomically; a request reads the state once, so it is answered by one model version
+and one catalog version from start to end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import torch
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.catalog import Catalog, CatalogPart
+from app.db import session_scope
+from app.filters import JobFilter, build_filter
+from app.repositories import CatalogJob, Store
+from app.schemas import UserIn, resolve_location
+from ml.checkpoint import Checkpoint, load_checkpoint
+from ml.records import UserRecord
+
+REFRESH_OVERLAP = timedelta(seconds=5)  # re-read recent updates: commits can land late
+
+
+class NotFoundError(LookupError):
+    """A user or job that is not in the store."""
+
+
+@dataclass(frozen=True)
+class ServingState:
+    checkpoint: Checkpoint
+    catalog: Catalog
+
+    @property
+    def model_version(self) -> str:
+        return self.checkpoint.version
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The top jobs of one request, best first."""
+
+    user_id: str
+    cold_start: bool
+    jobs: list[tuple[CatalogJob, float]]
+    state: ServingState
+
+
+class Recommender:
+    """Scores users against the catalog; thread-safe for concurrent requests."""
+
+    def __init__(self, state: ServingState, factory: sessionmaker[Session], *,
+                 refresh_seconds: float = 1.0, max_delta: int = 2000) -> None:
+        self._state = state
+        self.factory = factory
+        self.refresh_seconds = refresh_seconds
+        self.max_delta = max_delta
+        self._refresh_lock = threading.Lock()
+        self._last_check = time.monotonic()
+
+    @classmethod
+    def start(cls, model_path, factory: sessionmaker[Session], **options) -> Recommender:
+        """Load the checkpoint (raises CheckpointError) and build the catalog."""
+        checkpoint = load_checkpoint(model_path)
+        with session_scope(factory) as session:
+            jobs = Store(session).catalog_jobs()
+        catalog = Catalog.build(jobs, checkpoint.model, checkpoint.space)
+        return cls(ServingState(checkpoint, catalog), factory, **options)
+
+    @property
+    def state(self) -> ServingState:
+        return self._state
+
+    # -- catalog freshness ------------------------------------------------------------
+
+    def refresh_catalog(self, session: Session, *, force: bool = False) -> None:
+        """Apply jobs changed in the store since the snapshot's watermark.
+
+        Runs at most every `refresh_seconds` unless forced; one thread refreshes while
+        the others keep serving the current snapshot.
+        """
+        now = time.monotonic()
+        if not force and now - self._last_check < self.refresh_seconds:
+            return
+        if not self._refresh_lock.acquire(blocking=force):
+            return
+        try:
+            self._last_check = now
+            state = self._state
+            since = (state.catalog.watermark - REFRESH_OVERLAP if state.catalog.watermark
+                     else datetime(1970, 1, 1, tzinfo=UTC))
+            changes = Store(session).catalog_jobs(updated_since=since)
+            catalog = state.catalog.apply(changes, state.checkpoint.model,
+                                          state.checkpoint.space, max_delta=self.max_delta)
+            if catalog is not state.catalog:
+                self._state = replace(state, catalog=catalog)
+        finally:
+            self._refresh_lock.release()
+
+    # -- recommending -------------------------------------------------------------------
+
+    def resolve_user(self, store: Store, user_id: str,
+                     profile: UserIn | None) -> tuple[UserRecord, bool]:
+        """The user's record from the store, with an inline profile applied on top.
+
+        Returns (record, cold_start); raises NotFoundError for an unknown user without
+        a profile.
+        """
+        stored = store.user_records([user_id])
+        if not stored and profile is None:
+            raise NotFoundError(f"user {user_id!r} not found; send an inline 'profile' to "
+                                "score a user who is not in the store")
+        record = stored[0] if stored else UserRecord(user_id=user_id)
+        if profile is not None:
+            given = profile.model_fields_set
+            updates = {}
+            if "skills" in given:
+                updates["skills"] = tuple(profile.skills)
+            if "headline" in given:
+                updates["headline"] = profile.headline
+            if "location" in given:
+                updates["place"] = resolve_location(profile.location).place
+            if "current_company" in given:
+                updates["company"] = profile.current_company
+            if "desired_salary" in given:
+                updates["desired_salary_usd"] = (profile.desired_salary.annual_usd
+                                                 if profile.desired_salary else None)
+            record = replace(record, **updates)
+        return record, not stored
+
+    def recommend(self, session: Session, request) -> Ranked:
+        """Top `max_recommendations` jobs passing every filter of `request`."""
+        self.refresh_catalog(session)
+        state = self._state
+        store = Store(session)
+        user, cold_start = self.resolve_user(store, request.user_id, request.profile)
+        seen = (store.seen_job_external_ids(request.user_id)
+                if request.exclude_seen and not cold_start else ())
+        job_filter = build_filter(request, seen=seen)
+        jobs = rank(state, user, job_filter, request.max_recommendations)
+        return Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs, state=state)
+
+
+def rank(state: ServingState, user: UserRecord, job_filter: JobFilter,
+         k: int) -> list[tuple[CatalogJob, float]]:
+    """Score every catalog job that passes the filter (batched), keep the top k."""
+    space = state.checkpoint.space
+    users = space.encode_users([user])
+    found: list[tuple[float, CatalogJob]] = []
+    for part, visible in state.catalog.parts():
+        found.extend(_top(part, visible, users, job_filter, k))
+    found.sort(key=lambda item: -item[0])
+    return [(job, score) for score, job in found[:k]]
+
+
+def _top(part: CatalogPart, visible, users, job_filter: JobFilter,
+         k: int) -> Sequence[tuple[float, CatalogJob]]:
+    if not len(part):
+        return []
+    mask = job_filter.mask(part)
+    if visible is not None:
+        mask &= visible
+    rows = np.flatnonzero(mask)
+    if not len(rows):
+        return []
+    scores = part.scorer.score(users, 0, torch.from_numpy(rows))
+    top = torch.topk(scores, min(k, len(rows)))
+    return [(float(s), part.jobs[rows[i]]) for s, i in zip(top.values.tolist(),
+                                                           top.indices.tolist(), strict=True)]
