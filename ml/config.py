@@ -57,7 +57,15 @@ class FeatureConfig(_Strict):
     """How model inputs are built from records (see `ml.features`)."""
 
     max_skills: int = Field(32, ge=1, le=256, description="skills kept per user or job")
+    max_history: int = Field(16, ge=0, le=256, description="most recent liked jobs kept "
+                             "per user for the history fields")
+    min_id_count: int = Field(
+        1, ge=1, description="users and jobs with fewer training positives map to <unk>: "
+        "their embeddings would be noise, and content then scores them")
     min_skill_count: int = Field(2, ge=1, description="rarer skills map to <unk>")
+    min_attribute_count: int = Field(
+        1, ge=1, description="cities, regions and companies seen fewer times among users "
+        "and jobs map to <unk> (their match still counts through the pair fields)")
     learned_term_min_df: int = Field(3, ge=1, description="title terms in >= this many jobs")
     max_learned_terms: int = Field(2000, ge=0, le=100_000)
     proximity_scale_km: float = Field(50.0, gt=0, description="proximity = exp(-km / scale)")
@@ -78,6 +86,11 @@ class TrainConfig(_Strict):
     epochs: int = Field(30, ge=1, le=1000)
     patience: int = Field(3, ge=1, le=100, description="epochs without val NDCG gain")
     negative_ratio: int = Field(4, ge=1, le=100, description="sampled negatives per positive")
+    local_negative_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of sampled negatives drawn near the "
+        "positive job (hard negatives: the model must rank within an area)")
+    local_negative_scope: Literal["city", "region"] = Field(
+        "region", description="'near' for local negatives: same city or same region")
     id_dropout: float = Field(
         0.1, ge=0.0, lt=1.0,
         description="share of training rows whose user/job id is replaced by <unk>, so "
@@ -86,7 +99,7 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0.0, le=0.1)
     seed: int = 42
     eval_k: int = Field(10, ge=1, le=1000)
-    max_val_users: int = Field(500, ge=1, description="validation users per epoch")
+    max_val_users: int = Field(2000, ge=1, description="validation users per epoch")
     ablations: tuple[Ablation, ...] = Field(
         ABLATIONS, description="ablations trained and reported next to the model"
     )

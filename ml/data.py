@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -74,6 +74,7 @@ class Split:
 
     train: list[Feedback]
     validation: dict[str, str] = field(default_factory=dict)
+    validation_feedback: list[Feedback] = field(default_factory=list)
     test: dict[str, str] = field(default_factory=dict)
     seen: dict[str, set[str]] = field(default_factory=dict)
 
@@ -103,6 +104,7 @@ def leave_last_out(feedback: Sequence[Feedback], *, holdout: bool = True) -> Spl
             held.add(positives[-1].job_id)
             if len(positives) >= 3:
                 split.validation[user_id] = positives[-2].job_id
+                split.validation_feedback.append(positives[-2])
                 held.add(positives[-2].job_id)
         train = [f for f in items if f.job_id not in held]
         split.train.extend(train)
@@ -126,9 +128,11 @@ class Examples:
 class ExampleSampler:
     """Training rows for each epoch: the training feedback plus fresh sampled negatives.
 
-    For every positive, `negative_ratio` jobs are drawn uniformly from the catalog
-    (`catalog_rows`), avoiding the user's known positives; each epoch draws anew from a
-    generator seeded by (seed, epoch), so training is reproducible.
+    For every positive, `negative_ratio` jobs are drawn from the catalog (`catalog_rows`),
+    avoiding the user's known positives: a `local_share` of them among the catalog jobs
+    of the positive's group (`job_groups`, e.g. its region; groups <= 1 are unknown),
+    the rest uniformly. Each epoch draws anew from a generator seeded by (seed, epoch),
+    so training is reproducible.
     """
 
     def __init__(
@@ -139,6 +143,9 @@ class ExampleSampler:
         catalog_rows: np.ndarray,
         negative_ratio: int,
         seed: int,
+        *,
+        job_groups: np.ndarray | None = None,
+        local_share: float = 0.0,
     ) -> None:
         rows = [(user_index[f.user_id], job_index[f.job_id], f.label, f.weight)
                 for f in train if f.user_id in user_index and f.job_id in job_index]
@@ -152,12 +159,27 @@ class ExampleSampler:
         self.seed = seed
         positive = self.labels > 0
         self._positive_keys = np.unique(self.users[positive] * (1 << 32) + self.jobs[positive])
+        self.local_share = local_share if job_groups is not None else 0.0
+        if self.local_share > 0:
+            # catalog rows sorted by group; a group's rows are order[start[g]:start[g]+size[g]]
+            self.job_groups = np.asarray(job_groups, dtype=np.int64)
+            groups = self.job_groups[self.catalog_rows]
+            self._order = self.catalog_rows[np.argsort(groups, kind="stable")]
+            n_groups = int(self.job_groups.max()) + 1
+            self._size = np.bincount(groups, minlength=n_groups)
+            self._start = np.concatenate([[0], np.cumsum(self._size)[:-1]])
 
     def epoch(self, epoch: int) -> Examples:
         rng = np.random.default_rng([self.seed, epoch])
         positive = np.flatnonzero(self.labels > 0)
         neg_users = np.repeat(self.users[positive], self.negative_ratio)
         neg_jobs = self.catalog_rows[rng.integers(0, len(self.catalog_rows), len(neg_users))]
+        if self.local_share > 0:
+            group = np.repeat(self.job_groups[self.jobs[positive]], self.negative_ratio)
+            local = (rng.random(len(neg_users)) < self.local_share) & (group > 1) \
+                & (self._size[group] > 1)
+            offset = (rng.random(int(local.sum())) * self._size[group[local]]).astype(np.int64)
+            neg_jobs[local] = self._order[self._start[group[local]] + offset]
         # Redraw the draws that hit one of the user's positives (a few rounds at most:
         # a user whose positives fill the catalog keeps the last draws).
         for _ in range(MAX_REDRAWS):
@@ -173,6 +195,22 @@ class ExampleSampler:
         weights = np.concatenate([self.weights, np.ones(len(neg_users), np.float32)])
         order = rng.permutation(len(users))
         return Examples(users[order], jobs[order], labels[order], weights[order])
+
+
+def attach_history(users: Sequence[UserRecord], feedback: Iterable[Feedback],
+                   jobs: Sequence[JobRecord], depth: int) -> list[UserRecord]:
+    """Users with `history` = their positively rated jobs, most recent first (<= depth)."""
+    by_id = {j.job_id: j for j in jobs}
+    liked: dict[str, list[Feedback]] = defaultdict(list)
+    for fb in feedback:
+        if fb.label > 0 and fb.job_id in by_id:
+            liked[fb.user_id].append(fb)
+    out = []
+    for user in users:
+        recent = sorted(liked.get(user.user_id, ()), key=lambda f: (f.time, f.job_id),
+                        reverse=True)[:depth]
+        out.append(replace(user, history=tuple(by_id[f.job_id] for f in recent)))
+    return out
 
 
 def data_fingerprint(

@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml.baselines import ContentRanker, PopularityRanker
+from ml.baselines import (
+    ContentRanker,
+    ItemKnnRanker,
+    LocationPopularityRanker,
+    PopularityRanker,
+    TfidfRanker,
+)
 from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.config import Config, ModelConfig
 from ml.data import (
@@ -27,6 +33,7 @@ from ml.data import (
     Feedback,
     Split,
     aggregate_feedback,
+    attach_history,
     data_fingerprint,
     leave_last_out,
 )
@@ -46,7 +53,12 @@ CURVE_FILE = "learning_curve.png"
 
 @dataclass
 class Prepared:
-    """Records encoded once: all users, all jobs, and the active catalog's rows."""
+    """Records encoded once: all users, all jobs, and the active catalog's rows.
+
+    Users are encoded twice: `user_features` with their training history (for training
+    and validation) and `test_user_features` with the history they had when the test
+    item came (training + validation positives).
+    """
 
     users: list[UserRecord]
     jobs: list[JobRecord]
@@ -54,6 +66,7 @@ class Prepared:
     split: Split
     space: FeatureSpace
     user_features: EntityFeatures
+    test_user_features: EntityFeatures
     job_features: EntityFeatures
     user_index: dict[str, int]
     job_index: dict[str, int]
@@ -82,22 +95,41 @@ class Prepared:
             groups=groups,
         )
 
-    def model_ranker(self, model: ConvFM) -> ScoreFn:
+    @property
+    def test_history(self) -> list[Feedback]:
+        """Feedback known when the test items came: training + validation."""
+        return [*self.split.train, *self.split.validation_feedback]
+
+    def model_ranker(self, model: ConvFM, *, test: bool = False) -> ScoreFn:
         """Scores [U, N] of user rows against the catalog (precomputed job parts)."""
         scorer = CatalogScorer(model, self.space, self.catalog)
-        return lambda rows: scorer.score_many(self.user_features, rows)
+        users = self.test_user_features if test else self.user_features
+        return lambda rows: scorer.score_many(users, rows)
 
-    def baselines(self, train: Sequence[Feedback]) -> dict[str, ScoreFn]:
+    def baselines(self) -> dict[str, ScoreFn]:
+        """Every baseline of `ml.baselines`, knowing the test-time history."""
+        train, users = self.test_history, self.test_user_features
         popularity = PopularityRanker(train, self.catalog.ids)
         return {
             "popularity": popularity,
-            "content": ContentRanker(self.space, self.user_features, self.catalog, popularity),
+            "location-popularity": LocationPopularityRanker(
+                users, [u.user_id for u in self.users], self.job_features,
+                self.job_index, self.catalog, train, popularity),
+            "content": ContentRanker(self.space, users, self.catalog, popularity),
+            "tfidf": TfidfRanker(self.users, self.jobs, self.catalog_rows, train),
+            "item-knn": ItemKnnRanker(self.user_index, self.job_index, self.catalog_rows,
+                                      train),
         }
 
     def sampler(self, config: Config) -> ExampleSampler:
+        """Training rows; local negatives come from the positive job's region."""
         return ExampleSampler(self.split.train, self.user_index, self.job_index,
                               self.catalog_rows, config.train.negative_ratio,
-                              config.train.seed)
+                              config.train.seed,
+                              job_groups=self.job_features.categorical[
+                                  :, 1 if config.train.local_negative_scope == "city" else 2
+                              ].numpy(),
+                              local_share=config.train.local_negative_share)
 
 
 def hash_group(company: str | None) -> int:
@@ -122,13 +154,16 @@ def prepare(
     if space is None:
         train_pairs = [(f.user_id, f.job_id) for f in split.train if f.label > 0]
         space = FeatureSpace.fit(users, jobs, train_pairs, config.features)
-    user_features = space.encode_users(users)
+    depth = space.config.max_history
+    user_features = space.encode_users(attach_history(users, split.train, jobs, depth))
+    test_users = attach_history(users, [*split.train, *split.validation_feedback], jobs, depth)
     job_features = space.encode_jobs(jobs)
     catalog_rows = np.array([i for i, j in enumerate(jobs) if j.active], dtype=np.int64)
     catalog = job_features.take(catalog_rows)
     return Prepared(
         users=list(users), jobs=list(jobs), feedback=feedback, split=split, space=space,
-        user_features=user_features, job_features=job_features,
+        user_features=user_features, test_user_features=space.encode_users(test_users),
+        job_features=job_features,
         user_index={u.user_id: i for i, u in enumerate(users)},
         job_index={j.job_id: i for i, j in enumerate(jobs)},
         catalog_rows=catalog_rows, catalog=catalog,
@@ -180,15 +215,17 @@ def run_training(
     test_task = data.ranking_task(*test_targets(data.split))
 
     main = _train_one(data, config, config.model, progress=progress, label="convfm")
-    results = {"convfm": evaluate_ranking(data.model_ranker(main.model), test_task, k=k)}
+    results = {"convfm": evaluate_ranking(data.model_ranker(main.model, test=True), test_task,
+                                          k=k)}
     baselines = {name: evaluate_ranking(fn, test_task, k=k)
-                 for name, fn in data.baselines(data.split.train).items()}
+                 for name, fn in data.baselines().items()}
     ablations: dict[str, dict[str, float]] = {}
     ablation_histories = {}
     for ablation in config.train.ablations:
         result = _train_one(data, config, config.model.ablated(ablation),
                             progress=progress, label=ablation)
-        ablations[ablation] = evaluate_ranking(data.model_ranker(result.model), test_task, k=k)
+        ablations[ablation] = evaluate_ranking(data.model_ranker(result.model, test=True),
+                                               test_task, k=k)
         ablation_histories[ablation] = _history(result)
         save_checkpoint(out_dir / ABLATIONS_DIR / ablation, result.model, data.space,
                         metrics=ablations[ablation], data_fingerprint=fingerprint,
@@ -264,13 +301,11 @@ def run_evaluation(
                    holdout=holdout is None)
     if holdout is None:
         targets, seen = test_targets(data.split)
-        train = data.split.train
     else:
         targets = {}
         for user_id, job_id in holdout:
             targets.setdefault(str(user_id), []).append(str(job_id))
         seen = data.split.seen
-        train = data.feedback
     task = data.ranking_task(targets, seen)
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint_path),
@@ -278,9 +313,9 @@ def run_evaluation(
         "k": k,
         "protocol": "holdout csv" if holdout is not None else "leave-last-out of the store",
         "catalog_size": len(data.catalog),
-        **evaluate_ranking(data.model_ranker(checkpoint.model), task, k=k),
+        **evaluate_ranking(data.model_ranker(checkpoint.model, test=True), task, k=k),
         "baselines": {name: evaluate_ranking(fn, task, k=k)
-                      for name, fn in data.baselines(train).items()},
+                      for name, fn in data.baselines().items()},
         "ablations": {},
         "data_matches_training": (data_fingerprint(users, jobs, interactions)
                                   == checkpoint.metadata.get("data_fingerprint")),
@@ -289,7 +324,7 @@ def run_evaluation(
     for path in sorted(ablation_root.iterdir()) if ablation_root.is_dir() else ():
         ablation = load_checkpoint(path)
         report["ablations"][path.name] = evaluate_ranking(
-            data.model_ranker(ablation.model), task, k=k)
+            data.model_ranker(ablation.model, test=True), task, k=k)
     return report
 
 

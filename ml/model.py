@@ -1,9 +1,11 @@
 """ConvFM: linear + factorization machine + Conv1d over field embeddings + deep MLP.
 
-    logit = first_order(x) + FM(E) + deep(concat(flatten(E), conv_pool(E)))
+    logit = first_order(x) + FM(E) + deep(concat(flatten(E), conv_pool(E_side)))
     score = sigmoid(logit)
 
-E [B, F, D] stacks the field embeddings in `ml.features.FIELDS` order:
+E [B, F, D] stacks the field embeddings in `ml.features.FIELDS` order; E_side [B, Fs, D]
+keeps the user and job fields (side "user" or "job"), the ones the Conv1d runs over
+(`ml.features` says why the pair fields stay out of it):
 
 * categorical field: its vocabulary's embedding row;
 * bag (multi-valued) field: the masked mean of its rows (padding never counts);
@@ -44,7 +46,7 @@ class ConvFM(nn.Module):
     >>> m = ConvFM({"user": 3, "job": 3, "skill": 4, "city": 3, "region": 3,
     ...             "company": 3}, ModelConfig(embedding_dim=32)).eval()
     >>> x = ModelInput(torch.ones(2, 8, dtype=torch.long),
-    ...                torch.zeros(2, 2, 5, dtype=torch.long), torch.zeros(2, 6))
+    ...                torch.zeros(2, 2, 5, dtype=torch.long), torch.zeros(2, 11))
     >>> m(x).shape
     torch.Size([2])
     """
@@ -84,6 +86,8 @@ class ConvFM(nn.Module):
         self.register_buffer(
             "order", torch.tensor([by_kind.index(f) for f in self.fields]), persistent=False
         )
+        self.conv_fields = [i for i, f in enumerate(self.fields) if f.side != "pair"]
+        self.register_buffer("conv_index", torch.tensor(self.conv_fields), persistent=False)
 
         self.fm = FactorizationMachine() if config.use_fm else None
         self.conv = (
@@ -138,13 +142,17 @@ class ConvFM(nn.Module):
             out = out + bag_mean(self.weights[f.name].weight, x.bags[:, i]).squeeze(-1)
         return out
 
+    def conv_features(self, embeddings: Tensor) -> Tensor:
+        """Conv1d + ReLU + mean over the user and job fields of E [B, F, D] -> [B, C]."""
+        return self.conv(embeddings.index_select(1, self.conv_index))
+
     def forward(self, x: ModelInput) -> Tensor:
         """Logits [B]."""
         embeddings = self.field_embeddings(x)
         logit = self.first_order(x)
         if self.fm is not None:
             logit = logit + self.fm(embeddings)
-        conv = self.conv(embeddings) if self.conv is not None else None
+        conv = self.conv_features(embeddings) if self.conv is not None else None
         if self.deep is not None:
             deep_in = embeddings.flatten(1)
             if conv is not None:

@@ -19,18 +19,6 @@ INTERACTION_TYPES: tuple[InteractionType, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
-class UserRecord:
-    """A job seeker. `headline` is free text about them (wanted positions, past titles)."""
-
-    user_id: str
-    skills: tuple[str, ...] = ()
-    headline: str = ""
-    place: Place | None = None
-    company: str | None = None
-    desired_salary_usd: float | None = None  # per year
-
-
-@dataclass(frozen=True, slots=True)
 class JobRecord:
     """A job posting. Salary bounds are annualised US dollars (None: not stated)."""
 
@@ -44,6 +32,20 @@ class JobRecord:
     salary_min_usd: float | None = None
     salary_max_usd: float | None = None
     active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A job seeker. `headline` is free text about them (wanted positions, past titles);
+    `history` the jobs they liked (positive feedback), most recent first."""
+
+    user_id: str
+    skills: tuple[str, ...] = ()
+    headline: str = ""
+    place: Place | None = None
+    company: str | None = None
+    desired_salary_usd: float | None = None  # per year
+    history: tuple[JobRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -1,23 +1,26 @@
 """Scoring users against a catalog: the reference forward and the fast catalog scorer.
 
-`CatalogScorer` is an exact algebraic rewrite of `ConvFM.forward` (eval mode) that
-splits every term into a user part, a job part and a dense (per-pair) part:
+`CatalogScorer` is an exact algebraic rewrite of `ConvFM.forward` (eval mode) that splits
+every term into a user part, a job part and a pair part (the dense pair fields x):
 
-* E = E_user + E_job + sum_f x_f * V_f, where E_user has the user-side field rows,
-  E_job the job-side rows (zeros elsewhere) and V_f is dense field f's vector placed at
-  its position. Everything below is linear in E up to the first non-linearity:
-* first order: lin(E_user) + lin(E_job) + x . w_dense + bias
+* E = E_user + E_job + sum_f x_f * V_f, where E_user holds the user-side field rows,
+  E_job the job-side rows (zeros elsewhere) and V_f is pair field f's vector at its
+  position. Up to the first non-linearity every term is linear in E:
+* first order: lin(E_user) + lin(E_job) + x . w_pair + bias
 * FM: with S = sum over fields and Q = sum of squared norms (both additive over the
-  parts, and a dense field contributes x_f^2 * |v_f|^2 to Q),
-  FM = 0.5 * (|S|^2 - Q)
-* conv pre-activation [F, C]: conv(E_user) + conv(E_job) + x @ conv(V) + b, then ReLU
-  and mean over F
-* first dense layer: W1_E . flatten(E) is additive over the parts too; the conv
-  features enter through W1_conv.
+  parts; a pair field adds x_f^2 * |v_f|^2 to Q): FM = 0.5 * (|S|^2 - Q)
+* first dense layer: W1_E . flatten(E) is additive too; the conv features enter through
+  W1_conv (or the conv head without the deep tower).
+* conv: it runs over the user and job fields only, user side first. A window wholly on
+  the user side has the same value for every candidate (computed once per request,
+  ReLU included); a window wholly on the job side depends on the job alone (computed
+  once per catalog, ReLU included, and folded through W1_conv into the job's part of
+  the first layer). Only the k - 1 windows across the seam mix both sides; their
+  pre-activations are sums of a precomputed job part and a user part, and only they
+  need a ReLU per candidate.
 
-Per catalog version the job parts are computed once ([N, D], [N], [N, F, C], [N, H1]);
-per request the user parts once; per candidate only the dense features, a few small
-matrix products and the deep tower's later layers remain.
+Per candidate this leaves: the dense pair features, a [Fp x D] and [Fp x H1] product,
+(k - 1) x C additions and ReLUs, a [C x H1] product, and the deep tower's later layers.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ml.features import EntityFeatures, FeatureSpace, ModelInput
+from ml.features import EntityFeatures, FeatureSpace, ModelInput, dense_features_of_user
 from ml.model import ConvFM
 
 PRECOMPUTE_CHUNK = 8192  # jobs per block when precomputing (bounds peak memory)
@@ -40,7 +43,7 @@ def score_catalog(
     user_rows: Tensor,
     jobs: EntityFeatures,
     *,
-    max_pairs: int = 65536,
+    max_pairs: int = 8192,
 ) -> Tensor:
     """Reference: probabilities [U, N] of each user row against every job, by batched
     `ConvFM.forward` over pairs built by `FeatureSpace.pairs` (the training code path).
@@ -62,87 +65,118 @@ def score_catalog(
 
 
 class _Parts:
-    """The additive parts of one side: lin [n], S [n, D], Q [n], conv [n, F, C],
-    hidden [n, H1] (None where the model lacks that branch)."""
+    """The additive parts of one side (or of the pair basis), n rows each.
 
-    __slots__ = ("conv", "hidden", "lin", "q", "s")
+    lin [n]; s [n, D]; q [n]; hidden [n, O]: the first dense layer's pre-activation part
+    (O = H1), or the conv head's (O = 1) without the deep tower, with the conv windows
+    of this side alone already folded in; mixed [n, M, C]: this side's contribution to
+    the M seam windows' pre-activations. None where the model lacks the branch.
+    """
 
-    def __init__(self, lin, s, q, conv, hidden):
-        self.lin, self.s, self.q, self.conv, self.hidden = lin, s, q, conv, hidden
+    __slots__ = ("hidden", "lin", "mixed", "q", "s")
+
+    def __init__(self, lin, s, q, hidden, mixed):
+        self.lin, self.s, self.q, self.hidden, self.mixed = lin, s, q, hidden, mixed
 
     def take(self, rows: Tensor) -> _Parts:
         def pick(t: Tensor | None) -> Tensor | None:
             return None if t is None else t[rows]
 
-        return _Parts(pick(self.lin), pick(self.s), pick(self.q), pick(self.conv),
-                      pick(self.hidden))
+        return _Parts(pick(self.lin), pick(self.s), pick(self.q), pick(self.hidden),
+                      pick(self.mixed))
 
 
 class CatalogScorer:
     """Scores users against a fixed catalog with the job-only work done once.
 
     Equal to `score_catalog` up to float rounding (tested: max abs diff < 1e-5).
-
-    >>> # scorer = CatalogScorer(model, space, catalog); scorer.score(users, row)
+    Usage: `CatalogScorer(model, space, catalog).score(users, user_row[, job_rows])`.
     """
 
     def __init__(self, model: ConvFM, space: FeatureSpace, jobs: EntityFeatures) -> None:
         model.eval()
-        self.model, self.space, self.jobs = model, space, jobs
-        m = model
-        self.n_fields = len(m.fields)
-        self.dim = m.config.embedding_dim
-        if not m.padding_is_zero():
+        if not model.padding_is_zero():
             raise ValueError("the model's padding rows are not zero; padding must score 0")
-        first = m.deep.blocks[0] if m.deep is not None else None
+        first = model.deep.blocks[0] if model.deep is not None else None
         if first is not None and first.residual:
             raise ValueError("CatalogScorer needs hidden_dims[0] != the deep input width")
+        self.model, self.space, self.jobs = model, space, jobs
+        self.n_fields = len(model.fields)
+        self.dim = model.config.embedding_dim
+        dense_fields = [f for f in model.fields if f.kind == "dense"]
+        self.pair_columns = torch.tensor([f.side == "pair" for f in dense_fields])
+        self.job_dense = torch.tensor([f.side == "job" for f in dense_fields])
+        self._plan_conv()
         with torch.inference_mode():
-            n_dense = m.dense_weights.shape[0]
+            n_dense = len(dense_fields)
             basis = ModelInput(
-                torch.zeros((n_dense, len(m.categorical)), dtype=torch.long),
-                torch.zeros((n_dense, len(m.bags), 1), dtype=torch.long),
-                torch.eye(n_dense),
+                torch.zeros((n_dense, len(model.categorical)), dtype=torch.long),
+                torch.zeros((n_dense, len(model.bags), 1), dtype=torch.long),
+                torch.eye(n_dense) * self.pair_columns,
             )
-            self.dense = self._parts(basis)  # per unit of each dense value
-            self.dense.lin = m.dense_weights.detach().clone()
+            self.pair = self._parts(basis, side=None)  # per unit of each pair value
+            self.pair.lin = model.dense_weights.detach() * self.pair_columns
             blank = space.blank_users()
             parts = []
             for lo in range(0, len(jobs), PRECOMPUTE_CHUNK):
                 rows = torch.arange(lo, min(lo + PRECOMPUTE_CHUNK, len(jobs)))
                 x = space.pairs(blank, torch.zeros_like(rows), jobs, rows)
-                parts.append(self._parts(x._replace(dense=torch.zeros_like(x.dense))))
+                parts.append(self._parts(x._replace(dense=x.dense * self.job_dense), "job"))
             self.job = _cat(parts) if parts else None
+            # first stage of two-stage retrieval: job-only terms + <S_user, S_job>
+            self.first_stage_bias = (self.job.lin + 0.5 * (self.job.s.pow(2).sum(1)
+                                                           - self.job.q)
+                                     if self.job is not None else torch.zeros(0))
 
     # -- precomputation ----------------------------------------------------------------
 
-    def _parts(self, x: ModelInput) -> _Parts:
-        """Additive parts of the inputs `x` (one side filled, the rest padding)."""
+    def _plan_conv(self) -> None:
+        """Which conv windows are user-only, job-only or across the seam."""
+        m = self.model
+        if m.conv is None:
+            self.mixed_positions = []
+            return
+        sides = [m.fields[i].side for i in m.conv_fields]
+        pad = m.config.conv_kernel_size // 2
+        kinds = []
+        for p in range(len(sides)):
+            window = {sides[q] for q in range(max(0, p - pad), min(len(sides), p + pad + 1))}
+            kinds.append(window.pop() if len(window) == 1 else "mixed")
+        self.position_kinds = kinds
+        self.mixed_positions = [p for p, kind in enumerate(kinds) if kind == "mixed"]
+        weight = m.deep.blocks[0].linear.weight[:, self.n_fields * self.dim :] \
+            if m.deep is not None else m.conv_head.weight
+        self.conv_out = weight / len(sides)  # mean over positions, then the linear map
+
+    def _parts(self, x: ModelInput, side: str | None) -> _Parts:
+        """Additive parts of the inputs `x` that fill only `side` ("user" or "job"; None
+        for the pair basis, which never reaches the conv)."""
         m = self.model
         emb = m.field_embeddings(x)  # [n, F, D]
         lin = m.first_order(x) - m.bias
-        conv = hidden = None
-        if m.conv is not None:
-            weight = m.conv.conv.weight
-            conv = F.conv1d(emb.transpose(1, 2), weight, None,
-                            padding=weight.shape[-1] // 2).transpose(1, 2).contiguous()
+        hidden = mixed = None
         if m.deep is not None:
             w1 = m.deep.blocks[0].linear.weight[:, : self.n_fields * self.dim]
             hidden = emb.flatten(1) @ w1.T
-        return _Parts(lin, emb.sum(1), emb.pow(2).sum((1, 2)), conv, hidden)
+        if m.conv is not None and side is not None:
+            stacked = emb.index_select(1, m.conv_index)  # [n, P, D]
+            weight, bias = m.conv.conv.weight, m.conv.conv.bias
+            pre = F.conv1d(stacked.transpose(1, 2), weight, None,
+                           padding=weight.shape[-1] // 2).transpose(1, 2)  # [n, P, C]
+            own = [p for p, kind in enumerate(self.position_kinds) if kind == side]
+            pooled = F.relu(pre[:, own] + bias).sum(1)  # [n, C]: this side's windows
+            projected = pooled @ self.conv_out.T
+            hidden = projected if hidden is None else hidden + projected
+            mixed = pre[:, self.mixed_positions].contiguous()
+        return _Parts(lin, emb.sum(1), emb.pow(2).sum((1, 2)), hidden, mixed)
 
     def user_parts(self, users: EntityFeatures, user_row: int) -> _Parts:
         """The user's parts (call once per request)."""
         with torch.inference_mode():
             rows = torch.tensor([user_row])
-            x = self.space.pairs(users, rows, self.jobs.take([0]) if len(self.jobs) else
-                                 self.space.blank_users(), torch.zeros(1, dtype=torch.long))
-            job_cols = [i for i, f in enumerate(self.model.categorical) if f.side == "job"]
-            categorical = x.categorical.clone()
-            categorical[:, job_cols] = 0
-            bags = x.bags.clone()
-            bags[:, [i for i, f in enumerate(self.model.bags) if f.side == "job"]] = 0
-            return self._parts(ModelInput(categorical, bags, torch.zeros_like(x.dense)))
+            x = self.space.pairs(users, rows, self.space.blank_users(),
+                                 torch.zeros(1, dtype=torch.long))
+            return self._parts(x._replace(dense=torch.zeros_like(x.dense)), "user")
 
     # -- scoring -----------------------------------------------------------------------
 
@@ -154,30 +188,40 @@ class CatalogScorer:
             user = self.user_parts(users, user_row)
             job = self.job if job_rows is None else self.job.take(job_rows)
             rows = job_rows if job_rows is not None else torch.arange(len(self.jobs))
-            n = len(rows)
-            x = self.space.dense_features(users, torch.full((n,), user_row), self.jobs, rows)
-            dense = self.dense
-            logit = m.bias + user.lin + job.lin + x @ dense.lin
+            x = dense_features_of_user(self.space, users, user_row, self.jobs, rows)
+            x = x * self.pair_columns  # job-side dense values are in the job's parts
+            pair = self.pair
+            logit = torch.addmv(job.lin, x, pair.lin).add_(m.bias + user.lin)
             if m.fm is not None:
-                s = user.s + job.s + x @ dense.s
-                q = user.q + job.q + x.pow(2) @ dense.q
-                logit = logit + 0.5 * (s.pow(2).sum(1) - q)
-            conv = None
-            if m.conv is not None:
-                pre = (job.conv + user.conv + (x @ dense.conv.flatten(1)).view_as(job.conv)
-                       + m.conv.conv.bias)
-                conv = F.relu(pre).mean(1)  # [n, C]
+                s = torch.addmm(job.s, x, pair.s).add_(user.s)
+                q = torch.addmv(job.q, x.pow(2), pair.q).add_(user.q)
+                logit += 0.5 * (s.pow_(2).sum(1) - q)
+            if m.deep is None and m.conv is None:
+                return logit
+            hidden = job.hidden + user.hidden
             if m.deep is not None:
-                first = m.deep.blocks[0]
-                hidden = job.hidden + user.hidden + x @ dense.hidden + first.linear.bias
-                if conv is not None:
-                    w1_conv = first.linear.weight[:, self.n_fields * self.dim :]
-                    hidden = hidden + conv @ w1_conv.T
-                h = F.relu(first.norm(hidden))  # eval: dropout is the identity
-                logit = logit + m.deep.out(m.deep.blocks[1:](h)).squeeze(-1)
-            elif m.conv_head is not None:
-                logit = logit + m.conv_head(conv).squeeze(-1)
-            return logit
+                hidden.addmm_(x, pair.hidden)
+            if m.conv is not None and self.mixed_positions:
+                seam = job.mixed + (user.mixed + m.conv.conv.bias)  # [n, M, C]
+                hidden.addmm_(seam.relu_().sum(1), self.conv_out.T)
+            if m.deep is None:
+                return logit + hidden[:, 0] + m.conv_head.bias
+            first = m.deep.blocks[0]
+            h = F.relu(first.norm(hidden + first.linear.bias))  # eval: dropout = identity
+            return logit + m.deep.out(m.deep.blocks[1:](h)).squeeze(-1)
+
+    def first_stage(self, users: EntityFeatures, user_row: int,
+                    job_rows: Tensor | None = None) -> Tensor:
+        """Cheap scores [n] for two-stage retrieval: the model's first-order and FM terms
+        without the pair fields, i.e. job-only terms + <S_user, S_job>, one [n x D]
+        matrix-vector product. Ranks like the full logit up to the pair, conv-seam and
+        deep terms; use it to shortlist candidates for `score`."""
+        with torch.inference_mode():
+            user = self.user_parts(users, user_row)
+            if job_rows is None:
+                return torch.addmv(self.first_stage_bias, self.job.s, user.s[0])
+            return torch.addmv(self.first_stage_bias[job_rows], self.job.s[job_rows],
+                               user.s[0])
 
     def score(self, users: EntityFeatures, user_row: int,
               job_rows: Tensor | None = None) -> Tensor:
@@ -186,8 +230,9 @@ class CatalogScorer:
 
     def score_many(self, users: EntityFeatures, user_rows: Tensor) -> Tensor:
         """Probabilities [U, N] against the whole catalog, one user at a time."""
-        return torch.stack([self.score(users, int(r)) for r in user_rows]) if len(user_rows) \
-            else torch.empty((0, len(self.jobs)))
+        if not len(user_rows):
+            return torch.empty((0, len(self.jobs)))
+        return torch.stack([self.score(users, int(r)) for r in user_rows])
 
 
 def _cat(parts: list[_Parts]) -> _Parts:
@@ -195,4 +240,4 @@ def _cat(parts: list[_Parts]) -> _Parts:
         values = [getattr(p, name) for p in parts]
         return None if values[0] is None else torch.cat(values)
 
-    return _Parts(cat("lin"), cat("s"), cat("q"), cat("conv"), cat("hidden"))
+    return _Parts(cat("lin"), cat("s"), cat("q"), cat("hidden"), cat("mixed"))

@@ -1,11 +1,13 @@
 """Feature building: vocabularies, skills, places, salaries and pair features."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
-from ml.features import FeatureSpace, proximity, salary_fit, skill_match
+from ml.config import FeatureConfig
+from ml.features import FeatureSpace, fields_of, proximity, salary_fit, skill_match
 from ml.locations import make_place, parse_location
 from ml.records import JobRecord, UserRecord
 from ml.salary import Salary, SalaryError, parse_salary_text, to_annual_usd
@@ -113,8 +115,9 @@ def test_padding_does_not_change_pooled_skills_or_scores():
     assert wide.vocabularies["skill"].tokens == space.vocabularies["skill"].tokens
     model = random_model(space)
     rows = torch.arange(len(jobs))
-    narrow_u, narrow_j = space.encode_users(users[:1]), space.encode_jobs(jobs)
-    wide_u, wide_j = wide.encode_users(users[:1]), wide.encode_jobs(jobs)
+    user = [replace(users[0], skills=users[0].skills[:3], headline="", history=())]
+    narrow_u, narrow_j = space.encode_users(user), space.encode_jobs(jobs)
+    wide_u, wide_j = wide.encode_users(user), wide.encode_jobs(jobs)
     assert wide_j.skills.shape[1] == 64 and narrow_j.skills.shape[1] == 4
     keep = (narrow_j.skills != 0).sum(1) < 4  # jobs whose skills all fit in 4 slots
     x_narrow = space.pairs(narrow_u, torch.zeros_like(rows), narrow_j, rows)
@@ -149,5 +152,65 @@ def test_user_and_job_sides_share_vocabularies():
     u, j = space.encode_users([user]), space.encode_jobs([job])
     assert torch.equal(u.categorical[0, 1:], j.categorical[0, 1:])  # city, region, company
     x = space.pairs(u, torch.tensor([0]), j, torch.tensor([0]))
-    names = ["skill_match", "same_city", "proximity", "same_region"]
-    assert x.dense[0, :4].tolist() == [1.0] * len(names)
+    for name in ("skill_match", "same_city", "proximity", "same_region"):
+        assert dense_value(x, name) == 1.0
+
+
+def dense_value(x, name, row=0):
+    names = [f.name for f in fields_of("dense")]
+    return x.dense[row, names.index(name)].item()
+
+
+def test_history_features_leave_the_job_itself_out():
+    austin, boston = make_place("Austin", "TX"), make_place("Boston", "MA")
+    liked = [JobRecord("a", "Data Engineer", skills=("python", "sql"), place=austin,
+                       company="Acme"),
+             JobRecord("b", "Cashier", skills=("cashier",), place=boston, company="Globex")]
+    candidates = [*liked,
+                  JobRecord("c", "Data Engineer", skills=("python", "sql"), place=austin,
+                            company="Acme"),
+                  JobRecord("d", "Nurse", skills=("nursing",), place=make_place("Austin", "TX"))]
+    user = UserRecord("u", history=tuple(liked))
+    space = FeatureSpace.fit([user], candidates, [("u", "a"), ("u", "b")],
+                             FeatureConfig(min_skill_count=1))
+    users, jobs = space.encode_users([user]), space.encode_jobs(candidates)
+    x = space.pairs(users, torch.zeros(4, dtype=torch.long), jobs, torch.arange(4))
+    # "a" itself: its only other history job is "b" (Boston, Globex, cashier)
+    assert [dense_value(x, "history_city", r) for r in range(4)] == [0.0, 0.0, 0.5, 0.5]
+    assert [dense_value(x, "history_company", r) for r in range(4)] == [0.0, 0.0, 0.5, 0.0]
+    assert dense_value(x, "history_region", 0) == 0.0 and dense_value(x, "history_region", 2) \
+        == 0.5
+    assert dense_value(x, "history_skill", 0) == 0.0  # "b" shares no skill with "a"
+    assert dense_value(x, "history_skill", 2) == pytest.approx(1.0)  # same skills as "a"
+    assert dense_value(x, "history_skill", 3) == 0.0
+    nobody = space.encode_users([UserRecord("v")])
+    empty = space.pairs(nobody, torch.zeros(4, dtype=torch.long), jobs, torch.arange(4))
+    assert all(dense_value(empty, f"history_{n}", r) == 0.0 for n in
+               ("city", "region", "company", "skill") for r in range(4))
+
+
+def test_one_user_dense_features_equal_the_batched_ones():
+    from ml.features import dense_features_of_user
+
+    for seed in range(3):
+        users, jobs, interactions = random_records(n_users=8, n_jobs=30, seed=seed)
+        space = fitted_space(users, jobs, interactions)
+        u, j = space.encode_users(users), space.encode_jobs(jobs)
+        # the users' own history jobs are among the candidates: self-exclusion matters
+        for row in range(len(users)):
+            rows = torch.arange(len(jobs))
+            batched = space.dense_features(u, torch.full_like(rows, row), j, rows)
+            torch.testing.assert_close(dense_features_of_user(space, u, row, j), batched,
+                                       rtol=0, atol=0)
+
+
+def test_rare_values_map_to_unknown_but_still_match():
+    place = make_place("Tiny Town", "VT")
+    user = UserRecord("u", place=place, company="Solo Shop")
+    job = JobRecord("j", "Clerk", place=place, company="Solo Shop")
+    space = FeatureSpace.fit([user], [job], [("u", "j")],
+                             FeatureConfig(min_attribute_count=5))
+    u, j = space.encode_users([user]), space.encode_jobs([job])
+    assert u.categorical[0, 1:].tolist() == [UNK, UNK, UNK]  # city, region, company
+    x = space.pairs(u, torch.tensor([0]), j, torch.tensor([0]))
+    assert dense_value(x, "same_city") == 1.0 and dense_value(x, "same_region") == 1.0

@@ -40,7 +40,7 @@ def test_logit_is_the_sum_of_its_terms(setup):
     x = pairs(space, u, j, [0, 1], [2, 3])
     with torch.no_grad():
         e = model.field_embeddings(x)
-        deep_in = torch.cat([e.flatten(1), model.conv(e)], dim=1)
+        deep_in = torch.cat([e.flatten(1), model.conv(e[:, model.conv_fields])], dim=1)
         expected = model.first_order(x) + model.fm(e) + model.deep(deep_in)
         torch.testing.assert_close(model(x), expected)
 

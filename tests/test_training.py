@@ -58,7 +58,8 @@ def test_training_report_checkpoint_and_evaluation(demo_records, tmp_path):
     report = run_training(*demo_records, config, out, progress=False)
     keys = set(metric_keys(10))
     assert keys <= set(report["metrics"])
-    assert set(report["baselines"]) == {"popularity", "content"}
+    assert set(report["baselines"]) == {"popularity", "location-popularity", "content",
+                                        "tfidf", "item-knn"}
     assert set(report["ablations"]) == {"no_conv", "no_fm", "no_deep"}
     for metrics in (*report["baselines"].values(), *report["ablations"].values()):
         assert keys <= set(metrics)
