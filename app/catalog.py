@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -37,6 +38,11 @@ class CatalogPart:
 
     def __len__(self) -> int:
         return len(self.jobs)
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """Job id -> row (built on first use)."""
+        return {job.job_id: row for row, job in enumerate(self.jobs)}
 
 
 def build_part(jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace) -> CatalogPart:
@@ -95,6 +101,13 @@ class Catalog:
         if self.delta is not None and len(self.delta):
             out.append((self.delta, None))
         return out
+
+    def find(self, job_id: str) -> CatalogJob | None:
+        """The active job with that id in this snapshot, or None."""
+        if self.delta is not None and job_id in self.delta.row_of:
+            return self.delta.jobs[self.delta.row_of[job_id]]
+        row = self.base.row_of.get(job_id)
+        return self.base.jobs[row] if row is not None and self.base_visible[row] else None
 
     @property
     def size(self) -> int:

@@ -120,6 +120,50 @@ def import_demo_cmd(
     _print_import(result)
 
 
+def _run_import(label: str, load) -> None:
+    from app.importers.job_views import SourceError
+
+    factory = _factory()
+    try:
+        with console.status(f"importing {label}"):
+            result = load(factory)
+    except SourceError as exc:
+        raise fail(str(exc)) from None
+    _print_import(result)
+
+
+@import_app.command("job-views")
+def import_job_views_cmd(
+    directory: Annotated[Path, typer.Argument(help="folder with Jobs.csv, Job_Views.csv, "
+                                                   "Experience.csv, Positions_Of_Interest.csv")],
+) -> None:
+    """The raw files of the job-views export (../shared/data/job_views)."""
+    from app.importers.job_views import import_job_views
+
+    _run_import(str(directory), lambda factory: import_job_views(factory, directory))
+
+
+@import_app.command("glassdoor")
+def import_glassdoor_cmd(
+    file: Annotated[Path, typer.Argument(help="glassdoor_jobs.csv")],
+) -> None:
+    """Glassdoor postings: salary strings parsed and annualised, skills extracted."""
+    from app.importers.glassdoor import import_glassdoor
+
+    _run_import(str(file), lambda factory: import_glassdoor(factory, file))
+
+
+@import_app.command("dataset")
+def import_dataset_cmd(
+    directory: Annotated[Path, typer.Argument(help="folder with jobs.csv, users.csv, "
+                                                   "interactions.csv (docs/dataset.md)")],
+) -> None:
+    """The canonical format: validated as a whole, then written (all or nothing)."""
+    from app.importers.dataset import import_dataset
+
+    _run_import(str(directory), lambda factory: import_dataset(factory, directory))
+
+
 # -- train / evaluate -----------------------------------------------------------------------
 
 

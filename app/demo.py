@@ -131,60 +131,13 @@ def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> Dem
         raise ValueError("the demo needs at least one user and one job")
     rng = np.random.default_rng(seed)
     n_occ = len(OCCUPATIONS)
-    city_weights = np.array([c[2] for c in CITIES])
-    city_weights /= city_weights.sum()
+    city_weights = _city_weights()
 
-    # companies: each has an occupation and a home city
-    companies = []
-    for occ_index, occ in enumerate(OCCUPATIONS):
-        for word in rng.choice(COMPANY_WORDS, size=6, replace=False):
-            companies.append((f"{word} {COMPANY_SUFFIX[occ.name]}", occ_index,
-                              int(rng.choice(len(CITIES), p=city_weights))))
-
-    # jobs
-    job_occ = np.empty(n_jobs, dtype=np.int64)
-    job_city = np.empty(n_jobs, dtype=np.int64)
-    job_remote = np.zeros(n_jobs, dtype=bool)
-    job_salary_max = np.full(n_jobs, np.nan)
-    job_skill_sets: list[set[str]] = []
-    job_appeal = rng.normal(0.0, 0.4, n_jobs)
-    jobs: list[tuple[str, JobIn]] = []
-    for j in range(n_jobs):
-        name, occ_index, home = companies[int(rng.integers(len(companies)))]
-        occ = OCCUPATIONS[occ_index]
-        city = home if rng.random() < 0.6 else int(rng.choice(len(CITIES), p=city_weights))
-        remote = occ.remote_friendly and rng.random() < 0.15
-        skills = _pick_skills(rng, occ, int(rng.integers(3, 7)))
-        title = str(rng.choice(occ.titles))
-        if not occ.hourly and rng.random() < 0.3:
-            title = f"{rng.choice(['Senior', 'Junior', 'Lead'])} {title}"
-        salary = None
-        pay = occ.annual_median * (1.25 if CITIES[city][0] in HIGH_COST else 1.0)
-        pay *= float(rng.lognormal(0.0, 0.15))
-        if rng.random() < 0.85:
-            if occ.hourly and rng.random() < 0.8:
-                low = round(pay / 2080 * 0.9, 2)
-                salary = SalaryIn(min=low, max=round(low * 1.2, 2), period="hour")
-            else:
-                low = round(pay * 0.9, -3)
-                salary = SalaryIn(min=low, max=round(low * 1.25, -3), period="year")
-            job_salary_max[j] = salary.to_salary().annual_max_usd
-        posted = START - timedelta(days=int(rng.integers(0, 60)))
-        jobs.append((f"j{j + 1}", JobIn(
-            title=title,
-            description=_describe(rng, occ, title, name, skills),
-            company=name,
-            location=f"{CITIES[city][0]}, {CITIES[city][1]}",
-            remote=bool(remote),
-            skills=sorted(skills),
-            salary=salary,
-            employment_type=str(rng.choice(occ.employment)),
-            posted_at=posted,
-            expires_at=posted + timedelta(days=120),
-            active=bool(rng.random() < 0.95),
-        )))
-        job_occ[j], job_city[j], job_remote[j] = occ_index, city, remote
-        job_skill_sets.append(skills)
+    companies = _companies(rng, city_weights)
+    made = _jobs(rng, n_jobs, companies, city_weights, prefix="j")
+    jobs = made.jobs
+    job_occ, job_city, job_remote = made.occupation, made.city, made.remote
+    job_salary_max, job_skill_sets, job_appeal = made.salary_max, made.skills, made.appeal
 
     # users; the last one is the showcase user "123" of the API examples: a data
     # scientist in San Francisco
@@ -227,6 +180,91 @@ def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> Dem
                      job_city, job_remote, job_skill_sets, job_salary_max, job_appeal,
                      np.array([j.active for _, j in jobs]))
     return DemoData(jobs=jobs, users=users, events=events)
+
+
+def generate_catalog(n_jobs: int, seed: int = 7, prefix: str = "c") -> list[tuple[str, JobIn]]:
+    """Jobs only, <prefix>1..<prefix>N, from the companies of `generate_demo(seed)`: a
+    large catalog for benchmarks that the demo's model knows the vocabulary of."""
+    rng = np.random.default_rng(seed)
+    city_weights = _city_weights()
+    companies = _companies(rng, city_weights)
+    return _jobs(np.random.default_rng([seed, n_jobs]), n_jobs, companies, city_weights,
+                 prefix=prefix).jobs
+
+
+def _city_weights() -> np.ndarray:
+    weights = np.array([c[2] for c in CITIES])
+    return weights / weights.sum()
+
+
+def _companies(rng: np.random.Generator, city_weights: np.ndarray) -> list[tuple[str, int, int]]:
+    """(name, occupation, home city) of six companies per occupation."""
+    companies = []
+    for occ_index, occ in enumerate(OCCUPATIONS):
+        for word in rng.choice(COMPANY_WORDS, size=6, replace=False):
+            companies.append((f"{word} {COMPANY_SUFFIX[occ.name]}", occ_index,
+                              int(rng.choice(len(CITIES), p=city_weights))))
+    return companies
+
+
+@dataclass
+class _Jobs:
+    jobs: list[tuple[str, JobIn]]
+    occupation: np.ndarray
+    city: np.ndarray
+    remote: np.ndarray
+    salary_max: np.ndarray  # USD per year, NaN when not stated
+    skills: list[set[str]]
+    appeal: np.ndarray  # hidden per-job quality
+
+
+def _jobs(rng: np.random.Generator, n_jobs: int, companies, city_weights: np.ndarray,
+          prefix: str) -> _Jobs:
+    job_occ = np.empty(n_jobs, dtype=np.int64)
+    job_city = np.empty(n_jobs, dtype=np.int64)
+    job_remote = np.zeros(n_jobs, dtype=bool)
+    job_salary_max = np.full(n_jobs, np.nan)
+    job_skill_sets: list[set[str]] = []
+    job_appeal = rng.normal(0.0, 0.4, n_jobs)
+    jobs: list[tuple[str, JobIn]] = []
+    for j in range(n_jobs):
+        name, occ_index, home = companies[int(rng.integers(len(companies)))]
+        occ = OCCUPATIONS[occ_index]
+        city = home if rng.random() < 0.6 else int(rng.choice(len(CITIES), p=city_weights))
+        remote = occ.remote_friendly and rng.random() < 0.15
+        skills = _pick_skills(rng, occ, int(rng.integers(3, 7)))
+        title = str(rng.choice(occ.titles))
+        if not occ.hourly and rng.random() < 0.3:
+            title = f"{rng.choice(['Senior', 'Junior', 'Lead'])} {title}"
+        salary = None
+        pay = occ.annual_median * (1.25 if CITIES[city][0] in HIGH_COST else 1.0)
+        pay *= float(rng.lognormal(0.0, 0.15))
+        if rng.random() < 0.85:
+            if occ.hourly and rng.random() < 0.8:
+                low = round(pay / 2080 * 0.9, 2)
+                salary = SalaryIn(min=low, max=round(low * 1.2, 2), period="hour")
+            else:
+                low = round(pay * 0.9, -3)
+                salary = SalaryIn(min=low, max=round(low * 1.25, -3), period="year")
+            job_salary_max[j] = salary.to_salary().annual_max_usd
+        posted = START - timedelta(days=int(rng.integers(0, 60)))
+        jobs.append((f"{prefix}{j + 1}", JobIn(
+            title=title,
+            description=_describe(rng, occ, title, name, skills),
+            company=name,
+            location=f"{CITIES[city][0]}, {CITIES[city][1]}",
+            remote=bool(remote),
+            skills=sorted(skills),
+            salary=salary,
+            employment_type=str(rng.choice(occ.employment)),
+            posted_at=posted,
+            expires_at=posted + timedelta(days=120),
+            active=bool(rng.random() < 0.95),
+        )))
+        job_occ[j], job_city[j], job_remote[j] = occ_index, city, remote
+        job_skill_sets.append(skills)
+    return _Jobs(jobs, job_occ, job_city, job_remote, job_salary_max, job_skill_sets,
+                 job_appeal)
 
 
 def _pick_skills(rng: np.random.Generator, occ: Occupation, n: int) -> set[str]:

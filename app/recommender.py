@@ -23,6 +23,7 @@ from app.filters import JobFilter, build_filter
 from app.repositories import CatalogJob, Store
 from app.schemas import UserIn, resolve_location
 from ml.checkpoint import Checkpoint, load_checkpoint
+from ml.data import aggregate_feedback, attach_history
 from ml.records import UserRecord
 
 REFRESH_OVERLAP = timedelta(seconds=5)  # re-read recent updates: commits can land late
@@ -105,18 +106,32 @@ class Recommender:
 
     # -- recommending -------------------------------------------------------------------
 
-    def resolve_user(self, store: Store, user_id: str,
-                     profile: UserIn | None) -> tuple[UserRecord, bool]:
-        """The user's record from the store, with an inline profile applied on top.
+    def resolve_user(self, store: Store, user_id: str, profile: UserIn | None,
+                     history_depth: int) -> tuple[UserRecord, set[str], bool]:
+        """The user's record from the store (skills, place, company, and the jobs they
+        liked as history, by the training rules), with an inline profile on top.
 
-        Returns (record, cold_start); raises NotFoundError for an unknown user without
-        a profile.
+        Returns (record, ids of every job the user interacted with, cold_start); raises
+        NotFoundError for an unknown user without a profile.
         """
         stored = store.user_records([user_id])
         if not stored and profile is None:
             raise NotFoundError(f"user {user_id!r} not found; send an inline 'profile' to "
                                 "score a user who is not in the store")
         record = stored[0] if stored else UserRecord(user_id=user_id)
+        seen: set[str] = set()
+        if stored:
+            events = store.interactions(user_id)
+            seen = {e.job_id for e in events}
+            feedback = aggregate_feedback(events)
+            liked_ids = [f.job_id for f in feedback if f.label > 0]
+            # history jobs still in the catalog come from memory, the others from the store
+            catalog = self._state.catalog
+            in_memory = [job.record for job in map(catalog.find, liked_ids) if job]
+            known = {job.job_id for job in in_memory}
+            liked = in_memory + store.job_records(
+                external_ids=[j for j in liked_ids if j not in known])
+            (record,) = attach_history([record], feedback, liked, history_depth)
         if profile is not None:
             given = profile.model_fields_set
             updates = {}
@@ -132,16 +147,15 @@ class Recommender:
                 updates["desired_salary_usd"] = (profile.desired_salary.annual_usd
                                                  if profile.desired_salary else None)
             record = replace(record, **updates)
-        return record, not stored
+        return record, seen, not stored
 
     def recommend(self, session: Session, request) -> Ranked:
         """Top `max_recommendations` jobs passing every filter of `request`."""
         self.refresh_catalog(session)
         state = self._state
         store = Store(session)
-        user, cold_start = self.resolve_user(store, request.user_id, request.profile)
-        seen = (store.seen_job_external_ids(request.user_id)
-                if request.exclude_seen and not cold_start else ())
+        user, seen, cold_start = self.resolve_user(
+            store, request.user_id, request.profile, state.checkpoint.space.config.max_history)
         job_filter = build_filter(request, seen=seen)
         jobs = rank(state, user, job_filter, request.max_recommendations)
         return Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs, state=state)

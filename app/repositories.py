@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from app import models as m
 from app.schemas import EventIn, JobIn, UserIn, resolve_location
@@ -249,6 +249,11 @@ class Store:
                 .returning(table.c.id))
         return len(self.session.execute(stmt, values).all())
 
+    def existing_ids(self, kind: str, external_ids: set[str]) -> set[str]:
+        """Those of `external_ids` that exist as users or jobs (`kind`)."""
+        table = {"users": m.User.__table__, "jobs": m.Job.__table__}[kind]
+        return set(self._ids(table, external_ids))
+
     def _ids(self, table, external_ids: set[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
         for chunk in _chunks(sorted(external_ids)):
@@ -294,22 +299,30 @@ class Store:
                            desired_salary_usd=r.desired_salary_annual_usd)
                 for r in rows]
 
-    def job_records(self, *, active_only: bool = False) -> list[JobRecord]:
-        stmt = (select(m.Job.id, m.Job.external_id, m.Job.title, m.Job.description,
-                       m.Job.remote, m.Job.salary_annual_min_usd, m.Job.salary_annual_max_usd,
-                       m.Job.active, m.Job.latitude.label("job_lat"),
-                       m.Job.longitude.label("job_lon"), m.Company.name, *_place_columns())
-                .outerjoin(m.Company, m.Company.id == m.Job.company_id)
-                .outerjoin(m.Place, m.Place.id == m.Job.place_id).order_by(m.Job.id))
+    def _job_rows(self, stmt, external_ids: Sequence[str] | None = None, *,
+                  most: bool = False):
+        """Rows of a `_job_select()` statement (optionally for some ids) and their skills.
+
+        `most`: the rows are most of the table, so all skills are read in one scan
+        instead of looking them up by job.
+        """
+        if external_ids is not None:
+            rows = [r for chunk in _chunks(list(external_ids))
+                    for r in self.session.execute(stmt.where(m.Job.external_id.in_(chunk)))]
+        else:
+            rows = list(self.session.execute(stmt))
+        skills = self._skills_by_owner(m.job_skills, "job_id",
+                                       None if most else [r.id for r in rows])
+        return rows, skills
+
+    def job_records(self, *, active_only: bool = False,
+                    external_ids: Sequence[str] | None = None) -> list[JobRecord]:
+        """All jobs (or the active ones, or those with the given ids) as model records."""
+        stmt = _job_select()
         if active_only:
             stmt = stmt.where(m.Job.active.is_(True))
-        skills = self._skills_by_owner(m.job_skills, "job_id")
-        return [JobRecord(job_id=r.external_id, title=r.title, description=r.description or "",
-                          skills=skills.get(r.id, ()), company=r.name,
-                          place=_place(r, r.job_lat, r.job_lon), remote=bool(r.remote),
-                          salary_min_usd=r.salary_annual_min_usd,
-                          salary_max_usd=r.salary_annual_max_usd, active=bool(r.active))
-                for r in self.session.execute(stmt)]
+        rows, skills = self._job_rows(stmt, external_ids, most=external_ids is None)
+        return [_job_record(r, skills.get(r.id, ())) for r in rows]
 
     def catalog_jobs(self, updated_since: datetime | None = None) -> list[CatalogJob]:
         """Jobs with what serving needs: model record, display fields, update time.
@@ -317,54 +330,51 @@ class Store:
         Without `updated_since`, the active jobs; with it, every job (active or not)
         updated at or after that time, so a catalog can apply changes and removals.
         """
-        stmt = select(m.Job).options(lazyload(m.Job.skills)).order_by(m.Job.id)
+        stmt = _job_select()
         if updated_since is None:
-            stmt = stmt.where(m.Job.active.is_(True))
+            rows, skills = self._job_rows(stmt.where(m.Job.active.is_(True)), most=True)
         else:
-            stmt = stmt.where(m.Job.updated_at >= updated_since)
-        jobs = list(self.session.scalars(stmt))
-        skills = self._skills_by_owner(m.job_skills, "job_id", [j.id for j in jobs]
-                                       if updated_since is not None else None)
-        return [_catalog_job(job, skills.get(job.id, ())) for job in jobs]
+            rows, skills = self._job_rows(stmt.where(m.Job.updated_at >= updated_since))
+        return [CatalogJob(record=_job_record(r, skills.get(r.id, ())),
+                           updated_at=as_utc(r.updated_at), salary_min=r.salary_min,
+                           salary_max=r.salary_max, salary_currency=r.salary_currency,
+                           salary_period=r.salary_period, employment_type=r.employment_type)
+                for r in rows]
 
     def latest_job_update(self) -> datetime | None:
         """The newest jobs.updated_at (an index lookup)."""
         return as_utc(self.session.scalar(select(func.max(m.Job.updated_at))))
 
-    def seen_job_external_ids(self, user_external_id: str) -> set[str]:
-        """External ids of every job the user has an interaction with."""
-        return set(self.session.scalars(
-            select(m.Job.external_id).join(m.Interaction, m.Interaction.job_id == m.Job.id)
-            .join(m.User, m.User.id == m.Interaction.user_id)
-            .where(m.User.external_id == user_external_id).distinct()))
-
-    def interactions(self) -> list[Interaction]:
+    def interactions(self, user_external_id: str | None = None) -> list[Interaction]:
+        """Every interaction (or one user's), oldest first."""
         stmt = (select(m.User.external_id.label("user"), m.Job.external_id.label("job"),
                        m.Interaction.type, m.Interaction.occurred_at)
                 .join(m.User, m.User.id == m.Interaction.user_id)
                 .join(m.Job, m.Job.id == m.Interaction.job_id)
                 .order_by(m.Interaction.occurred_at, m.Interaction.id))
+        if user_external_id is not None:
+            stmt = stmt.where(m.User.external_id == user_external_id)
         return [Interaction(timestamp=as_utc(r.occurred_at), user_id=r.user, job_id=r.job,
                             type=r.type) for r in self.session.execute(stmt)]
 
 
-def _catalog_job(job: m.Job, skills: tuple[str, ...]) -> CatalogJob:
-    place = None
-    if job.place is not None:
-        p = job.place
-        place = Place(city=p.city, region=p.region, region_code=p.region_code,
-                      country=p.country,
-                      latitude=job.latitude if job.latitude is not None else p.latitude,
-                      longitude=job.longitude if job.longitude is not None else p.longitude)
-    record = JobRecord(job_id=job.external_id, title=job.title, description=job.description,
-                       skills=skills, company=job.company.name if job.company else None,
-                       place=place, remote=job.remote,
-                       salary_min_usd=job.salary_annual_min_usd,
-                       salary_max_usd=job.salary_annual_max_usd, active=job.active)
-    return CatalogJob(record=record, updated_at=as_utc(job.updated_at),
-                      salary_min=job.salary_min, salary_max=job.salary_max,
-                      salary_currency=job.salary_currency, salary_period=job.salary_period,
-                      employment_type=job.employment_type)
+def _job_select():
+    """Every column a job record or a catalog job needs, place and company joined."""
+    j = m.Job
+    return (select(j.id, j.external_id, j.title, j.description, j.remote,
+                   j.salary_annual_min_usd, j.salary_annual_max_usd, j.salary_min,
+                   j.salary_max, j.salary_currency, j.salary_period, j.employment_type,
+                   j.active, j.updated_at, j.latitude.label("job_lat"),
+                   j.longitude.label("job_lon"), m.Company.name, *_place_columns())
+            .outerjoin(m.Company, m.Company.id == j.company_id)
+            .outerjoin(m.Place, m.Place.id == j.place_id).order_by(j.id))
+
+
+def _job_record(r, skills: tuple[str, ...]) -> JobRecord:
+    return JobRecord(job_id=r.external_id, title=r.title, description=r.description or "",
+                     skills=skills, company=r.name, place=_place(r, r.job_lat, r.job_lon),
+                     remote=bool(r.remote), salary_min_usd=r.salary_annual_min_usd,
+                     salary_max_usd=r.salary_annual_max_usd, active=bool(r.active))
 
 
 def _place_columns():

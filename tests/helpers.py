@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import torch
 
 from ml.config import FeatureConfig, ModelConfig
+from ml.data import aggregate_feedback, attach_history
 from ml.features import FeatureSpace
 from ml.locations import make_place
 from ml.model import ConvFM
@@ -21,7 +22,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def random_records(n_users: int = 12, n_jobs: int = 20, seed: int = 0):
-    """Users, jobs (some remote, some without salary) and a few interactions each."""
+    """Users (with their liked jobs as history), jobs (some remote, some without salary)
+    and a few interactions each."""
     rng = random.Random(seed)
     places = [make_place(c, s, "US") for c, s in CITIES]
     jobs = [
@@ -53,6 +55,7 @@ def random_records(n_users: int = 12, n_jobs: int = 20, seed: int = 0):
                 job_id=rng.choice(jobs).job_id,
                 type=rng.choice(["view", "click", "apply", "save", "dismiss", "impression"]),
             ))
+    users = attach_history(users, aggregate_feedback(interactions), jobs, depth=16)
     return users, jobs, interactions
 
 

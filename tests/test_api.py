@@ -22,6 +22,7 @@ from app.schemas import JobIn
 from app.settings import Settings
 from ml.checkpoint import load_checkpoint
 from ml.config import Config
+from ml.data import aggregate_feedback, attach_history
 from ml.experiment import run_training
 from ml.text import fold, name_key
 from tests.conftest import BACKENDS, REPO
@@ -95,7 +96,7 @@ def service(request, tmp_path_factory, pg_databases):
 def catalog(factory):
     with session_scope(factory) as s:
         store = Store(s)
-        return store.catalog_jobs(), store.seen_job_external_ids(SHOWCASE)
+        return store.catalog_jobs(), {i.job_id for i in store.interactions(SHOWCASE)}
 
 
 def km(lat1, lon1, lat2, lon2):
@@ -222,8 +223,12 @@ def test_served_scores_equal_the_model_on_each_pair_alone(service):
         store = Store(s)
         user = store.user_records([SHOWCASE])
         jobs = {j.job_id: j.record for j in store.catalog_jobs()}
+        feedback = aggregate_feedback(store.interactions(SHOWCASE))
+        liked = store.job_records(external_ids=[f.job_id for f in feedback if f.label > 0])
     space, model = checkpoint.space, checkpoint.model
-    users = space.encode_users(user)
+    users = space.encode_users(attach_history(user, feedback, liked,
+                                              space.config.max_history))
+    assert len(users.history_keys[0].nonzero()) > 0  # the history is part of the check
     for rec in data["recommendations"]:
         x = space.pairs(users, torch.tensor([0]), space.encode_jobs([jobs[rec["job_id"]]]),
                         torch.tensor([0]))

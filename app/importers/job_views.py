@@ -1,0 +1,149 @@
+"""`jobrec import job-views DIR`: the raw files of the Kaggle job-views export.
+
+* Jobs.csv: every job (also the never-viewed ones). Title = the position (the export's
+  "Title" repeats it with "@ Company"); the industry, when given, is the description.
+* Job_Views.csv: one `view` event per row, at View.Start; exact duplicate rows (same
+  user, job and start) collapse through the idempotency key.
+* Experience.csv and Positions_Of_Interest.csv: user profiles. The headline lists the
+  positions of interest, then past position names, most recent first; the place is that
+  of the most recent experience with a city; the company is the employer of a current
+  position (no end date).
+* Completion from history, for profiles that lack a place or a headline: the place,
+  and the headline, of the user's EARLIEST viewed job. A leave-last-out split holds out
+  the latest view, so the completed profile never reveals a held-out job.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.importers import ImportResult, write_all
+from app.repositories import EventRow
+from app.schemas import JobIn, PlaceIn, UserIn
+
+FILES = ("Jobs.csv", "Job_Views.csv", "Experience.csv", "Positions_Of_Interest.csv")
+MISSING = {"", "NA", "N/A", "NULL", "None", "nan"}
+
+
+class SourceError(ValueError):
+    """The source files are missing or not in the expected shape."""
+
+
+def _value(row: dict, key: str) -> str | None:
+    value = (row.get(key) or "").strip()
+    return None if value in MISSING else value
+
+
+def _read(path: Path, required: set[str]) -> list[dict]:
+    if not path.is_file():
+        raise SourceError(f"{path} not found")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = required - set(reader.fieldnames or ())
+        if missing:
+            raise SourceError(f"{path.name} lacks columns {sorted(missing)}")
+        return list(reader)
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    text = text.replace(" UTC", "").strip()
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def _place(row: dict) -> PlaceIn | None:
+    city, state = _value(row, "City"), _value(row, "State.Code") or _value(row, "State.Name")
+    if not (city or state):
+        return None
+    return PlaceIn(city=city, region=state, country="US")
+
+
+def _title(row: dict) -> str:
+    position = _value(row, "Position")
+    if position:
+        return position[:300]
+    title = _value(row, "Title") or "Untitled"
+    return title.split(" @ ")[0][:300]
+
+
+def read_job_views(directory: str | Path):
+    """(jobs, users, events) of the export, ready for `write_all`."""
+    directory = Path(directory)
+    job_rows = _read(directory / "Jobs.csv", {"Job.ID", "Title", "Position", "Company",
+                                              "City", "State.Name", "State.Code"})
+    view_rows = _read(directory / "Job_Views.csv", {"Applicant.ID", "Job.ID", "View.Start"})
+    experience = _read(directory / "Experience.csv", {"Applicant.ID", "Position.Name",
+                                                      "Employer.Name", "City", "State.Code",
+                                                      "Start.Date", "End.Date"})
+    interests = _read(directory / "Positions_Of_Interest.csv",
+                      {"Applicant.ID", "Position.Of.Interest"})
+
+    jobs: dict[str, JobIn] = {}
+    for row in job_rows:
+        job_id = _value(row, "Job.ID")
+        if job_id is None:
+            continue
+        industry = _value(row, "Industry")
+        jobs[job_id] = JobIn(title=_title(row), company=(_value(row, "Company") or "")[:200]
+                             or None, location=_place(row),
+                             description=f"Industry: {industry}" if industry else "")
+
+    events: list[EventRow] = []
+    first_view: dict[str, tuple[datetime, str]] = {}
+    for row in view_rows:
+        user_id, job_id, start = (_value(row, "Applicant.ID"), _value(row, "Job.ID"),
+                                  _time(_value(row, "View.Start")))
+        if user_id is None or job_id is None or start is None or job_id not in jobs:
+            continue
+        key = f"jobviews:{user_id}:{job_id}:{start.isoformat()}"
+        events.append(EventRow(user_id, job_id, "view", start, key))
+        if user_id not in first_view or (start, job_id) < first_view[user_id]:
+            first_view[user_id] = (start, job_id)
+
+    history: dict[str, list[dict]] = defaultdict(list)
+    for row in experience:
+        if _value(row, "Applicant.ID"):
+            history[_value(row, "Applicant.ID")].append(row)
+    wanted: dict[str, list[str]] = defaultdict(list)
+    for row in interests:
+        user_id, position = _value(row, "Applicant.ID"), _value(row, "Position.Of.Interest")
+        if user_id and position and position not in wanted[user_id]:
+            wanted[user_id].append(position)
+
+    users = []
+    for user_id in sorted(set(history) | set(wanted) | set(first_view)):
+        # most recent first: current positions (no end date), then by start date
+        past = sorted(history.get(user_id, ()), key=lambda r: (
+            _value(r, "End.Date") is None, _value(r, "Start.Date") or ""), reverse=True)
+        titles = list(wanted.get(user_id, ()))
+        for row in past:
+            name = _value(row, "Position.Name")
+            if name and name not in titles:
+                titles.append(name)
+        place = next((p for p in map(_place, past) if p is not None and p.city), None)
+        current = next((_value(r, "Employer.Name") for r in past
+                        if _value(r, "End.Date") is None and _value(r, "Employer.Name")), None)
+        earliest = jobs.get(first_view[user_id][1]) if user_id in first_view else None
+        if place is None and earliest is not None:
+            place = earliest.location
+        if not titles and earliest is not None:
+            titles = [earliest.title]
+        users.append((user_id, UserIn(headline="; ".join(titles)[:2000], location=place,
+                                      current_company=current[:200] if current else None)))
+    return list(jobs.items()), users, events
+
+
+def import_job_views(factory: sessionmaker[Session], directory: str | Path) -> ImportResult:
+    jobs, users, events = read_job_views(directory)
+    return write_all(factory, jobs=jobs, users=users, events=events)
