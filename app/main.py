@@ -14,7 +14,7 @@ from app.api.middleware import RequestIdMiddleware
 from app.api.routes import entities, ops, recommend
 from app.db import create_db_engine, session_factory
 from app.migrate import is_migrated
-from app.recommender import Recommender
+from app.recommender import Recommender, TwoStage
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("jobrec")
@@ -50,7 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.session_factory = factory
             app.state.recommender = Recommender.start(
                 settings.model_path, factory, refresh_seconds=settings.catalog_refresh_seconds,
-                max_delta=settings.catalog_max_delta)
+                max_delta=settings.catalog_max_delta,
+                two_stage=TwoStage(settings.two_stage_min_candidates,
+                                   settings.two_stage_shortlist))
             state = app.state.recommender.state
             log.info("serving model %s with %d jobs", state.model_version, state.catalog.size)
             yield

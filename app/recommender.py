@@ -53,12 +53,23 @@ class Ranked:
     state: ServingState
 
 
+@dataclass(frozen=True)
+class TwoStage:
+    """When a request has more than `min_candidates` candidates, the scorer's cheap first
+    stage keeps the best `shortlist` of them and only those get the full ConvFM score."""
+
+    min_candidates: int = 200_000
+    shortlist: int = 5000
+
+
 class Recommender:
     """Scores users against the catalog; thread-safe for concurrent requests."""
 
     def __init__(self, state: ServingState, factory: sessionmaker[Session], *,
-                 refresh_seconds: float = 1.0, max_delta: int = 2000) -> None:
+                 refresh_seconds: float = 1.0, max_delta: int = 2000,
+                 two_stage: TwoStage = TwoStage()) -> None:
         self._state = state
+        self.two_stage = two_stage
         self.factory = factory
         self.refresh_seconds = refresh_seconds
         self.max_delta = max_delta
@@ -157,24 +168,25 @@ class Recommender:
         user, seen, cold_start = self.resolve_user(
             store, request.user_id, request.profile, state.checkpoint.space.config.max_history)
         job_filter = build_filter(request, seen=seen)
-        jobs = rank(state, user, job_filter, request.max_recommendations)
+        jobs = rank(state, user, job_filter, request.max_recommendations, self.two_stage)
         return Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs, state=state)
 
 
-def rank(state: ServingState, user: UserRecord, job_filter: JobFilter,
-         k: int) -> list[tuple[CatalogJob, float]]:
-    """Score every catalog job that passes the filter (batched), keep the top k."""
+def rank(state: ServingState, user: UserRecord, job_filter: JobFilter, k: int,
+         two_stage: TwoStage = TwoStage()) -> list[tuple[CatalogJob, float]]:
+    """Score every catalog job that passes the filter (batched), keep the top k; past
+    `two_stage.min_candidates` candidates, only the first stage's shortlist is scored."""
     space = state.checkpoint.space
     users = space.encode_users([user])
     found: list[tuple[float, CatalogJob]] = []
     for part, visible in state.catalog.parts():
-        found.extend(_top(part, visible, users, job_filter, k))
+        found.extend(_top(part, visible, users, job_filter, k, two_stage))
     found.sort(key=lambda item: -item[0])
     return [(job, score) for score, job in found[:k]]
 
 
-def _top(part: CatalogPart, visible, users, job_filter: JobFilter,
-         k: int) -> Sequence[tuple[float, CatalogJob]]:
+def _top(part: CatalogPart, visible, users, job_filter: JobFilter, k: int,
+         two_stage: TwoStage) -> Sequence[tuple[float, CatalogJob]]:
     if not len(part):
         return []
     mask = job_filter.mask(part)
@@ -183,7 +195,12 @@ def _top(part: CatalogPart, visible, users, job_filter: JobFilter,
     rows = np.flatnonzero(mask)
     if not len(rows):
         return []
-    scores = part.scorer.score(users, 0, torch.from_numpy(rows))
+    candidates = torch.from_numpy(rows)
+    if len(rows) > two_stage.min_candidates:
+        cheap = part.scorer.first_stage(users, 0, candidates)
+        keep = torch.topk(cheap, min(two_stage.shortlist, len(rows))).indices
+        rows, candidates = rows[keep.numpy()], candidates[keep]
+    scores = part.scorer.score(users, 0, candidates)
     top = torch.topk(scores, min(k, len(rows)))
     return [(float(s), part.jobs[rows[i]]) for s, i in zip(top.values.tolist(),
                                                            top.indices.tolist(), strict=True)]

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     catalog_refresh_seconds: float = Field(
         default=1.0, ge=0.0, description="how often requests check the store for changed "
         "jobs (a PUT /jobs is visible at once in the worker that took it)")
+    two_stage_min_candidates: int = Field(
+        default=200_000, ge=1, description="above this many candidates (after filters) a "
+        "request is answered in two stages: a cheap first stage (job terms + FM inner "
+        "product) shortlists, the full ConvFM re-ranks the shortlist")
+    two_stage_shortlist: int = Field(default=5000, ge=100, le=1_000_000,
+                                     description="candidates the first stage keeps")
     catalog_max_delta: int = Field(default=2000, ge=1, description="changed jobs kept "
                                    "beside the base catalog before it is rebuilt")
 

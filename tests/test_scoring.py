@@ -54,3 +54,25 @@ def test_scorer_refuses_a_model_with_nonzero_padding():
         model.embeddings["city"].weight[0] += 1.0
     with pytest.raises(ValueError, match="padding"):
         CatalogScorer(model, space, space.encode_jobs(jobs))
+
+
+def test_first_stage_is_the_full_score_of_a_model_without_pair_terms():
+    """For an FM-only model whose pair fields carry no weight, the logit is a per-user
+    constant plus the first stage: the first stage ranks exactly as the model does."""
+    users, jobs, interactions = random_records(seed=3)
+    space = fitted_space(users, jobs, interactions)
+    model = random_model(space, ModelConfig(embedding_dim=32, conv_filters=32,
+                                            use_conv=False, use_deep=False))
+    dense = [f for f in model.fields if f.kind == "dense"]
+    with torch.no_grad():
+        for i, field in enumerate(dense):
+            if field.side == "pair":
+                model.dense_vectors[i].zero_()
+                model.dense_weights[i].zero_()
+    u, j = space.encode_users(users), space.encode_jobs(jobs)
+    scorer = CatalogScorer(model, space, j)
+    for row in range(len(users)):
+        gap = scorer.logits(u, row) - scorer.first_stage(u, row)
+        assert (gap - gap[0]).abs().max().item() < 1e-5
+    subset = torch.tensor([5, 1, 8])
+    torch.testing.assert_close(scorer.first_stage(u, 2, subset), scorer.first_stage(u, 2)[subset])
