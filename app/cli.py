@@ -172,7 +172,7 @@ def _load_records():
 
     with session_scope(_factory()) as session:
         store = Store(session)
-        return store.user_records(), store.job_records(), store.interactions()
+        return store.training_records()
 
 
 @app.command()

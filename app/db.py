@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,17 +12,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(url: str, *, timeout: float | None = None) -> Engine:
     """An engine for SQLite (file created on demand) or PostgreSQL (psycopg 3).
 
     SQLite gets foreign keys on, WAL journaling and a busy timeout so that the API and a
-    CLI import can share the file.
+    CLI import can share the file. `timeout` (seconds; the service sets it) bounds the
+    wait for a pooled connection and, on PostgreSQL, every statement and the connect
+    (libpq's minimum is 2 s); dead pooled connections are detected before use.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **({"pool_timeout": timeout} if timeout else {}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -34,7 +38,13 @@ def create_db_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    connect_args: dict = {"connect_timeout": 5}
+    options: dict = {}
+    if timeout:
+        connect_args = {"connect_timeout": max(2, math.ceil(timeout)),
+                        "options": f"-c statement_timeout={int(timeout * 1000)}"}
+        options["pool_timeout"] = timeout
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

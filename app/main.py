@@ -7,12 +7,21 @@ from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 import ml
 from app.api import errors
-from app.api.middleware import RequestIdMiddleware
-from app.api.routes import entities, ops, recommend
+from app.api.middleware import (
+    AccessMiddleware,
+    BodyLimitMiddleware,
+    RateLimitMiddleware,
+    RequestIdMiddleware,
+)
+from app.api.routes import admin, entities, ops, recommend
+from app.api.security import API_KEY_REQUIRED
 from app.db import create_db_engine, session_factory
+from app.logs import configure_logging
+from app.metrics import Metrics
 from app.migrate import is_migrated
 from app.recommender import Recommender, TwoStage
 from app.settings import Settings, get_settings
@@ -37,16 +46,16 @@ class StartupError(RuntimeError):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan loads the checkpoint and the catalog once."""
     settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         torch.set_num_threads(settings.torch_threads)
-        engine = create_db_engine(settings.database_url)
+        engine = create_db_engine(settings.database_url, timeout=settings.db_timeout_seconds)
         try:
             if not is_migrated(engine):
                 raise StartupError("the database has no schema: run `jobrec db upgrade`")
             factory = session_factory(engine)
-            app.state.settings = settings
             app.state.session_factory = factory
             app.state.recommender = Recommender.start(
                 settings.model_path, factory, refresh_seconds=settings.catalog_refresh_seconds,
@@ -65,9 +74,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.metrics = metrics = Metrics(
+        lambda: app.state.recommender.state if hasattr(app.state, "recommender") else None)
     errors.install(app)
+    # added innermost first: a request meets request id, CORS, access log, size, rate
+    if settings.rate_limit_per_second > 0:
+        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_per_second,
+                           burst=settings.rate_limit_burst)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessMiddleware, metrics=metrics)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_credentials=settings.cors_allow_credentials,
+                           allow_methods=["GET", "POST", "PUT"],
+                           allow_headers=["Content-Type", "X-API-Key", "X-Request-ID",
+                                          "Idempotency-Key"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(recommend.router)
-    app.include_router(entities.router)
+    keyed = API_KEY_REQUIRED if settings.api_key else []
+    app.include_router(recommend.router,
+                       dependencies=keyed if settings.recommend_requires_api_key else [])
+    app.include_router(entities.router, dependencies=keyed)
+    app.include_router(admin.router, dependencies=keyed)
     app.include_router(ops.router)
     return app

@@ -51,6 +51,7 @@ class Ranked:
     cold_start: bool
     jobs: list[tuple[CatalogJob, float]]
     state: ServingState
+    scored: int  # candidates the model scored (after filters and any first stage)
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,17 @@ class Recommender:
     @classmethod
     def start(cls, model_path, factory: sessionmaker[Session], **options) -> Recommender:
         """Load the checkpoint (raises CheckpointError) and build the catalog."""
-        checkpoint = load_checkpoint(model_path)
-        with session_scope(factory) as session:
-            jobs = Store(session).catalog_jobs()
-        catalog = Catalog.build(jobs, checkpoint.model, checkpoint.space)
-        return cls(ServingState(checkpoint, catalog), factory, **options)
+        return cls(_load_state(model_path, factory), factory, **options)
+
+    def reload(self, model_path) -> ServingState:
+        """Load a checkpoint and a fresh catalog beside the serving state, then swap them
+        in at once. On any error (CheckpointError, database) the old state keeps serving;
+        requests in flight finish on the state they started with."""
+        with self._refresh_lock:
+            state = _load_state(model_path, self.factory)
+            self._state = state
+            self._last_check = time.monotonic()
+        return state
 
     @property
     def state(self) -> ServingState:
@@ -168,33 +175,46 @@ class Recommender:
         user, seen, cold_start = self.resolve_user(
             store, request.user_id, request.profile, state.checkpoint.space.config.max_history)
         job_filter = build_filter(request, seen=seen)
-        jobs = rank(state, user, job_filter, request.max_recommendations, self.two_stage)
-        return Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs, state=state)
+        jobs, scored = rank(state, user, job_filter, request.max_recommendations,
+                            self.two_stage)
+        return Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs, state=state,
+                      scored=scored)
+
+
+def _load_state(model_path, factory: sessionmaker[Session]) -> ServingState:
+    checkpoint = load_checkpoint(model_path)
+    with session_scope(factory) as session:
+        jobs = Store(session).catalog_jobs()
+    return ServingState(checkpoint, Catalog.build(jobs, checkpoint.model, checkpoint.space))
 
 
 def rank(state: ServingState, user: UserRecord, job_filter: JobFilter, k: int,
-         two_stage: TwoStage = TwoStage()) -> list[tuple[CatalogJob, float]]:
+         two_stage: TwoStage = TwoStage()) -> tuple[list[tuple[CatalogJob, float]], int]:
     """Score every catalog job that passes the filter (batched), keep the top k; past
-    `two_stage.min_candidates` candidates, only the first stage's shortlist is scored."""
+    `two_stage.min_candidates` candidates, only the first stage's shortlist is scored.
+    Returns ([(job, score)] best first, number of candidates scored)."""
     space = state.checkpoint.space
     users = space.encode_users([user])
     found: list[tuple[float, CatalogJob]] = []
+    scored = 0
     for part, visible in state.catalog.parts():
-        found.extend(_top(part, visible, users, job_filter, k, two_stage))
+        top, n = _top(part, visible, users, job_filter, k, two_stage)
+        found.extend(top)
+        scored += n
     found.sort(key=lambda item: -item[0])
-    return [(job, score) for score, job in found[:k]]
+    return [(job, score) for score, job in found[:k]], scored
 
 
 def _top(part: CatalogPart, visible, users, job_filter: JobFilter, k: int,
-         two_stage: TwoStage) -> Sequence[tuple[float, CatalogJob]]:
+         two_stage: TwoStage) -> tuple[Sequence[tuple[float, CatalogJob]], int]:
     if not len(part):
-        return []
+        return [], 0
     mask = job_filter.mask(part)
     if visible is not None:
         mask &= visible
     rows = np.flatnonzero(mask)
     if not len(rows):
-        return []
+        return [], 0
     candidates = torch.from_numpy(rows)
     if len(rows) > two_stage.min_candidates:
         cheap = part.scorer.first_stage(users, 0, candidates)
@@ -202,5 +222,5 @@ def _top(part: CatalogPart, visible, users, job_filter: JobFilter, k: int,
         rows, candidates = rows[keep.numpy()], candidates[keep]
     scores = part.scorer.score(users, 0, candidates)
     top = torch.topk(scores, min(k, len(rows)))
-    return [(float(s), part.jobs[rows[i]]) for s, i in zip(top.values.tolist(),
-                                                           top.indices.tolist(), strict=True)]
+    return [(float(s), part.jobs[rows[i]]) for s, i in zip(
+        top.values.tolist(), top.indices.tolist(), strict=True)], len(rows)

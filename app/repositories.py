@@ -283,6 +283,10 @@ class Store:
                 out[owner_id].append(name)
         return {k: tuple(v) for k, v in out.items()}
 
+    def training_records(self) -> tuple[list[UserRecord], list[JobRecord], list[Interaction]]:
+        """Everything training reads: (users, jobs, interactions)."""
+        return self.user_records(), self.job_records(), self.interactions()
+
     def user_records(self, external_ids: Sequence[str] | None = None) -> list[UserRecord]:
         """All users, or those with the given external ids, as model records."""
         stmt = (select(m.User.id, m.User.external_id, m.User.headline,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 VAR_DIR = Path("var")
 
@@ -25,9 +26,27 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8001, ge=1, le=65535)
     api_key: SecretStr | None = Field(
-        default=None, description="when set, write and admin endpoints need X-API-Key"
-    )
+        default=None, description="when set, write, admin and user-data endpoints need "
+        "the X-API-Key header")
+    recommend_requires_api_key: bool = Field(
+        default=False, description="whether POST /recommend[/batch] needs X-API-Key too "
+        "(only when API_KEY is set)")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="allowed browser origins, comma separated; "
+        "empty: no CORS headers")
+    cors_allow_credentials: bool = False
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="larger request "
+                                "bodies are refused with 413")
+    rate_limit_per_second: float = Field(
+        default=0.0, ge=0.0, description="requests per second per API key (or client "
+        "address without one); 0 turns rate limiting off")
+    rate_limit_burst: int = Field(default=100, ge=1, description="requests allowed at once "
+                                  "above the steady rate")
+    db_timeout_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="longest wait for a pooled connection and "
+        "longest statement (PostgreSQL); past it the request answers 503")
     log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
     torch_threads: int = Field(default=2, ge=1, le=256, description="intra-op threads")
     catalog_refresh_seconds: float = Field(
@@ -41,6 +60,21 @@ class Settings(BaseSettings):
                                      description="candidates the first stage keeps")
     catalog_max_delta: int = Field(default=2000, ge=1, description="changed jobs kept "
                                    "beside the base catalog before it is rebuilt")
+
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError("CORS_ORIGINS '*' cannot be combined with "
+                             "CORS_ALLOW_CREDENTIALS: list the origins explicitly")
+        return self
 
 
 @lru_cache

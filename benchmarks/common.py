@@ -33,7 +33,7 @@ def temporary_store(prefix: str = "jobrec-bench-"):
 def load_records(factory):
     with session_scope(factory) as session:
         store = Store(session)
-        return store.user_records(), store.job_records(), store.interactions()
+        return store.training_records()
 
 
 def machine() -> str:

@@ -79,7 +79,7 @@ def service(request, tmp_path_factory, pg_databases):
         Store(s).upsert_jobs([(k, JobIn(**v)) for k, v in CURATED.items()])
     with session_scope(factory) as s:
         store = Store(s)
-        records = store.user_records(), store.job_records(), store.interactions()
+        records = store.training_records()
     model_path = tmp_path_factory.mktemp("model") / "ckpt"
     config = Config.load(REPO / "configs" / "tiny.toml",
                          **{"train.epochs": 2, "train.ablations": []})

@@ -134,7 +134,7 @@ def real_service(real_store, tmp_path_factory):
     url, factory, _, _ = real_store
     with session_scope(factory) as s:
         store = Store(s)
-        records = store.user_records(), store.job_records(), store.interactions()
+        records = store.training_records()
     model = tmp_path_factory.mktemp("real-model") / "ckpt"
     config = Config.load(REPO / "configs" / "tiny.toml",
                          **{"train.epochs": 3, "train.ablations": [],

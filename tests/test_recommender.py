@@ -26,9 +26,10 @@ def _state(seed: int = 4):
 def test_two_stage_with_a_shortlist_of_everything_equals_full_scoring():
     state, users = _state()
     for user in users:
-        full = rank(state, user, JobFilter(), 10)
-        staged = rank(state, user, JobFilter(), 10, TwoStage(min_candidates=1,
-                                                             shortlist=len(state.catalog.base)))
+        full, n_full = rank(state, user, JobFilter(), 10)
+        staged, n_staged = rank(state, user, JobFilter(), 10, TwoStage(
+            min_candidates=1, shortlist=len(state.catalog.base)))
+        assert n_full == n_staged == len(state.catalog.base)
         assert [j.job_id for j, _ in full] == [j.job_id for j, _ in staged]
 
 
@@ -37,7 +38,9 @@ def test_two_stage_reranks_only_the_first_stage_shortlist():
     scorer = state.catalog.base.scorer
     space = state.checkpoint.space
     for row, user in enumerate(users):
-        staged = rank(state, user, JobFilter(), 5, TwoStage(min_candidates=1, shortlist=12))
+        staged, scored = rank(state, user, JobFilter(), 5, TwoStage(min_candidates=1,
+                                                                    shortlist=12))
+        assert scored == 12
         encoded = space.encode_users([user])
         shortlist = torch.topk(scorer.first_stage(encoded, 0), 12).indices.tolist()
         ids = {state.catalog.base.jobs[i].job_id for i in shortlist}

@@ -26,7 +26,7 @@ def demo_records(tmp_path_factory):
     import_demo(factory, users=300, jobs=200, seed=11)
     with session_scope(factory) as s:
         store = Store(s)
-        return store.user_records(), store.job_records(), store.interactions()
+        return store.training_records()
 
 
 def tiny_config(**overrides):

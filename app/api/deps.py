@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.recommender import Recommender
 from app.settings import Settings
 
+log = logging.getLogger("jobrec.api")
+
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A session that commits when the route returns and rolls back on error."""
+    """A session per request. Routes that write commit explicitly before they answer
+    (so a 2xx means committed); whatever is left uncommitted is rolled back on close.
+    Nothing here runs after the response has started, so a database that fails late
+    cannot turn a sent answer into a broken one."""
     session = request.app.state.session_factory()
     try:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     finally:
-        session.close()
+        try:
+            session.close()
+        except SQLAlchemyError as exc:  # the connection died; the pool drops it
+            log.warning("closing a database session failed: %s", type(exc).__name__)
 
 
 def get_recommender(request: Request) -> Recommender:

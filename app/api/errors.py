@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import ErrorResponse
@@ -31,6 +32,10 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
 
 class ServiceUnavailableError(RuntimeError):
     """The service cannot answer now (database or model not usable)."""
+
+
+class ReloadError(RuntimeError):
+    """An admin reload that did not happen; the message says why."""
 
 
 def error_response(status: int, message: str, details: Any = None,
@@ -73,9 +78,21 @@ def install(app: FastAPI) -> None:
     async def _filter(request: Request, exc: FilterError):
         return error_response(422, str(exc))
 
+    @app.exception_handler(ReloadError)
+    async def _reload(request: Request, exc: ReloadError):
+        return error_response(409, str(exc))
+
     @app.exception_handler(ServiceUnavailableError)
     async def _unavailable(request: Request, exc: ServiceUnavailableError):
         return error_response(503, str(exc), headers={"Retry-After": "1"})
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _database_down(request: Request, exc: Exception):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return error_response(503, "the database is unavailable; retry shortly",
+                              headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
@@ -86,5 +103,5 @@ def install(app: FastAPI) -> None:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": HTTPStatus(status).phrase}
-    for status in (404, 422, 500, 503)
+    for status in (401, 404, 409, 413, 422, 429, 500, 503)
 }

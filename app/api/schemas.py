@@ -285,6 +285,18 @@ class ReadyOut(BaseModel):
     catalog_size: int
 
 
+class ReloadOut(BaseModel):
+    previous_model_version: str
+    model_version: str
+    catalog_version: str
+    catalog_size: int
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "previous_model_version": "convfm-20261120-3f2a9c1d",
+        "model_version": "convfm-20261126-8b0e4d72", "catalog_version": "c41-7047",
+        "catalog_size": 7047}]})
+
+
 class ModelOut(BaseModel):
     model_version: str
     trained_at: str | None

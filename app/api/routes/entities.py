@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Header, Path, Response, status
 
 from app.api.convert import job_out, user_out
 from app.api.deps import RecommenderDep, SessionDep
@@ -69,14 +69,20 @@ def get_job(job_id: IdPath, session: SessionDep) -> JobOut:
              tags=["events"], responses={200: {"model": EventOut,
                                                "description": "already recorded"},
                                          **ERROR_RESPONSES})
-def post_event(body: EventCreate, session: SessionDep, response: Response) -> EventOut:
+def post_event(body: EventCreate, session: SessionDep, response: Response,
+               idempotency_key: Annotated[str | None, Header(
+                   min_length=1, max_length=128, description="same as the body's "
+                   "`idempotency_key` (the body wins when both are sent)")] = None,
+               ) -> EventOut:
     """Record an interaction. 201 is sent only after the event is committed; a retry
-    with the same `idempotency_key` answers 200 and records nothing new."""
+    with the same idempotency key (the `Idempotency-Key` header or the body's
+    `idempotency_key`) answers 200 and records nothing new, even when the retries race."""
+    key = body.idempotency_key or idempotency_key
     timestamp = body.timestamp or datetime.now(UTC)
     if timestamp.tzinfo is None:
         timestamp = timestamp.replace(tzinfo=UTC)
     inserted = Store(session).add_events([EventRow(body.user_id, body.job_id, body.type,
-                                                   timestamp, body.idempotency_key)])
+                                                   timestamp, key)])
     session.commit()
     if not inserted:
         response.status_code = status.HTTP_200_OK

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.api.deps import RecommenderDep, SessionDep
@@ -41,3 +42,13 @@ def model_info(recommender: RecommenderDep) -> ModelOut:
                     baselines=meta.get("baselines"),
                     data_fingerprint=meta.get("data_fingerprint", ""),
                     catalog_version=state.catalog.version, catalog_size=state.catalog.size)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+    "description": "Prometheus text exposition format"}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: request latency by route and status, scored candidates,
+    recommendation lists, the serving model version and the catalog size."""
+    return Response(generate_latest(request.app.state.metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)

@@ -20,7 +20,10 @@ from app.recommender import NotFoundError, Ranked
 router = APIRouter(tags=["recommendations"])
 
 
-def _response(ranked: Ranked, request_id: str) -> RecommendResponse:
+def _response(ranked: Ranked, request_id: str, request: Request) -> RecommendResponse:
+    metrics = request.app.state.metrics
+    metrics.scored_candidates.inc(ranked.scored)
+    metrics.recommendations.labels(str(ranked.cold_start).lower()).inc()
     return RecommendResponse(
         request_id=request_id, user_id=ranked.user_id,
         model_version=ranked.state.model_version,
@@ -37,7 +40,7 @@ def recommend(body: RecommendRequest, request: Request, session: SessionDep,
     `profile` for a user the store does not know); jobs the user already interacted
     with are left out unless `exclude_seen` is false.
     """
-    return _response(recommender.recommend(session, body), request.state.request_id)
+    return _response(recommender.recommend(session, body), request.state.request_id, request)
 
 
 @router.post("/recommend/batch", response_model=BatchRecommendResponse,
@@ -55,5 +58,6 @@ def recommend_batch(body: BatchRecommendRequest, request: Request, session: Sess
         except FilterError as exc:
             results.append(BatchItem(status=422, error=error_body(422, str(exc))))
         else:
-            results.append(BatchItem(status=200, response=_response(ranked, request_id)))
+            results.append(BatchItem(status=200,
+                                     response=_response(ranked, request_id, request)))
     return BatchRecommendResponse(results=results)

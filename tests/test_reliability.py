@@ -1,0 +1,286 @@
+"""Reliability and security through real HTTP: auth, limits, CORS, database faults,
+checkpoint reloads, idempotent events under concurrency, metrics and logs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from app import models as m
+from app.db import create_db_engine, session_factory, session_scope
+from app.importers.demo import import_demo
+from app.main import create_app
+from app.migrate import upgrade
+from app.repositories import Store
+from app.settings import Settings
+from ml.config import Config
+from ml.experiment import run_training
+from tests.conftest import REPO
+from tests.proxy import TcpProxy
+from tests.server import LiveServer
+
+pytestmark = pytest.mark.slow
+KEY = "s3cret-key"
+USER = "u1"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(SQLite URL with the demo, checkpoint trained on it)."""
+    folder = tmp_path_factory.mktemp("reliability")
+    url = f"sqlite:///{folder / 'store.db'}"
+    upgrade(url)
+    engine = create_db_engine(url)
+    factory = session_factory(engine)
+    import_demo(factory, users=120, jobs=100, seed=3)
+    config = Config.load(REPO / "configs" / "tiny.toml",
+                         **{"train.epochs": 1, "train.ablations": []})
+    with session_scope(factory) as s:
+        records = Store(s).training_records()
+    run_training(*records, config, folder / "model", progress=False)
+    engine.dispose()
+    return url, folder / "model"
+
+
+@contextmanager
+def serving(url, model_path, **settings):
+    app = create_app(Settings(database_url=url, model_path=model_path,
+                              catalog_refresh_seconds=0.0, **settings))
+    server = LiveServer(app).start()
+    try:
+        with server.client() as client:
+            yield client
+    finally:
+        server.stop()
+
+
+def is_error(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert "Traceback" not in response.text
+    return error
+
+
+# -- auth --------------------------------------------------------------------------------
+
+def test_api_key_guards_writes_and_admin_not_recommend_by_default(trained):
+    url, model = trained
+    job = {"title": "Baker", "location": "Austin, TX"}
+    with serving(url, model, api_key=KEY) as client:
+        for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": KEY + "x"}):
+            is_error(client.put("/jobs/k1", json=job, headers=headers), 401)
+            is_error(client.get(f"/users/{USER}", headers=headers), 401)
+            is_error(client.post("/admin/reload", headers=headers), 401)
+            is_error(client.post("/events", headers=headers, json={
+                "user_id": USER, "job_id": "k1", "type": "view"}), 401)
+        assert client.put("/jobs/k1", json=job, headers={"X-API-Key": KEY}).status_code in (
+            200, 201)
+        assert client.post("/recommend", json={"user_id": USER}).status_code == 200
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        spec = client.get("/openapi.json").json()
+        assert spec["paths"]["/events"]["post"]["security"] == [{"APIKeyHeader": []}]
+        assert "security" not in spec["paths"]["/recommend"]["post"]
+    with serving(url, model, api_key=KEY, recommend_requires_api_key=True) as client:
+        is_error(client.post("/recommend", json={"user_id": USER}), 401)
+        ok = client.post("/recommend", json={"user_id": USER}, headers={"X-API-Key": KEY})
+        assert ok.status_code == 200
+
+
+def test_cors_origins_and_no_wildcard_with_credentials(trained):
+    url, model = trained
+    with serving(url, model, cors_origins="https://jobs.example.com",
+                 cors_allow_credentials=True) as client:
+        allowed = client.options("/recommend", headers={
+            "Origin": "https://jobs.example.com", "Access-Control-Request-Method": "POST"})
+        assert allowed.headers["access-control-allow-origin"] == "https://jobs.example.com"
+        other = client.get("/healthz", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    with pytest.raises(ValueError, match="CORS_ORIGINS"):
+        Settings(cors_origins="*", cors_allow_credentials=True)
+
+
+# -- limits ------------------------------------------------------------------------------
+
+def test_body_size_is_capped_with_413(trained):
+    url, model = trained
+    big = json.dumps({"user_id": USER, "exclude_job_ids": ["x" * 60] * 200}).encode()
+    with serving(url, model, max_body_bytes=4_000) as client:
+        is_error(client.post("/recommend", content=big,
+                             headers={"content-type": "application/json"}), 413)
+
+        def chunks():  # no Content-Length: the limit applies while the body streams
+            for i in range(0, len(big), 1000):
+                yield big[i:i + 1000]
+
+        is_error(client.post("/recommend", content=chunks(),
+                             headers={"content-type": "application/json"}), 413)
+        assert client.post("/recommend", json={"user_id": USER}).status_code == 200
+
+
+def test_rate_limit_answers_429_with_retry_after(trained):
+    url, model = trained
+    with serving(url, model, rate_limit_per_second=0.5, rate_limit_burst=3) as client:
+        body = {"user_id": USER}
+        statuses = [client.post("/recommend", json=body).status_code for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        limited = client.post("/recommend", json=body)
+        error = is_error(limited, 429)
+        assert error["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["retry-after"]) <= 2
+        assert client.get("/healthz").status_code == 200  # never limited
+        # another API key has its own bucket
+        other = client.post("/recommend", json=body, headers={"X-API-Key": "tenant-b"})
+        assert other.status_code == 200
+
+
+def test_limits_on_fields_are_declared_and_enforced(trained):
+    url, model = trained
+    with serving(url, model) as client:
+        for bad in ({"user_id": USER, "max_recommendations": 0},
+                    {"user_id": USER, "max_recommendations": 101},
+                    {"user_id": USER, "companies": ["a"] * 1000},
+                    {"user_id": "x" * 65},
+                    {"user_id": USER, "location_preference": "y" * 10_000}):
+            is_error(client.post("/recommend", json=bad), 422)
+
+
+# -- faults ------------------------------------------------------------------------------
+
+def test_database_outage_answers_503_fast_and_recovers(trained, pg_databases):
+    if pg_databases is None:
+        pytest.skip("PostgreSQL not reachable (set TEST_DATABASE_URL to run this)")
+    _, model = trained
+    real = make_url(pg_databases.create())
+    upgrade(real.render_as_string(hide_password=False))
+    engine = create_db_engine(real.render_as_string(hide_password=False))
+    import_demo(session_factory(engine), users=120, jobs=100, seed=3)
+    engine.dispose()
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
+    via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
+        hide_password=False)
+    try:
+        with serving(via_proxy, model) as client:
+            assert client.get("/readyz").status_code == 200
+            assert client.post("/recommend", json={"user_id": USER}).status_code == 200
+            proxy.cut()
+            for _ in range(3):
+                for method, path, body in (("GET", "/readyz", None),
+                                           ("POST", "/recommend", {"user_id": USER}),
+                                           ("PUT", "/users/u-new", {"skills": ["sql"]})):
+                    started = time.perf_counter()
+                    response = client.request(method, path, json=body)
+                    assert time.perf_counter() - started < 1.0, path
+                    assert is_error(response, 503)["code"] == "unavailable"
+                    assert response.headers["retry-after"] == "1"
+            proxy.restore()
+            assert client.get("/readyz").status_code == 200
+            assert client.post("/recommend", json={"user_id": USER}).status_code == 200
+    finally:
+        proxy.close()
+
+
+def test_reload_swaps_atomically_and_keeps_the_old_model_on_failure(trained, tmp_path):
+    url, model = trained
+    serving_path = tmp_path / "model"
+    shutil.copytree(model, serving_path)
+    with serving(url, serving_path, api_key=KEY) as client:
+        before = client.get("/model").json()["model_version"]
+        results: list[int] = []
+        stop = threading.Event()
+
+        def hammer():
+            with httpx.Client(base_url=str(client.base_url), timeout=30) as c:
+                while not stop.is_set():
+                    results.append(c.post("/recommend", json={"user_id": USER}).status_code)
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(3):  # reloads while requests are in flight
+                ok = client.post("/admin/reload", headers={"X-API-Key": KEY})
+                assert ok.status_code == 200, ok.text
+                assert ok.json()["previous_model_version"] == before
+            (serving_path / "weights.safetensors").write_bytes(b"not a checkpoint")
+            refused = client.post("/admin/reload", headers={"X-API-Key": KEY})
+            error = is_error(refused, 409)
+            assert "previous model keeps serving" in error["message"]
+            assert "safetensors" in error["message"]
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert len(results) > 10 and set(results) == {200}
+        assert client.get("/model").json()["model_version"] == before
+        assert client.post("/recommend", json={"user_id": USER}).status_code == 200
+
+
+# -- events ------------------------------------------------------------------------------
+
+def _event_rows(url) -> int:
+    engine = create_db_engine(url)
+    with session_scope(session_factory(engine)) as s:
+        n = s.execute(select(func.count()).select_from(m.Interaction)).scalar_one()
+    engine.dispose()
+    return n
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
+                                                            marks=pytest.mark.postgresql)])
+def test_concurrent_events_leave_exactly_one_row_each(trained, pg_databases, tmp_path,
+                                                      backend):
+    _, model = trained
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'events.db'}"
+    elif pg_databases is None:
+        pytest.skip("PostgreSQL not reachable (set TEST_DATABASE_URL to run this)")
+    else:
+        url = pg_databases.create()
+    upgrade(url)
+    engine = create_db_engine(url)
+    import_demo(session_factory(engine), users=120, jobs=100, seed=3)
+    engine.dispose()
+    before = _event_rows(url)
+    with serving(url, model) as client:
+        jobs = [f"j{i}" for i in range(1, 41)]
+
+        def post(i: int, key: str | None = None):
+            with httpx.Client(base_url=str(client.base_url), timeout=30) as c:
+                headers = {"Idempotency-Key": key} if key else {}
+                return c.post("/events", headers=headers, json={
+                    "user_id": f"u{i % 50 + 1}", "job_id": jobs[i], "type": "click"})
+
+        with ThreadPoolExecutor(16) as pool:
+            distinct = list(pool.map(post, range(40)))
+            same_key = list(pool.map(lambda i: post(i, "retry-me"), range(20)))
+    assert [r.status_code for r in distinct] == [201] * 40
+    assert sorted(r.status_code for r in same_key) == [200] * 19 + [201]
+    assert _event_rows(url) == before + 41
+
+
+# -- observability -----------------------------------------------------------------------
+
+def test_metrics_in_prometheus_format(trained):
+    url, model = trained
+    with serving(url, model) as client:
+        assert client.post("/recommend", json={"user_id": USER}).status_code == 200
+        client.get("/jobs/does-not-exist")
+        text = client.get("/metrics").text
+    assert ('jobrec_http_request_duration_seconds_bucket{le="0.256",method="POST",'
+            'route="/recommend",status="200"}') in text
+    assert 'route="/jobs/{job_id}",status="404"' in text
+    scored = next(line for line in text.splitlines()
+                  if line.startswith("jobrec_scored_candidates_total"))
+    assert float(scored.split()[-1]) > 0
+    assert "jobrec_model_info{" in text and "jobrec_catalog_jobs " in text
