@@ -150,8 +150,9 @@ class Store:
         owners = list(skills)
         for chunk in _chunks(owners):
             self.session.execute(delete(link).where(link.c[owner].in_(chunk)))
-        rows = [{owner: oid, "skill_id": skill_ids[s]}
-                for oid, names in skills.items() for s in names]
+        rows = [{owner: oid, "skill_id": skill_ids[s]}  # names with no words are dropped
+                for oid, names in skills.items() for s in dict.fromkeys(names)
+                if s in skill_ids]
         if rows:
             self.session.execute(link.insert(), rows)
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import typing
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
 from ml.locations import Location, make_place, parse_location
 from ml.records import INTERACTION_TYPES, InteractionType
@@ -27,8 +30,62 @@ SkillName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 MAX_SKILLS = 100
 
 
+def _id_to_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value  # let validation refuse it
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("an integer id must fit in 64 bits")
+        return str(value)
+    return value
+
+
+_ID_PATTERN = r"^[^\x00-\x1f]+$"
+ExternalId = Annotated[
+    str,
+    BeforeValidator(_id_to_str),
+    Field(min_length=1, max_length=64, pattern=_ID_PATTERN),
+    WithJsonSchema({"anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _ID_PATTERN},
+        {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}],
+        "description": "the source's own id: a JSON string or a 64-bit integer"}),
+]
+
+
+def _leaf_types(annotation: Any) -> set[Any]:
+    """The plain types inside Optional/Union/Annotated/list annotations."""
+    args = typing.get_args(annotation)
+    if not args:
+        return {annotation}
+    if typing.get_origin(annotation) is Annotated:
+        return _leaf_types(args[0])
+    return set().union(*(_leaf_types(a) for a in args)) | {typing.get_origin(annotation)}
+
+
 class _Input(BaseModel):
+    """Base of every request body: unknown fields refused, and none of pydantic's lax
+    coercions that JSON clients would not expect (true as 1, 0 as a timestamp)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lax_scalars(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            if field is None or value is None:
+                continue
+            types = _leaf_types(field.annotation)
+            if isinstance(value, bool) and bool not in types:
+                raise ValueError(f"{name}: a boolean is not allowed here")
+            if not isinstance(value, bool) and types - {type(None)} == {bool}:
+                raise ValueError(f"{name}: give true or false")
+            if isinstance(value, int | float) and datetime in types and not (
+                    {int, float} & types):
+                raise ValueError(f"{name}: give an ISO 8601 date-time string")
+        return data
 
 
 def _check_currency(value: str) -> str:
@@ -133,18 +190,10 @@ class UserIn(_Input):
 class EventIn(_Input):
     """One interaction event. `idempotency_key` makes a retried write a no-op."""
 
-    user_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              max_length=64)]
-    job_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=64)]
+    user_id: ExternalId
+    job_id: ExternalId
     type: InteractionType
     timestamp: datetime | None = None
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-
-    @field_validator("user_id", "job_id", mode="before")
-    @classmethod
-    def _id_as_string(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
 
 assert set(INTERACTION_TYPES) == set(InteractionType.__args__)  # type: ignore[attr-defined]

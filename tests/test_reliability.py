@@ -4,11 +4,16 @@ checkpoint reloads, idempotent events under concurrency, metrics and logs."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +31,7 @@ from ml.config import Config
 from ml.experiment import run_training
 from tests.conftest import REPO
 from tests.proxy import TcpProxy
-from tests.server import LiveServer
+from tests.server import LiveServer, free_port
 
 pytestmark = pytest.mark.slow
 KEY = "s3cret-key"
@@ -284,3 +289,84 @@ def test_metrics_in_prometheus_format(trained):
                   if line.startswith("jobrec_scored_candidates_total"))
     assert float(scored.split()[-1]) > 0
     assert "jobrec_model_info{" in text and "jobrec_catalog_jobs " in text
+
+
+# -- bad input: property-based, against the served OpenAPI schema -------------------------
+
+def test_schemathesis_finds_no_failures(trained):
+    """Every schemathesis check, in every phase (examples, coverage, fuzzing, stateful),
+    with a bounded number of examples, against the live app with API_KEY set (so the
+    auth checks run too). One check is left out: `positive_data_acceptance` expects
+    every schema-valid body to be accepted, but JSON Schema cannot state the API's
+    cross-field rules (a salary's min <= max, latitude with longitude, a radius with a
+    centre), which rightly answer 422 with the error shape."""
+    url, model = trained
+    with serving(url, model, api_key=KEY, log_level="warning") as client:
+        run = subprocess.run(
+            [str(Path(sys.executable).with_name("schemathesis")), "run",
+             f"{client.base_url}/openapi.json", "--checks", "all",
+             "--exclude-checks", "positive_data_acceptance", "--max-examples", "15",
+             "--seed", "20261126", "--header", f"X-API-Key: {KEY}",
+             "--request-timeout", "20", "--no-color"],
+            capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "No issues found" in run.stdout
+
+
+# -- start-up and logs of the real `jobrec serve` process ------------------------------------
+
+def _serve_env(url, model_path, **extra) -> dict:
+    return {**os.environ, "DATABASE_URL": url, "MODEL_PATH": str(model_path),
+            "PYTHONUNBUFFERED": "1", **extra}
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda p: shutil.rmtree(p), "checkpoint directory not found"),
+    (lambda p: (p / "weights.safetensors").write_bytes(b"garbage"), "sha256"),
+    (lambda p: (p / "metadata.json").write_text(
+        (p / "metadata.json").read_text().replace('"format": 1', '"format": 99')),
+     "format 99"),
+], ids=["missing", "corrupt", "mismatched"])
+def test_serve_exits_nonzero_on_a_bad_checkpoint(trained, tmp_path, damage, message):
+    url, model = trained
+    path = tmp_path / "model"
+    shutil.copytree(model, path)
+    damage(path)
+    run = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--port",
+                          str(free_port())], env=_serve_env(url, path), cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_json_logs_carry_the_request_id(trained):
+    url, model = trained
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                            env=_serve_env(url, model, LOG_FORMAT="json"), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.3)
+            response = client.post("/recommend", json={"user_id": USER},
+                                   headers={"X-Request-ID": "trace-42"})
+            assert response.headers["x-request-id"] == "trace-42"
+            generated = client.get("/healthz").headers["x-request-id"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert {"ts", "level", "logger", "message"} <= set(lines[0])
+    access = {entry.get("request_id"): entry for entry in lines
+              if entry["logger"] == "jobrec.access"}
+    assert access["trace-42"]["route"] == "/recommend"
+    assert access["trace-42"]["status"] == 200 and access["trace-42"]["duration_ms"] > 0
+    assert access[generated]["path"] == "/healthz"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas import (
     EMPLOYMENT_TYPES,
@@ -13,6 +13,7 @@ from app.schemas import (
     DesiredSalaryIn,
     EmploymentType,
     EventIn,
+    ExternalId,
     JobIn,
     LocationText,
     PlaceIn,
@@ -20,30 +21,14 @@ from app.schemas import (
     SkillName,
     UserIn,
     _check_currency,
+    _Input,
 )
 from ml.salary import PayPeriod
 
-
-def _id_to_str(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value  # let validation refuse it
-    return str(value) if isinstance(value, int) else value
-
-
-ExternalId = Annotated[
-    str,
-    BeforeValidator(_id_to_str),
-    Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$",
-          description="the source's own id; a JSON string or integer"),
-]
 MAX_LIST = 100
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class LocationFilter(_Body):
+class LocationFilter(_Input):
     """Structured location filter. city/region/country match the job's normalised place
     (case- and accent-insensitive; region as a name or a code). With `radius_km`, jobs
     within that distance of `latitude`/`longitude`, or of the named city, pass instead.
@@ -69,7 +54,7 @@ class LocationFilter(_Body):
         return self
 
 
-class RecommendRequest(_Body):
+class RecommendRequest(_Input):
     """Who to recommend for, how many, and the filters every result must satisfy."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -153,7 +138,7 @@ class RecommendResponse(BaseModel):
     recommendations: list[Recommendation]
 
 
-class BatchRecommendRequest(_Body):
+class BatchRecommendRequest(_Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"requests": [
         {"user_id": "u1", "max_recommendations": 3},
         {"user_id": "u2", "max_recommendations": 3, "location_preference": "Remote"}]}]})

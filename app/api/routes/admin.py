@@ -17,7 +17,7 @@ log = logging.getLogger("jobrec.admin")
 
 
 @router.post("/reload", response_model=ReloadOut,
-             responses={409: ERROR_RESPONSES[409], 503: ERROR_RESPONSES[503]})
+             responses=ERROR_RESPONSES)
 async def reload(recommender: RecommenderDep, settings: SettingsDep) -> ReloadOut:
     """Load the checkpoint at MODEL_PATH (for example after `jobrec train`) and rebuild the
     catalog, then switch to both at once. Requests in flight finish on the old model.
