@@ -59,12 +59,17 @@ class FeatureConfig(_Strict):
     max_skills: int = Field(32, ge=1, le=256, description="skills kept per user or job")
     max_history: int = Field(16, ge=0, le=256, description="most recent liked jobs kept "
                              "per user for the history fields")
+    id_embeddings: bool = Field(
+        False, description="learn an embedding per user and per job id. Off by default: "
+        "on sparse data (most held-out jobs never seen in training, as on the real job "
+        "views) id vectors memorise and lose to content and history; turn it on where "
+        "users and jobs have many interactions each")
     min_id_count: int = Field(
-        1, ge=1, description="users and jobs with fewer training positives map to <unk>: "
-        "their embeddings would be noise, and content then scores them")
+        2, ge=1, description="with id_embeddings, users and jobs with fewer training "
+        "positives map to <unk>: their embeddings would be noise, content scores them")
     min_skill_count: int = Field(2, ge=1, description="rarer skills map to <unk>")
     min_attribute_count: int = Field(
-        1, ge=1, description="cities, regions and companies seen fewer times among users "
+        3, ge=1, description="cities, regions and companies seen fewer times among users "
         "and jobs map to <unk> (their match still counts through the pair fields)")
     learned_term_min_df: int = Field(3, ge=1, description="title terms in >= this many jobs")
     max_learned_terms: int = Field(2000, ge=0, le=100_000)

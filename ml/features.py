@@ -16,9 +16,11 @@ The model sees 21 fields per (user, job) pair, in this order (`FIELDS`):
   learned "same place" bonus that also generalises to cities with few interactions;
   the same holds for skills (mean-pooled bags) and companies. This is what lets the
   service match a user's skills, place and company, resolved from the store, to a job's.
-* The ids (user, job) carry collaborative signal. Ids with fewer than `min_id_count`
-  training positives, and a random `id_dropout` share of training rows, map to <unk>,
-  so the model also learns to score a cold job or a cold user from content alone.
+* The ids (user, job) can carry collaborative signal (`id_embeddings`, off by default:
+  on sparse real data they memorise; with it off both id fields are always <unk>). Ids
+  with fewer than `min_id_count` training positives, and a random `id_dropout` share of
+  training rows, map to <unk>, so the model also learns to score a cold job or a cold
+  user from content alone.
 * Pair fields are dense values computed from both sides: skill overlap (cosine of the
   two skill sets), same city, same region, proximity (exp(-km / scale), 0 when either
   side has no coordinates) and salary fit. Explicit match signals are learnt from far
@@ -245,9 +247,10 @@ class FeatureSpace:
         places = [p for p in (*(u.place for u in users), *(j.place for j in jobs)) if p]
         companies = [name_key(c) for c in (*(u.company for u in users),
                                           *(j.company for j in jobs)) if c]
+        id_pairs = pairs if config.id_embeddings else []
         vocabularies = {
-            "user": Vocabulary.build((u for u, _ in pairs), min_count=config.min_id_count),
-            "job": Vocabulary.build((j for _, j in pairs), min_count=config.min_id_count),
+            "user": Vocabulary.build((u for u, _ in id_pairs), min_count=config.min_id_count),
+            "job": Vocabulary.build((j for _, j in id_pairs), min_count=config.min_id_count),
             "skill": Vocabulary.build(skills, min_count=config.min_skill_count),
             "city": Vocabulary.build((p.city_key for p in places),
                                      min_count=config.min_attribute_count),

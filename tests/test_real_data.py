@@ -137,8 +137,7 @@ def real_service(real_store, tmp_path_factory):
         records = store.training_records()
     model = tmp_path_factory.mktemp("real-model") / "ckpt"
     config = Config.load(REPO / "configs" / "tiny.toml",
-                         **{"train.epochs": 3, "train.ablations": [],
-                            "features.min_id_count": 2})
+                         **{"train.epochs": 3, "train.ablations": []})
     run_training(*records, config, model, progress=False)
     server = LiveServer(create_app(Settings(database_url=url, model_path=model))).start()
     with server.client() as client:
