@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keyed = API_KEY_REQUIRED if settings.api_key else []
     app.include_router(recommend.router,
                        dependencies=keyed if settings.recommend_requires_api_key else [])
-    app.include_router(entities.router, dependencies=keyed)
+    app.include_router(entities.writes, dependencies=keyed)
+    app.include_router(entities.router)
     app.include_router(admin.router, dependencies=keyed)
     app.include_router(ops.router)
     return app

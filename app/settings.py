@@ -26,8 +26,8 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8001, ge=1, le=65535)
     api_key: SecretStr | None = Field(
-        default=None, description="when set, write, admin and user-data endpoints need "
-        "the X-API-Key header")
+        default=None, description="when set, write and admin endpoints need the X-API-Key "
+        "header")
     recommend_requires_api_key: bool = Field(
         default=False, description="whether POST /recommend[/batch] needs X-API-Key too "
         "(only when API_KEY is set)")

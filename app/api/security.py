@@ -1,4 +1,5 @@
-"""API keys: with API_KEY set, write, admin and user-data routes need X-API-Key.
+"""API keys: with API_KEY set, write and admin routes need X-API-Key (and /recommend
+too with RECOMMEND_REQUIRES_API_KEY).
 
 The key is compared in constant time (`hmac.compare_digest`), so response timing says
 nothing about how much of a guess was right.

@@ -14,12 +14,13 @@ from app.api.schemas import EventCreate, EventOut, JobIn, JobOut, UserIn, UserOu
 from app.recommender import NotFoundError
 from app.repositories import EventRow, Store
 
-router = APIRouter()
+router = APIRouter()  # reads: open
+writes = APIRouter()  # upserts and events: X-API-Key when API_KEY is set
 IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f/]+$",
                              description="the source's own id")]
 
 
-@router.put("/users/{user_id}", response_model=UserOut, tags=["users"],
+@writes.put("/users/{user_id}", response_model=UserOut, tags=["users"],
             responses={201: {"model": UserOut, "description": "created"}, **ERROR_RESPONSES})
 def put_user(user_id: IdPath, body: UserIn, session: SessionDep,
              response: Response) -> UserOut:
@@ -42,7 +43,7 @@ def get_user(user_id: IdPath, session: SessionDep) -> UserOut:
     return user_out(user)
 
 
-@router.put("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
+@writes.put("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
             responses={201: {"model": JobOut, "description": "created"}, **ERROR_RESPONSES})
 def put_job(job_id: IdPath, body: JobIn, session: SessionDep, response: Response,
             recommender: RecommenderDep) -> JobOut:
@@ -65,7 +66,7 @@ def get_job(job_id: IdPath, session: SessionDep) -> JobOut:
     return job_out(job)
 
 
-@router.post("/events", response_model=EventOut, status_code=status.HTTP_201_CREATED,
+@writes.post("/events", response_model=EventOut, status_code=status.HTTP_201_CREATED,
              tags=["events"], responses={200: {"model": EventOut,
                                                "description": "already recorded"},
                                          **ERROR_RESPONSES})
