@@ -25,7 +25,7 @@ def create_db_engine(url: str, *, timeout: float | None = None) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               **({"pool_timeout": timeout} if timeout else {}))
+                               **(_service_pool(timeout) if timeout else {}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -43,8 +43,14 @@ def create_db_engine(url: str, *, timeout: float | None = None) -> Engine:
     if timeout:
         connect_args = {"connect_timeout": max(2, math.ceil(timeout)),
                         "options": f"-c statement_timeout={int(timeout * 1000)}"}
-        options["pool_timeout"] = timeout
+        options = _service_pool(timeout)
     return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
+
+
+def _service_pool(timeout: float) -> dict:
+    """As many connections as the server's worker threads (AnyIO's default 40), so a
+    burst of requests never waits on the pool; waiting longer than `timeout` is 503."""
+    return {"pool_size": 10, "max_overflow": 30, "pool_timeout": timeout}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

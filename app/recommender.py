@@ -75,6 +75,10 @@ class Recommender:
         self.refresh_seconds = refresh_seconds
         self.max_delta = max_delta
         self._refresh_lock = threading.Lock()
+        # One request scores at a time per process: torch already spreads one request's
+        # matrix products over TORCH_THREADS, and concurrent scoring would only
+        # oversubscribe the cores and multiply the peak memory of the intermediates.
+        self._score_lock = threading.Lock()
         self._last_check = time.monotonic()
 
     @classmethod
@@ -114,7 +118,13 @@ class Recommender:
             state = self._state
             since = (state.catalog.watermark - REFRESH_OVERLAP if state.catalog.watermark
                      else datetime(1970, 1, 1, tzinfo=UTC))
-            changes = Store(session).catalog_jobs(updated_since=since)
+            store = Store(session)
+            known = state.catalog.updated_at
+            changed = [job_id for job_id, at in store.job_versions(since)
+                       if known.get(job_id) != at]
+            if not changed:
+                return
+            changes = store.catalog_jobs(external_ids=changed)
             catalog = state.catalog.apply(changes, state.checkpoint.model,
                                           state.checkpoint.space, max_delta=self.max_delta)
             if catalog is not state.catalog:
@@ -175,8 +185,10 @@ class Recommender:
         user, seen, cold_start = self.resolve_user(
             store, request.user_id, request.profile, state.checkpoint.space.config.max_history)
         job_filter = build_filter(request, seen=seen)
-        jobs, scored = rank(state, user, job_filter, request.max_recommendations,
-                            self.two_stage)
+        session.close()  # give the connection back to the pool while the model works
+        with self._score_lock:
+            jobs, scored = rank(state, user, job_filter, request.max_recommendations,
+                                self.two_stage)
         return Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs, state=state,
                       scored=scored)
 
@@ -215,11 +227,13 @@ def _top(part: CatalogPart, visible, users, job_filter: JobFilter, k: int,
     rows = np.flatnonzero(mask)
     if not len(rows):
         return [], 0
-    candidates = torch.from_numpy(rows)
+    candidates: torch.Tensor | None = torch.from_numpy(rows)
     if len(rows) > two_stage.min_candidates:
         cheap = part.scorer.first_stage(users, 0, candidates)
         keep = torch.topk(cheap, min(two_stage.shortlist, len(rows))).indices
         rows, candidates = rows[keep.numpy()], candidates[keep]
+    elif len(rows) == len(part):
+        candidates = None  # rows is every row in order: score the catalog without a gather
     scores = part.scorer.score(users, 0, candidates)
     top = torch.topk(scores, min(k, len(rows)))
     return [(float(s), part.jobs[rows[i]]) for s, i in zip(

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
                                    "beside the base catalog before it is rebuilt")
 
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value):
+        return None if value is None or (isinstance(value, str) and not value.strip()) \
+            else value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value):

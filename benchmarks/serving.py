@@ -67,16 +67,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="[TORCH_THREADS setting]")
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the checkpoint and "
+                        "stores in this folder and reuse them on the next run")
     args = parser.parse_args()
     generator = args.generator if args.generator != "auto" else \
         ("wrk" if shutil.which("wrk") else "httpx")
     sizes = sorted({args.jobs, *(int(s) for s in args.rss_sizes.split(",") if s)})
     connections = [int(c) for c in args.connections.split(",")]
     started = time.perf_counter()
-    report: dict = {"generator": generator, "sizes": {}, "args": vars(args) | {"out": str(
+    report: dict = {"generator": generator, "sizes": {}, "args": vars(args) | {"keep": str(args.keep), "out": str(
         args.out)}}
     with tempfile.TemporaryDirectory(prefix="jobrec-serving-") as tmp:
-        folder = Path(tmp)
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         model = train_checkpoint(folder)
         for size in sizes:
             url = build_store(folder / f"store-{size}.db", size)
@@ -104,6 +107,8 @@ def main() -> None:
 # -- set-up -------------------------------------------------------------------------------
 
 def train_checkpoint(folder: Path) -> Path:
+    if (folder / "model" / "metadata.json").is_file():
+        return folder / "model"
     url = f"sqlite:///{folder / 'train.db'}"
     upgrade(url)
     engine = create_db_engine(url)
@@ -118,6 +123,8 @@ def train_checkpoint(folder: Path) -> Path:
 def build_store(path: Path, size: int) -> str:
     """The demo (users, history, 1,500 jobs) plus synthetic jobs up to `size` jobs."""
     url = f"sqlite:///{path}"
+    if path.is_file():
+        return url
     upgrade(url)
     engine = create_db_engine(url)
     factory = session_factory(engine)
@@ -250,10 +257,13 @@ def run_wrk(base, method, path, bodies, connections, duration) -> dict:
         script = Path(tmp) / "run.lua"
         script.write_text(WRK_SCRIPT % (body_file, method, path, method, path))
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
              "-s", str(script), base + path], capture_output=True, text=True,
             timeout=duration + 60)
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+    lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    if not lines:
+        raise RuntimeError(f"wrk gave no result: {out.stdout[-1500:]} {out.stderr[-1500:]}")
+    line = lines[0]
     data = json.loads(line[len("RESULT "):])
     return {"p50_ms": data["p50"] / 1000, "p90_ms": data["p90"] / 1000,
             "p99_ms": data["p99"] / 1000,

@@ -25,14 +25,27 @@ Per candidate this leaves: the dense pair features, a [Fp x D] and [Fp x H1] pro
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ml.features import EntityFeatures, FeatureSpace, ModelInput, dense_features_of_user
+from ml.features import (
+    EntityFeatures,
+    FeatureSpace,
+    ModelInput,
+    dense_features_of_user,
+    salary_fit,
+    same_key,
+    stack_dense,
+)
 from ml.model import ConvFM
+from ml.vocab import PAD, UNK
 
 PRECOMPUTE_CHUNK = 8192  # jobs per block when precomputing (bounds peak memory)
+EARTH_RADIUS_KM = 6371.0088
+WHOLE_CATALOG_SHARE = 0.25  # above this share of the catalog, pair features use CatalogPairs
 
 
 @torch.inference_mode()
@@ -123,6 +136,7 @@ class CatalogScorer:
                 x = space.pairs(blank, torch.zeros_like(rows), jobs, rows)
                 parts.append(self._parts(x._replace(dense=x.dense * self.job_dense), "job"))
             self.job = _cat(parts) if parts else None
+            self.pairs = CatalogPairs(space, jobs)
             # first stage of two-stage retrieval: job-only terms + <S_user, S_job>
             self.first_stage_bias = (self.job.lin + 0.5 * (self.job.s.pow(2).sum(1)
                                                            - self.job.q)
@@ -188,7 +202,11 @@ class CatalogScorer:
             user = self.user_parts(users, user_row)
             job = self.job if job_rows is None else self.job.take(job_rows)
             rows = job_rows if job_rows is not None else torch.arange(len(self.jobs))
-            x = dense_features_of_user(self.space, users, user_row, self.jobs, rows)
+            if job_rows is None or len(job_rows) > WHOLE_CATALOG_SHARE * len(self.jobs):
+                x = self.pairs.dense(users, user_row)
+                x = x if job_rows is None else x[job_rows]
+            else:
+                x = dense_features_of_user(self.space, users, user_row, self.jobs, rows)
             x = x * self.pair_columns  # job-side dense values are in the job's parts
             pair = self.pair
             logit = torch.addmv(job.lin, x, pair.lin).add_(m.bias + user.lin)
@@ -241,3 +259,85 @@ def _cat(parts: list[_Parts]) -> _Parts:
         return None if values[0] is None else torch.cat(values)
 
     return _Parts(cat("lin"), cat("s"), cat("q"), cat("hidden"), cat("mixed"))
+
+
+class CatalogPairs:
+    """`dense_features_of_user` against a whole catalog, with the job side prepared once.
+
+    The catalog's skills become a sparse [N, V] count matrix, so the user's skill overlap
+    and the overlap with each of the H history jobs are ONE sparse [N, V] x [V, 1 + H]
+    product; places become unit vectors (float64), so every proximity is a chord length:
+    haversine h = |u1 - u2|^2 / 4, km = 2 R asin(sqrt(h)). Equal to the reference up to
+    float rounding (tested through the scorer).
+    """
+
+    def __init__(self, space: FeatureSpace, jobs: EntityFeatures) -> None:
+        self.space, self.jobs = space, jobs
+        skills = jobs.skills
+        known = skills > UNK
+        rows = torch.arange(len(skills)).unsqueeze(1).expand_as(skills)[known]
+        self.vocab = len(space.vocabularies["skill"])
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": it is tested
+            warnings.simplefilter("ignore", UserWarning)
+            self.skill_counts = torch.sparse_coo_tensor(
+                torch.stack([rows, skills[known]]), torch.ones(len(rows)),
+                (len(skills), self.vocab), check_invariants=True).coalesce().to_sparse_csr()
+        self.skill_sizes = (skills != PAD).sum(1).float()  # [N]
+        self.units = _unit_vectors(jobs.coords)  # [N, 3] float64, NaN without a place
+
+    def dense(self, users: EntityFeatures, user_row: int) -> Tensor:
+        """[N, Fd] dense fields of one user against every catalog job."""
+        jobs, n = self.jobs, len(self.jobs)
+        u_skills, past = users.skills[user_row], users.history_skills[user_row]  # [L], [H, L]
+        depth = past.shape[0]
+        wanted = torch.zeros((self.vocab, 1 + depth))
+        mine = u_skills[u_skills > UNK]
+        wanted[:, 0].index_add_(0, mine, torch.ones(len(mine)))
+        for h in range(depth):
+            wanted[past[h][past[h] > UNK], 1 + h] = 1.0  # membership, as the reference
+        common = torch.sparse.mm(self.skill_counts, wanted)  # [N, 1 + H]
+        sizes = torch.cat([(u_skills != PAD).sum().reshape(1), (past != PAD).sum(1)]).float()
+        cosine = common / (self.skill_sizes.unsqueeze(1) * sizes).clamp(min=1).sqrt()
+
+        keys = users.history_keys[user_row]
+        valid = (keys != 0).unsqueeze(0) & (keys.unsqueeze(0) != jobs.key.unsqueeze(1))
+        count = valid.sum(1).clamp(min=1).float()
+        history, j_attr, u_attr = users.history[user_row], jobs.attributes, \
+            users.attributes[user_row]
+
+        def share_same(column: int) -> Tensor:
+            if depth == 0:
+                return torch.zeros(n)
+            values = j_attr[:, column]
+            same = (history[:, column].unsqueeze(0) == values.unsqueeze(1)) & valid \
+                & (values != 0).unsqueeze(1)
+            return same.sum(1).float() / count
+
+        def best(values: Tensor) -> Tensor:  # [N, H] -> [N], over valid history only
+            return (values * valid).max(dim=1).values if depth else torch.zeros(n)
+
+        centres = _unit_vectors(torch.cat([users.coords[user_row].unsqueeze(0),
+                                           users.history_coords[user_row]]))  # [1 + H, 3]
+        chord2 = (self.units.unsqueeze(1) - centres.unsqueeze(0)).pow(2).sum(-1)
+        km = 2 * EARTH_RADIUS_KM * torch.asin((chord2 / 4).clamp(0, 1).sqrt())
+        near = torch.nan_to_num(torch.exp(-km / self.space.config.proximity_scale_km),
+                                nan=0.0).float()  # [N, 1 + H]
+        return stack_dense({
+            "job_remote": jobs.remote,
+            "skill_match": cosine[:, 0],
+            "history_skill": best(cosine[:, 1:]),
+            "same_city": same_key(u_attr[0].expand(n), j_attr[:, 0]),
+            "history_city": share_same(0),
+            "proximity": near[:, 0],
+            "history_proximity": best(near[:, 1:]),
+            "same_region": same_key(u_attr[1].expand(n), j_attr[:, 1]),
+            "history_region": share_same(1),
+            "history_company": share_same(2),
+            "salary_fit": salary_fit(users.salary[user_row].expand(n), jobs.salary),
+        })
+
+
+def _unit_vectors(coords: Tensor) -> Tensor:
+    """[n, 2] lat/lon degrees -> [n, 3] unit vectors in float64 (NaN stays NaN)."""
+    lat, lon = torch.deg2rad(coords.double()).unbind(1)
+    return torch.stack([lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()], dim=1)
