@@ -75,8 +75,8 @@ def main() -> None:
     sizes = sorted({args.jobs, *(int(s) for s in args.rss_sizes.split(",") if s)})
     connections = [int(c) for c in args.connections.split(",")]
     started = time.perf_counter()
-    report: dict = {"generator": generator, "sizes": {}, "args": vars(args) | {"keep": str(args.keep), "out": str(
-        args.out)}}
+    report: dict = {"generator": generator, "sizes": {},
+                    "args": vars(args) | {"keep": str(args.keep), "out": str(args.out)}}
     with tempfile.TemporaryDirectory(prefix="jobrec-serving-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -226,6 +226,7 @@ def load_tests(server: Server, generator: str, connections: list[int], duration:
         for c in connections:
             run = run_wrk if generator == "wrk" else run_httpx
             results[f"{name} @{c}"] = run(server.base, method, path, bodies, c, duration)
+            time.sleep(3)  # let requests still queued in the server finish first
     return results
 
 
@@ -257,8 +258,8 @@ def run_wrk(base, method, path, bodies, connections, duration) -> dict:
         script = Path(tmp) / "run.lua"
         script.write_text(WRK_SCRIPT % (body_file, method, path, method, path))
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
-             "-s", str(script), base + path], capture_output=True, text=True,
+            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+             "--timeout", "10s", "-s", str(script), base + path], capture_output=True, text=True,
             timeout=duration + 60)
     lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
     if not lines:

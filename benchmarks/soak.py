@@ -128,10 +128,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
+    parser.add_argument("--keep", type=Path, default=None, help="reuse the checkpoint kept "
+                        "there by `serving.py --keep` (or keep this run's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jobrec-soak-") as tmp:
         folder = Path(tmp)
-        model = train_checkpoint(folder)
+        model = train_checkpoint(args.keep or folder)
         url = build_store(folder / "store.db", DEMO_JOBS)
         rows_before = event_rows(url)
         with Server(url, model, None, None) as server:

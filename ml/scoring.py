@@ -120,6 +120,7 @@ class CatalogScorer:
         self.pair_columns = torch.tensor([f.side == "pair" for f in dense_fields])
         self.job_dense = torch.tensor([f.side == "job" for f in dense_fields])
         self._plan_conv()
+        self._fold_batch_norms()
         with torch.inference_mode():
             n_dense = len(dense_fields)
             basis = ModelInput(
@@ -143,6 +144,26 @@ class CatalogScorer:
                                      if self.job is not None else torch.zeros(0))
 
     # -- precomputation ----------------------------------------------------------------
+
+    def _fold_batch_norms(self) -> None:
+        """Eval-mode BatchNorm is per-channel affine (x * a + c): fold the first block's
+        into everything that sums into its input (the embedding part of its weight, the
+        conv projection, and its bias), and each later block's into its Linear."""
+        m = self.model
+        self.w1 = None
+        if m.deep is None:
+            return
+        first = m.deep.blocks[0]
+        a, c = _affine(first.norm)
+        self.w1 = first.linear.weight[:, : self.n_fields * self.dim] * a.unsqueeze(1)
+        if m.conv is not None:
+            self.conv_out = self.conv_out * a.unsqueeze(1)
+        self.hidden_bias = first.linear.bias * a + c
+        self.later = []
+        for block in m.deep.blocks[1:]:
+            a, c = _affine(block.norm)
+            self.later.append((block.linear.weight * a.unsqueeze(1),
+                               block.linear.bias * a + c, block.residual))
 
     def _plan_conv(self) -> None:
         """Which conv windows are user-only, job-only or across the seam."""
@@ -169,9 +190,8 @@ class CatalogScorer:
         emb = m.field_embeddings(x)  # [n, F, D]
         lin = m.first_order(x) - m.bias
         hidden = mixed = None
-        if m.deep is not None:
-            w1 = m.deep.blocks[0].linear.weight[:, : self.n_fields * self.dim]
-            hidden = emb.flatten(1) @ w1.T
+        if self.w1 is not None:
+            hidden = emb.flatten(1) @ self.w1.T
         if m.conv is not None and side is not None:
             stacked = emb.index_select(1, m.conv_index)  # [n, P, D]
             weight, bias = m.conv.conv.weight, m.conv.conv.bias
@@ -216,17 +236,21 @@ class CatalogScorer:
                 logit += 0.5 * (s.pow_(2).sum(1) - q)
             if m.deep is None and m.conv is None:
                 return logit
-            hidden = job.hidden + user.hidden
-            if m.deep is not None:
+            if m.deep is None:  # conv head only
+                hidden = job.hidden + user.hidden
+            else:  # every part is already scaled by the first BatchNorm (folded)
+                hidden = job.hidden + (user.hidden + self.hidden_bias)
                 hidden.addmm_(x, pair.hidden)
             if m.conv is not None and self.mixed_positions:
                 seam = job.mixed + (user.mixed + m.conv.conv.bias)  # [n, M, C]
                 hidden.addmm_(seam.relu_().sum(1), self.conv_out.T)
             if m.deep is None:
                 return logit + hidden[:, 0] + m.conv_head.bias
-            first = m.deep.blocks[0]
-            h = F.relu(first.norm(hidden + first.linear.bias))  # eval: dropout = identity
-            return logit + m.deep.out(m.deep.blocks[1:](h)).squeeze(-1)
+            h = hidden.relu_()  # eval: dropout = identity
+            for weight, bias, residual in self.later:
+                out = torch.addmm(bias, h, weight.T).relu_()
+                h = out.add_(h) if residual else out
+            return logit + m.deep.out(h).squeeze(-1)
 
     def first_stage(self, users: EntityFeatures, user_row: int,
                     job_rows: Tensor | None = None) -> Tensor:
@@ -335,6 +359,12 @@ class CatalogPairs:
             "history_company": share_same(2),
             "salary_fit": salary_fit(users.salary[user_row].expand(n), jobs.salary),
         })
+
+
+def _affine(norm: torch.nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
+    """(a, c) with norm(x) == x * a + c in eval mode."""
+    a = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return a, norm.bias - norm.running_mean * a
 
 
 def _unit_vectors(coords: Tensor) -> Tensor:

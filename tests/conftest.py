@@ -79,14 +79,20 @@ def pg_databases() -> Iterator[PostgresDatabases | None]:
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
-@pytest.fixture(params=BACKENDS)
-def empty_db_url(request, tmp_path, pg_databases) -> str:
-    """URL of a new, empty database (no schema) on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
+def new_database(backend: str, folder, pg_databases) -> str:
+    """URL of a new, empty database (no schema): a SQLite file in `folder`, or a fresh
+    PostgreSQL database (the test is skipped when none is reachable)."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'store.db'}"
     if pg_databases is None:
         pytest.skip("PostgreSQL not reachable (set TEST_DATABASE_URL to run these)")
     return pg_databases.create()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request, tmp_path, pg_databases) -> str:
+    """URL of a new, empty database (no schema) on each backend."""
+    return new_database(request.param, tmp_path, pg_databases)
 
 
 @pytest.fixture

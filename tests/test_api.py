@@ -25,7 +25,7 @@ from ml.config import Config
 from ml.data import aggregate_feedback, attach_history
 from ml.experiment import run_training
 from ml.text import fold, name_key
-from tests.conftest import BACKENDS, REPO
+from tests.conftest import BACKENDS, REPO, new_database
 from tests.server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -65,12 +65,7 @@ CURATED = {
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def service(request, tmp_path_factory, pg_databases):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}"
-    elif pg_databases is None:
-        pytest.skip("PostgreSQL not reachable (set TEST_DATABASE_URL to run these)")
-    else:
-        url = pg_databases.create()
+    url = new_database(request.param, tmp_path_factory.mktemp("api"), pg_databases)
     upgrade(url)
     engine = create_db_engine(url)
     factory = session_factory(engine)

@@ -29,7 +29,7 @@ from app.repositories import Store
 from app.settings import Settings
 from ml.config import Config
 from ml.experiment import run_training
-from tests.conftest import REPO
+from tests.conftest import REPO, new_database
 from tests.proxy import TcpProxy
 from tests.server import LiveServer, free_port
 
@@ -246,12 +246,7 @@ def _event_rows(url) -> int:
 def test_concurrent_events_leave_exactly_one_row_each(trained, pg_databases, tmp_path,
                                                       backend):
     _, model = trained
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'events.db'}"
-    elif pg_databases is None:
-        pytest.skip("PostgreSQL not reachable (set TEST_DATABASE_URL to run this)")
-    else:
-        url = pg_databases.create()
+    url = new_database(backend, tmp_path, pg_databases)
     upgrade(url)
     engine = create_db_engine(url)
     import_demo(session_factory(engine), users=120, jobs=100, seed=3)
