@@ -48,8 +48,8 @@ def create_db_engine(url: str, *, timeout: float | None = None) -> Engine:
 
 
 def _service_pool(timeout: float) -> dict:
-    """As many connections as the server's worker threads (AnyIO's default 40), so a
-    burst of requests never waits on the pool; waiting longer than `timeout` is 503."""
+    """More connections than the server's request threads (REQUEST_THREADS), so a burst
+    of requests never waits on the pool; waiting longer than `timeout` is 503."""
     return {"pool_size": 10, "max_overflow": 30, "pool_timeout": timeout}
 
 

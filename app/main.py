@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         torch.set_num_threads(settings.torch_threads)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = \
+            settings.request_threads
         engine = create_db_engine(settings.database_url, timeout=settings.db_timeout_seconds)
         try:
             if not is_migrated(engine):

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
     torch_threads: int = Field(default=2, ge=1, le=256, description="intra-op threads")
+    request_threads: int = Field(
+        default=8, ge=1, le=256, description="threads per worker for blocking request "
+        "work (database, scoring); scoring itself runs one request at a time, so more "
+        "threads only hold more memory")
     catalog_refresh_seconds: float = Field(
         default=1.0, ge=0.0, description="how often requests check the store for changed "
         "jobs (a PUT /jobs is visible at once in the worker that took it)")

@@ -126,6 +126,7 @@ def render(args, config, imported, real, demo, rows, seconds) -> str:
         "",
         "Configuration: " + ", ".join(f"{k}={v}" for k, v in
                                       config.model.model_dump().items()) + "; "
+        + ", ".join(f"{k}={v}" for k, v in config.features.model_dump().items()) + "; "
         + ", ".join(f"{k}={v}" for k, v in config.train.model_dump().items()
                     if k != "ablations") + ".",
         "",

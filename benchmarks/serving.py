@@ -226,8 +226,16 @@ def load_tests(server: Server, generator: str, connections: list[int], duration:
         for c in connections:
             run = run_wrk if generator == "wrk" else run_httpx
             results[f"{name} @{c}"] = run(server.base, method, path, bodies, c, duration)
-            time.sleep(3)  # let requests still queued in the server finish first
+            drain(server)
     return results
+
+
+def drain(server: Server) -> None:
+    """Wait until requests the generator left queued in the server are answered: one
+    recommendation request queues behind them."""
+    time.sleep(1)
+    httpx.post(f"{server.base}/recommend", json={"user_id": "u1"}, timeout=120)
+    time.sleep(1)
 
 
 WRK_SCRIPT = """
