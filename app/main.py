@@ -26,6 +26,7 @@ from app.metrics import Metrics
 from app.migrate import is_migrated
 from app.recommender import Recommender, TwoStage
 from app.settings import Settings, get_settings
+from ml.locations import gazetteer
 
 log = logging.getLogger("jobrec")
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if not is_migrated(engine):
                 raise StartupError("the database has no schema: run `jobrec db upgrade`")
             factory = session_factory(engine)
+            gazetteer()  # load it now, not in the first request that names a place
             app.state.session_factory = factory
             app.state.recommender = Recommender.start(
                 settings.model_path, factory, refresh_seconds=settings.catalog_refresh_seconds,

@@ -9,6 +9,7 @@ coordinates.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -138,9 +139,19 @@ class Gazetteer:
         return None
 
 
+_GAZETTEER_LOCK = threading.Lock()
+
+
 @cache
 def gazetteer() -> Gazetteer:
-    """The process-wide gazetteer (loaded on first use, about 1 s)."""
+    """The process-wide gazetteer (loaded on first use, about 1 s; threads that ask
+    while it loads wait for that one load instead of each starting their own)."""
+    with _GAZETTEER_LOCK:
+        return _load_gazetteer()
+
+
+@cache
+def _load_gazetteer() -> Gazetteer:
     return Gazetteer()
 
 
