@@ -288,7 +288,7 @@ def test_metrics_in_prometheus_format(trained):
 
 # -- bad input: property-based, against the served OpenAPI schema -------------------------
 
-def test_schemathesis_finds_no_failures(trained):
+def test_schemathesis_finds_no_failures(trained, tmp_path):
     """Every schemathesis check, in every phase (examples, coverage, fuzzing, stateful),
     with a bounded number of examples, against the live app with API_KEY set (so the
     auth checks run too). One check is left out: `positive_data_acceptance` expects
@@ -303,7 +303,7 @@ def test_schemathesis_finds_no_failures(trained):
              "--exclude-checks", "positive_data_acceptance", "--max-examples", "15",
              "--seed", "20261126", "--header", f"X-API-Key: {KEY}",
              "--request-timeout", "20", "--no-color"],
-            capture_output=True, text=True, timeout=600)
+            capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache goes there
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "No issues found" in run.stdout
 
