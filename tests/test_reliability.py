@@ -209,10 +209,16 @@ def test_reload_swaps_atomically_and_keeps_the_old_model_on_failure(trained, tmp
                 while not stop.is_set():
                     results.append(c.post("/recommend", json={"user_id": USER}).status_code)
 
+        def wait_for(n: int) -> None:
+            deadline = time.monotonic() + 60
+            while len(results) < n and time.monotonic() < deadline:
+                time.sleep(0.05)
+
         threads = [threading.Thread(target=hammer) for _ in range(4)]
         for t in threads:
             t.start()
         try:
+            wait_for(4)  # requests are in flight before the first reload
             for _ in range(3):  # reloads while requests are in flight
                 ok = client.post("/admin/reload", headers={"X-API-Key": KEY})
                 assert ok.status_code == 200, ok.text
@@ -222,11 +228,12 @@ def test_reload_swaps_atomically_and_keeps_the_old_model_on_failure(trained, tmp
             error = is_error(refused, 409)
             assert "previous model keeps serving" in error["message"]
             assert "safetensors" in error["message"]
+            wait_for(len(results) + 8)  # and keep succeeding after the failed one
         finally:
             stop.set()
             for t in threads:
                 t.join()
-        assert len(results) > 10 and set(results) == {200}
+        assert len(results) >= 12 and set(results) == {200}
         assert client.get("/model").json()["model_version"] == before
         assert client.post("/recommend", json={"user_id": USER}).status_code == 200
 
