@@ -1,9 +1,10 @@
-"""Small builders shared by the tests: records, feature spaces and random models."""
+"""Small builders shared by the tests: records, feature spaces, random and trained models."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import torch
 
@@ -79,3 +80,18 @@ def random_model(space: FeatureSpace, config: ModelConfig | None = None, seed: i
                 module.running_mean.normal_(0.0, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
     return model.eval()
+
+
+def train_tiny(factory, out: Path, epochs: int) -> Path:
+    """A checkpoint of configs/tiny.toml (no ablations) trained on the store at `out`."""
+    from app.db import session_scope
+    from app.repositories import Store
+    from ml.config import Config
+    from ml.experiment import run_training
+
+    with session_scope(factory) as session:
+        records = Store(session).training_records()
+    config = Config.load(Path(__file__).resolve().parents[1] / "configs" / "tiny.toml",
+                         **{"train.epochs": epochs, "train.ablations": []})
+    run_training(*records, config, out, progress=False)
+    return out

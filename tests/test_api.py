@@ -21,11 +21,10 @@ from app.repositories import Store
 from app.schemas import JobIn
 from app.settings import Settings
 from ml.checkpoint import load_checkpoint
-from ml.config import Config
 from ml.data import aggregate_feedback, attach_history
-from ml.experiment import run_training
 from ml.text import fold, name_key
-from tests.conftest import BACKENDS, REPO, new_database
+from tests.conftest import BACKENDS, new_database
+from tests.helpers import train_tiny
 from tests.server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -72,13 +71,7 @@ def service(request, tmp_path_factory, pg_databases):
     import_demo(factory, users=150, jobs=120, seed=5)
     with session_scope(factory) as s:
         Store(s).upsert_jobs([(k, JobIn(**v)) for k, v in CURATED.items()])
-    with session_scope(factory) as s:
-        store = Store(s)
-        records = store.training_records()
-    model_path = tmp_path_factory.mktemp("model") / "ckpt"
-    config = Config.load(REPO / "configs" / "tiny.toml",
-                         **{"train.epochs": 2, "train.ablations": []})
-    run_training(*records, config, model_path, progress=False)
+    model_path = train_tiny(factory, tmp_path_factory.mktemp("model") / "ckpt", epochs=2)
     app = create_app(Settings(database_url=url, model_path=model_path,
                               catalog_refresh_seconds=0.0))
     server = LiveServer(app).start()

@@ -15,10 +15,9 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.repositories import Store
 from app.settings import Settings
-from ml.config import Config
-from ml.experiment import run_training
 from ml.salary import parse_salary_text
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA
+from tests.helpers import train_tiny
 from tests.server import LiveServer
 
 JOB_VIEWS = SHARED_DATA / "job_views"
@@ -132,13 +131,7 @@ def test_profiles_are_completed_from_the_earliest_view(real_store):
 @pytest.fixture(scope="module")
 def real_service(real_store, tmp_path_factory):
     url, factory, _, _ = real_store
-    with session_scope(factory) as s:
-        store = Store(s)
-        records = store.training_records()
-    model = tmp_path_factory.mktemp("real-model") / "ckpt"
-    config = Config.load(REPO / "configs" / "tiny.toml",
-                         **{"train.epochs": 3, "train.ablations": []})
-    run_training(*records, config, model, progress=False)
+    model = train_tiny(factory, tmp_path_factory.mktemp("real-model") / "ckpt", epochs=3)
     server = LiveServer(create_app(Settings(database_url=url, model_path=model))).start()
     with server.client() as client:
         yield client, factory

@@ -25,11 +25,9 @@ from app.db import create_db_engine, session_factory, session_scope
 from app.importers.demo import import_demo
 from app.main import create_app
 from app.migrate import upgrade
-from app.repositories import Store
 from app.settings import Settings
-from ml.config import Config
-from ml.experiment import run_training
 from tests.conftest import REPO, new_database
+from tests.helpers import train_tiny
 from tests.proxy import TcpProxy
 from tests.server import LiveServer, free_port
 
@@ -47,11 +45,7 @@ def trained(tmp_path_factory):
     engine = create_db_engine(url)
     factory = session_factory(engine)
     import_demo(factory, users=120, jobs=100, seed=3)
-    config = Config.load(REPO / "configs" / "tiny.toml",
-                         **{"train.epochs": 1, "train.ablations": []})
-    with session_scope(factory) as s:
-        records = Store(s).training_records()
-    run_training(*records, config, folder / "model", progress=False)
+    train_tiny(factory, folder / "model", epochs=1)
     engine.dispose()
     return url, folder / "model"
 
