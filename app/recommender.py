@@ -207,17 +207,19 @@ def rank(state: ServingState, user: UserRecord, job_filter: JobFilter, k: int,
     Returns ([(job, score)] best first, number of candidates scored)."""
     space = state.checkpoint.space
     users = space.encode_users([user])
+    # the user's side of the model is the same for every catalog part: compute it once
+    user_parts = state.catalog.base.scorer.user_parts(users, 0)
     found: list[tuple[float, CatalogJob]] = []
     scored = 0
     for part, visible in state.catalog.parts():
-        top, n = _top(part, visible, users, job_filter, k, two_stage)
+        top, n = _top(part, visible, users, user_parts, job_filter, k, two_stage)
         found.extend(top)
         scored += n
     found.sort(key=lambda item: -item[0])
     return [(job, score) for score, job in found[:k]], scored
 
 
-def _top(part: CatalogPart, visible, users, job_filter: JobFilter, k: int,
+def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k: int,
          two_stage: TwoStage) -> tuple[Sequence[tuple[float, CatalogJob]], int]:
     if not len(part):
         return [], 0
@@ -229,12 +231,12 @@ def _top(part: CatalogPart, visible, users, job_filter: JobFilter, k: int,
         return [], 0
     candidates: torch.Tensor | None = torch.from_numpy(rows)
     if len(rows) > two_stage.min_candidates:
-        cheap = part.scorer.first_stage(users, 0, candidates)
+        cheap = part.scorer.first_stage(users, 0, candidates, user_parts)
         keep = torch.topk(cheap, min(two_stage.shortlist, len(rows))).indices
         rows, candidates = rows[keep.numpy()], candidates[keep]
     elif len(rows) == len(part):
         candidates = None  # rows is every row in order: score the catalog without a gather
-    scores = part.scorer.score(users, 0, candidates)
+    scores = part.scorer.score(users, 0, candidates, user_parts)
     top = torch.topk(scores, min(k, len(rows)))
     return [(float(s), part.jobs[rows[i]]) for s, i in zip(
         top.values.tolist(), top.indices.tolist(), strict=True)], len(rows)

@@ -214,19 +214,19 @@ class CatalogScorer:
 
     # -- scoring -----------------------------------------------------------------------
 
-    def logits(self, users: EntityFeatures, user_row: int,
-               job_rows: Tensor | None = None) -> Tensor:
-        """Logits [n] of one user against `job_rows` (default: the whole catalog)."""
+    def logits(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
+               user: _Parts | None = None) -> Tensor:
+        """Logits [n] of one user against `job_rows` (default: the whole catalog).
+        `user`: the user's parts when the caller already has them (`user_parts`)."""
         m = self.model
         with torch.inference_mode():
-            user = self.user_parts(users, user_row)
+            user = user if user is not None else self.user_parts(users, user_row)
             job = self.job if job_rows is None else self.job.take(job_rows)
-            rows = job_rows if job_rows is not None else torch.arange(len(self.jobs))
             if job_rows is None or len(job_rows) > WHOLE_CATALOG_SHARE * len(self.jobs):
                 x = self.pairs.dense(users, user_row)
                 x = x if job_rows is None else x[job_rows]
             else:
-                x = dense_features_of_user(self.space, users, user_row, self.jobs, rows)
+                x = dense_features_of_user(self.space, users, user_row, self.jobs, job_rows)
             x = x * self.pair_columns  # job-side dense values are in the job's parts
             pair = self.pair
             logit = torch.addmv(job.lin, x, pair.lin).add_(m.bias + user.lin)
@@ -253,22 +253,22 @@ class CatalogScorer:
             return logit + m.deep.out(h).squeeze(-1)
 
     def first_stage(self, users: EntityFeatures, user_row: int,
-                    job_rows: Tensor | None = None) -> Tensor:
+                    job_rows: Tensor | None = None, user: _Parts | None = None) -> Tensor:
         """Cheap scores [n] for two-stage retrieval: the model's first-order and FM terms
         without the pair fields, i.e. job-only terms + <S_user, S_job>, one [n x D]
         matrix-vector product. Ranks like the full logit up to the pair, conv-seam and
         deep terms; use it to shortlist candidates for `score`."""
         with torch.inference_mode():
-            user = self.user_parts(users, user_row)
+            user = user if user is not None else self.user_parts(users, user_row)
             if job_rows is None:
                 return torch.addmv(self.first_stage_bias, self.job.s, user.s[0])
             return torch.addmv(self.first_stage_bias[job_rows], self.job.s[job_rows],
                                user.s[0])
 
-    def score(self, users: EntityFeatures, user_row: int,
-              job_rows: Tensor | None = None) -> Tensor:
+    def score(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
+              user: _Parts | None = None) -> Tensor:
         """Probabilities [n] in [0, 1]."""
-        return torch.sigmoid(self.logits(users, user_row, job_rows))
+        return torch.sigmoid(self.logits(users, user_row, job_rows, user))
 
     def score_many(self, users: EntityFeatures, user_rows: Tensor) -> Tensor:
         """Probabilities [U, N] against the whole catalog, one user at a time."""
