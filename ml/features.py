@@ -487,16 +487,10 @@ def dense_features_of_user(space: FeatureSpace, users: EntityFeatures, user_row:
     j_skills = jobs.skills[job_rows]
     u_attr = users.attributes[user_row]
     history = users.history[user_row]  # [H, 3]
-    keys = users.history_keys[user_row]  # [H]
-    valid = (keys != 0).unsqueeze(0) & (keys.unsqueeze(0) != jobs.key[job_rows].unsqueeze(1))
-    count = valid.sum(1).clamp(min=1).float()  # [n]
+    valid = history_validity(users.history_keys[user_row], jobs.key[job_rows])
 
     def share_same(column: int, job_values: Tensor) -> Tensor:
-        if history.shape[0] == 0:
-            return torch.zeros(n)
-        same = (history[:, column].unsqueeze(0) == job_values.unsqueeze(1)) & valid \
-            & (job_values != 0).unsqueeze(1)
-        return same.sum(1).float() / count
+        return history_share(history[:, column], job_values, valid)
 
     def best_history_skill() -> Tensor:
         past = users.history_skills[user_row]  # [H, L]
@@ -535,6 +529,23 @@ def dense_features_of_user(space: FeatureSpace, users: EntityFeatures, user_row:
         "history_company": share_same(2, j_attr[:, 2]),
         "salary_fit": salary_fit(users.salary[user_row].expand(n), jobs.salary[job_rows]),
     })
+
+
+def history_validity(history_keys: Tensor, job_keys: Tensor) -> Tensor:
+    """[n, H]: which of ONE user's H history jobs count against each of n jobs (real
+    entries, and never the job itself)."""
+    return (history_keys != 0).unsqueeze(0) & (history_keys.unsqueeze(0)
+                                               != job_keys.unsqueeze(1))
+
+
+def history_share(past_values: Tensor, job_values: Tensor, valid: Tensor) -> Tensor:
+    """Share of ONE user's valid history jobs ([H] attribute hashes) with each job's
+    (known) value: [n] -> [n]."""
+    if past_values.shape[0] == 0:
+        return torch.zeros(len(job_values))
+    same = (past_values.unsqueeze(0) == job_values.unsqueeze(1)) & valid \
+        & (job_values != 0).unsqueeze(1)
+    return same.sum(1).float() / valid.sum(1).clamp(min=1).float()
 
 
 class HistoryMatch:

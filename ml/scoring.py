@@ -36,6 +36,8 @@ from ml.features import (
     FeatureSpace,
     ModelInput,
     dense_features_of_user,
+    history_share,
+    history_validity,
     salary_fit,
     same_key,
     stack_dense,
@@ -323,19 +325,12 @@ class CatalogPairs:
         sizes = torch.cat([(u_skills != PAD).sum().reshape(1), (past != PAD).sum(1)]).float()
         cosine = common / (self.skill_sizes.unsqueeze(1) * sizes).clamp(min=1).sqrt()
 
-        keys = users.history_keys[user_row]
-        valid = (keys != 0).unsqueeze(0) & (keys.unsqueeze(0) != jobs.key.unsqueeze(1))
-        count = valid.sum(1).clamp(min=1).float()
+        valid = history_validity(users.history_keys[user_row], jobs.key)
         history, j_attr, u_attr = users.history[user_row], jobs.attributes, \
             users.attributes[user_row]
 
         def share_same(column: int) -> Tensor:
-            if depth == 0:
-                return torch.zeros(n)
-            values = j_attr[:, column]
-            same = (history[:, column].unsqueeze(0) == values.unsqueeze(1)) & valid \
-                & (values != 0).unsqueeze(1)
-            return same.sum(1).float() / count
+            return history_share(history[:, column], j_attr[:, column], valid)
 
         def best(values: Tensor) -> Tensor:  # [N, H] -> [N], over valid history only
             return (values * valid).max(dim=1).values if depth else torch.zeros(n)
