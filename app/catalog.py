@@ -120,9 +120,13 @@ class Catalog:
         digest = hashlib.sha1(f"{stamp}|{self.size}".encode()).hexdigest()[:10]
         return f"{self.size}-{digest}"
 
+    def is_current(self, job_id: str, updated_at: datetime) -> bool:
+        """Whether this snapshot has the job in that version."""
+        return self.updated_at.get(job_id) == updated_at
+
     def changed(self, jobs: Sequence[CatalogJob]) -> list[CatalogJob]:
         """Those of `jobs` this snapshot does not have in that version."""
-        return [j for j in jobs if self.updated_at.get(j.job_id) != j.updated_at]
+        return [j for j in jobs if not self.is_current(j.job_id, j.updated_at)]
 
     def apply(self, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
               *, max_delta: int = 2000) -> Catalog:

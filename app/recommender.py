@@ -119,9 +119,8 @@ class Recommender:
             since = (state.catalog.watermark - REFRESH_OVERLAP if state.catalog.watermark
                      else datetime(1970, 1, 1, tzinfo=UTC))
             store = Store(session)
-            known = state.catalog.updated_at
             changed = [job_id for job_id, at in store.job_versions(since)
-                       if known.get(job_id) != at]
+                       if not state.catalog.is_current(job_id, at)]
             if not changed:
                 return
             changes = store.catalog_jobs(external_ids=changed)

@@ -353,10 +353,6 @@ class Store:
             m.Job.updated_at >= updated_since)
         return [(job_id, as_utc(at)) for job_id, at in self.session.execute(stmt)]
 
-    def latest_job_update(self) -> datetime | None:
-        """The newest jobs.updated_at (an index lookup)."""
-        return as_utc(self.session.scalar(select(func.max(m.Job.updated_at))))
-
     def interactions(self, user_external_id: str | None = None) -> list[Interaction]:
         """Every interaction (or one user's), oldest first."""
         stmt = (select(m.User.external_id.label("user"), m.Job.external_id.label("job"),
