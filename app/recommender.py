@@ -27,6 +27,7 @@ from ml.data import aggregate_feedback, attach_history
 from ml.records import UserRecord
 
 REFRESH_OVERLAP = timedelta(seconds=5)  # re-read recent updates: commits can land late
+DENSE_SHARE = 0.5  # score a whole catalog part when at least this share passes the filters
 
 
 class NotFoundError(LookupError):
@@ -37,6 +38,16 @@ class NotFoundError(LookupError):
 class ServingState:
     checkpoint: Checkpoint
     catalog: Catalog
+    synced_at: datetime  # the store was read at this time (UTC); later changes are not in
+
+    @classmethod
+    def read(cls, checkpoint: Checkpoint, factory: sessionmaker[Session]) -> ServingState:
+        """The checkpoint with a catalog of the store's active jobs, read now."""
+        synced_at = datetime.now(UTC)
+        with session_scope(factory) as session:
+            jobs = Store(session).catalog_jobs()
+        return cls(checkpoint, Catalog.build(jobs, checkpoint.model, checkpoint.space),
+                   synced_at)
 
     @property
     def model_version(self) -> str:
@@ -116,18 +127,21 @@ class Recommender:
         try:
             self._last_check = now
             state = self._state
-            since = (state.catalog.watermark - REFRESH_OVERLAP if state.catalog.watermark
-                     else datetime(1970, 1, 1, tzinfo=UTC))
+            # A job invisible at the last sync was written (updated_at, the writer's
+            # clock) at most REFRESH_OVERLAP before it, as commits land late: read
+            # back from there, not from the newest job, or a bulk import would be
+            # re-read on every check.
+            synced_at = datetime.now(UTC)
             store = Store(session)
-            changed = [job_id for job_id, at in store.job_versions(since)
+            changed = [job_id for job_id, at in
+                       store.job_versions(state.synced_at - REFRESH_OVERLAP)
                        if not state.catalog.is_current(job_id, at)]
-            if not changed:
-                return
-            changes = store.catalog_jobs(external_ids=changed)
-            catalog = state.catalog.apply(changes, state.checkpoint.model,
-                                          state.checkpoint.space, max_delta=self.max_delta)
-            if catalog is not state.catalog:
-                self._state = replace(state, catalog=catalog)
+            catalog = state.catalog
+            if changed:
+                changes = store.catalog_jobs(external_ids=changed)
+                catalog = catalog.apply(changes, state.checkpoint.model,
+                                        state.checkpoint.space, max_delta=self.max_delta)
+            self._state = replace(state, catalog=catalog, synced_at=synced_at)
         finally:
             self._refresh_lock.release()
 
@@ -193,10 +207,7 @@ class Recommender:
 
 
 def _load_state(model_path, factory: sessionmaker[Session]) -> ServingState:
-    checkpoint = load_checkpoint(model_path)
-    with session_scope(factory) as session:
-        jobs = Store(session).catalog_jobs()
-    return ServingState(checkpoint, Catalog.build(jobs, checkpoint.model, checkpoint.space))
+    return ServingState.read(load_checkpoint(model_path), factory)
 
 
 def rank(state: ServingState, user: UserRecord, job_filter: JobFilter, k: int,
@@ -228,14 +239,24 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
     rows = np.flatnonzero(mask)
     if not len(rows):
         return [], 0
-    candidates: torch.Tensor | None = torch.from_numpy(rows)
+    candidates = torch.from_numpy(rows)
     if len(rows) > two_stage.min_candidates:
         cheap = part.scorer.first_stage(users, 0, candidates, user_parts)
         keep = torch.topk(cheap, min(two_stage.shortlist, len(rows))).indices
         rows, candidates = rows[keep.numpy()], candidates[keep]
-    elif len(rows) == len(part):
-        candidates = None  # rows is every row in order: score the catalog without a gather
-    scores = part.scorer.score(users, 0, candidates, user_parts)
-    top = torch.topk(scores, min(k, len(rows)))
-    return [(float(s), part.jobs[rows[i]]) for s, i in zip(
-        top.values.tolist(), top.indices.tolist(), strict=True)], len(rows)
+    elif len(rows) >= DENSE_SHARE * len(part):
+        # most of the part passes: scoring all of it and dropping the rest is cheaper
+        # than gathering the candidates' precomputed parts
+        scores = part.scorer.score(users, 0, None, user_parts)
+        scores[torch.from_numpy(~mask)] = -1.0  # below every probability
+        return _best(part, scores, k, len(rows), rows=None)
+    return _best(part, part.scorer.score(users, 0, candidates, user_parts), k, len(rows), rows)
+
+
+def _best(part: CatalogPart, scores: torch.Tensor, k: int, n: int, rows: np.ndarray | None
+          ) -> tuple[list[tuple[float, CatalogJob]], int]:
+    """The top k of `scores` (over `rows` of the part, or over every row) and n."""
+    top = torch.topk(scores, min(k, n))
+    index = top.indices.numpy() if rows is None else rows[top.indices.numpy()]
+    return [(float(s), part.jobs[i]) for s, i in zip(top.values.tolist(), index.tolist(),
+                                                        strict=True)], n

@@ -25,6 +25,7 @@ Per candidate this leaves: the dense pair features, a [Fp x D] and [Fp x H1] pro
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -36,8 +37,6 @@ from ml.features import (
     FeatureSpace,
     ModelInput,
     dense_features_of_user,
-    history_share,
-    history_validity,
     salary_fit,
     same_key,
     stack_dense,
@@ -290,11 +289,20 @@ def _cat(parts: list[_Parts]) -> _Parts:
 class CatalogPairs:
     """`dense_features_of_user` against a whole catalog, with the job side prepared once.
 
-    The catalog's skills become a sparse [N, V] count matrix, so the user's skill overlap
-    and the overlap with each of the H history jobs are ONE sparse [N, V] x [V, 1 + H]
-    product; places become unit vectors (float64), so every proximity is a chord length:
-    haversine h = |u1 - u2|^2 / 4, km = 2 R asin(sqrt(h)). Equal to the reference up to
-    float rounding (tested through the scorer).
+    Every per-request pass is O(N) with a small constant, never O(N x H):
+
+    * skills: the catalog is a sparse [N, V] count matrix, so the overlap with the user's
+      skills and with each of the H history jobs is ONE sparse [N, V] x [V, 1 + H] product;
+    * places: jobs share few distinct places (cities), so proximities are computed per
+      distinct place ([P, 1 + H], float64 unit vectors, haversine from the chord:
+      h = |u1 - u2|^2 / 4, km = 2 R asin(sqrt(h))) and gathered per job;
+    * history shares: the counts of each attribute value among the user's history jobs,
+      looked up per job by binary search.
+
+    A history job never counts against itself (leave-one-out, `history_validity`): the
+    few catalog jobs that ARE in the user's history are recomputed by the reference
+    `dense_features_of_user` and written over. Equal to the reference up to float
+    rounding (tested through the scorer).
     """
 
     def __init__(self, space: FeatureSpace, jobs: EntityFeatures) -> None:
@@ -309,51 +317,70 @@ class CatalogPairs:
                 torch.stack([rows, skills[known]]), torch.ones(len(rows)),
                 (len(skills), self.vocab), check_invariants=True).coalesce().to_sparse_csr()
         self.skill_sizes = (skills != PAD).sum(1).float()  # [N]
-        self.units = _unit_vectors(jobs.coords)  # [N, 3] float64, NaN without a place
+        # distinct places: [P, 3] float64 unit vectors (a last NaN row for "no place")
+        # and each job's row in it, [N]
+        located = ~jobs.coords.isnan().any(1)
+        places, inverse = torch.unique(jobs.coords[located], dim=0, return_inverse=True)
+        self.place_of = torch.full((len(jobs),), len(places), dtype=torch.long)
+        self.place_of[located] = inverse
+        self.place_units = _unit_vectors(torch.cat([places, torch.full((1, 2), math.nan)]))
 
     def dense(self, users: EntityFeatures, user_row: int) -> Tensor:
         """[N, Fd] dense fields of one user against every catalog job."""
         jobs, n = self.jobs, len(self.jobs)
         u_skills, past = users.skills[user_row], users.history_skills[user_row]  # [L], [H, L]
-        depth = past.shape[0]
-        wanted = torch.zeros((self.vocab, 1 + depth))
+        keys = users.history_keys[user_row]  # [H]
+        valid = keys != 0  # [H]: against any job but the history job itself
+        wanted = torch.zeros((self.vocab, 1 + len(keys)))
         mine = u_skills[u_skills > UNK]
         wanted[:, 0].index_add_(0, mine, torch.ones(len(mine)))
-        for h in range(depth):
+        for h in range(len(keys)):
             wanted[past[h][past[h] > UNK], 1 + h] = 1.0  # membership, as the reference
         common = torch.sparse.mm(self.skill_counts, wanted)  # [N, 1 + H]
         sizes = torch.cat([(u_skills != PAD).sum().reshape(1), (past != PAD).sum(1)]).float()
         cosine = common / (self.skill_sizes.unsqueeze(1) * sizes).clamp(min=1).sqrt()
 
-        valid = history_validity(users.history_keys[user_row], jobs.key)
-        history, j_attr, u_attr = users.history[user_row], jobs.attributes, \
-            users.attributes[user_row]
-
-        def share_same(column: int) -> Tensor:
-            return history_share(history[:, column], j_attr[:, column], valid)
-
-        def best(values: Tensor) -> Tensor:  # [N, H] -> [N], over valid history only
-            return (values * valid).max(dim=1).values if depth else torch.zeros(n)
-
         centres = _unit_vectors(torch.cat([users.coords[user_row].unsqueeze(0),
                                            users.history_coords[user_row]]))  # [1 + H, 3]
-        chord2 = (self.units.unsqueeze(1) - centres.unsqueeze(0)).pow(2).sum(-1)
+        chord2 = (self.place_units.unsqueeze(1) - centres.unsqueeze(0)).pow(2).sum(-1)
         km = 2 * EARTH_RADIUS_KM * torch.asin((chord2 / 4).clamp(0, 1).sqrt())
         near = torch.nan_to_num(torch.exp(-km / self.space.config.proximity_scale_km),
-                                nan=0.0).float()  # [N, 1 + H]
-        return stack_dense({
+                                nan=0.0).float()  # [P + 1, 1 + H]
+        history, j_attr = users.history[user_row], jobs.attributes
+        u_attr = users.attributes[user_row]
+
+        def best(values: Tensor) -> Tensor:  # [n, H] -> [n], over valid history only
+            return (values * valid).max(dim=1).values if len(keys) else \
+                torch.zeros(len(values))
+
+        dense = stack_dense({
             "job_remote": jobs.remote,
             "skill_match": cosine[:, 0],
             "history_skill": best(cosine[:, 1:]),
             "same_city": same_key(u_attr[0].expand(n), j_attr[:, 0]),
-            "history_city": share_same(0),
-            "proximity": near[:, 0],
-            "history_proximity": best(near[:, 1:]),
+            "history_city": _share(history[valid, 0], j_attr[:, 0]),
+            "proximity": near[self.place_of, 0],
+            "history_proximity": best(near[:, 1:])[self.place_of],
             "same_region": same_key(u_attr[1].expand(n), j_attr[:, 1]),
-            "history_region": share_same(1),
-            "history_company": share_same(2),
+            "history_region": _share(history[valid, 1], j_attr[:, 1]),
+            "history_company": _share(history[valid, 2], j_attr[:, 2]),
             "salary_fit": salary_fit(users.salary[user_row].expand(n), jobs.salary),
         })
+        own = torch.isin(jobs.key, keys[valid]).nonzero().squeeze(1)
+        if len(own):  # the user's history jobs: leave-one-out, by the reference
+            dense[own] = dense_features_of_user(self.space, users, user_row, jobs, own)
+        return dense
+
+
+def _share(past_values: Tensor, job_values: Tensor) -> Tensor:
+    """Share of the values `past_values` [h] equal to each job's known value: [n] -> [n].
+    Equals `history_share` for jobs that are not themselves among the h history jobs."""
+    if not len(past_values):
+        return torch.zeros(len(job_values))
+    distinct, counts = torch.unique(past_values, return_counts=True)  # sorted
+    at = torch.searchsorted(distinct, job_values.contiguous()).clamp(max=len(distinct) - 1)
+    hit = (distinct[at] == job_values) & (job_values != 0)
+    return torch.where(hit, counts[at].float() / len(past_values), 0.0)
 
 
 def _affine(norm: torch.nn.BatchNorm1d) -> tuple[Tensor, Tensor]:

@@ -1,13 +1,18 @@
-"""Ranking inside the service: the two-stage path for very large catalogs."""
+"""Ranking inside the service: filters over whole parts, the two-stage path for very large
+catalogs, and the catalog refresh from the store."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import torch
+from sqlalchemy import update
 
 from app.catalog import Catalog
 from app.filters import JobFilter
-from app.recommender import ServingState, TwoStage, rank
-from app.repositories import CatalogJob
+from app import models as m
+from app.db import session_scope
+from app.recommender import REFRESH_OVERLAP, Recommender, ServingState, TwoStage, rank
+from app.repositories import CatalogJob, Store
+from app.schemas import JobIn
 from ml.checkpoint import Checkpoint
 from tests.helpers import fitted_space, random_model, random_records
 
@@ -19,7 +24,8 @@ def _state(seed: int = 4):
     now = datetime.now(UTC)
     catalog = Catalog.build([CatalogJob(j, now, None, None, None, None, None) for j in jobs],
                             model, space)
-    state = ServingState(Checkpoint(model, space, {"model_version": "test"}), catalog)
+    state = ServingState(Checkpoint(model, space, {"model_version": "test"}), catalog,
+                         synced_at=datetime.now(UTC))
     return state, users
 
 
@@ -48,3 +54,52 @@ def test_two_stage_reranks_only_the_first_stage_shortlist():
         full_scores = scorer.score(encoded, 0)
         best_of_shortlist = sorted((full_scores[i].item() for i in shortlist), reverse=True)[:5]
         assert [round(s, 6) for _, s in staged] == [round(s, 6) for s in best_of_shortlist], row
+
+
+def test_filtered_ranking_equals_the_best_passing_jobs_whatever_the_share_passing():
+    """Many passing (the whole part is scored, the rest dropped) or few (only they are
+    scored): either way exactly the best k passing jobs, with their own scores."""
+    state, users = _state()
+    part = state.catalog.base
+    space = state.checkpoint.space
+    ids = [j.job_id for j in part.jobs]
+    for excluded in (ids[:5], ids[5:]):  # 55 of 60 pass, then 5 of 60
+        for user in users:
+            ranked, scored = rank(state, user, JobFilter(excluded_ids=frozenset(excluded)), 8)
+            scores = part.scorer.score(space.encode_users([user]), 0)
+            best = sorted(((scores[i].item(), ids[i]) for i in range(len(ids))
+                           if ids[i] not in excluded), reverse=True)[:8]
+            assert scored == len(ids) - len(excluded)
+            assert [j.job_id for j, _ in ranked] == [i for _, i in best]
+            assert max(abs(s - b) for (_, s), (b, _) in zip(ranked, best, strict=True)) < 1e-5
+
+
+def test_refresh_reads_only_what_changed_near_the_last_sync(factory, monkeypatch):
+    """A job committed late (written shortly before the last sync) is picked up, and
+    jobs written long before it are not read again on every check."""
+    users, jobs, interactions = random_records(n_users=4, n_jobs=12, seed=2)
+    space = fitted_space(users, jobs, interactions)
+    old = datetime.now(UTC) - timedelta(hours=1)
+    with session_scope(factory) as session:
+        Store(session).upsert_jobs([(f"j{i}", JobIn(title=f"Job {i}")) for i in range(10)])
+        session.execute(update(m.Job).values(updated_at=old))
+    checkpoint = Checkpoint(random_model(space), space, {"model_version": "test"})
+    recommender = Recommender(ServingState.read(checkpoint, factory), factory)
+    synced = recommender.state.synced_at
+    read: list[int] = []
+    versions = Store.job_versions
+    monkeypatch.setattr(Store, "job_versions",
+                        lambda self, since: read.append(len(out := versions(self, since)))
+                        or out)
+    with session_scope(factory) as session:
+        recommender.refresh_catalog(session, force=True)
+    assert read == [0]  # nothing near the sync: the ten old jobs are not re-read
+    with session_scope(factory) as session:
+        Store(session).upsert_jobs([("late", JobIn(title="Late")), ("new", JobIn(title="New"))])
+        session.execute(update(m.Job).where(m.Job.external_id == "late")
+                        .values(updated_at=synced - REFRESH_OVERLAP / 2))
+    with session_scope(factory) as session:
+        recommender.refresh_catalog(session, force=True)
+    catalog = recommender.state.catalog
+    assert read[-1] == 2 and catalog.size == 12
+    assert catalog.find("late") is not None and catalog.find("new") is not None

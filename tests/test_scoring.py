@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from ml.config import ModelConfig
-from ml.scoring import CatalogScorer, score_catalog
+from ml.features import dense_features_of_user
+from ml.scoring import CatalogPairs, CatalogScorer, score_catalog
 from tests.helpers import fitted_space, random_model, random_records
 
 CONFIGS = [
@@ -76,3 +77,20 @@ def test_first_stage_is_the_full_score_of_a_model_without_pair_terms():
         assert (gap - gap[0]).abs().max().item() < 1e-5
     subset = torch.tensor([5, 1, 8])
     torch.testing.assert_close(scorer.first_stage(u, 2, subset), scorer.first_stage(u, 2)[subset])
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_catalog_pairs_equal_the_reference_dense_features(seed):
+    """The whole-catalog pair features (per-place proximity, O(N) history shares, the
+    user's own history jobs recomputed leave-one-out) equal `dense_features_of_user`."""
+    users, jobs, interactions = random_records(n_users=15, n_jobs=40, seed=seed)
+    space = fitted_space(users, jobs, interactions)
+    u, j = space.encode_users(users), space.encode_jobs(jobs)
+    pairs = CatalogPairs(space, j)
+    own_history_in_catalog = 0
+    for row in range(len(users)):
+        own_history_in_catalog += int(torch.isin(j.key, u.history_keys[row]).sum())
+        torch.testing.assert_close(pairs.dense(u, row), dense_features_of_user(space, u, row, j),
+                                   rtol=0, atol=1e-5)
+    assert own_history_in_catalog > 0  # the leave-one-out rows were exercised
+    assert j.coords.isnan().any() and not j.coords.isnan().all()  # with and without place
