@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 import torch
 from sqlalchemy import update
 
-from app.catalog import Catalog
-from app.filters import JobFilter
 from app import models as m
+from app.catalog import Catalog
 from app.db import session_scope
+from app.filters import JobFilter
 from app.recommender import REFRESH_OVERLAP, Recommender, ServingState, TwoStage, rank
 from app.repositories import CatalogJob, Store
 from app.schemas import JobIn
