@@ -70,8 +70,8 @@ class TwoStage:
     """When a request has more than `min_candidates` candidates, the scorer's cheap first
     stage keeps the best `shortlist` of them and only those get the full ConvFM score."""
 
-    min_candidates: int = 200_000
-    shortlist: int = 5000
+    min_candidates: int = 20_000
+    shortlist: int = 2000
 
 
 class Recommender:
@@ -210,6 +210,7 @@ def _load_state(model_path, factory: sessionmaker[Session]) -> ServingState:
     return ServingState.read(load_checkpoint(model_path), factory)
 
 
+@torch.inference_mode()
 def rank(state: ServingState, user: UserRecord, job_filter: JobFilter, k: int,
          two_stage: TwoStage = TwoStage()) -> tuple[list[tuple[CatalogJob, float]], int]:
     """Score every catalog job that passes the filter (batched), keep the top k; past
@@ -239,18 +240,25 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
     rows = np.flatnonzero(mask)
     if not len(rows):
         return [], 0
-    candidates = torch.from_numpy(rows)
+    scorer = part.scorer
+    # most of the part passes: scoring all of it and dropping the rest is cheaper than
+    # gathering the candidates' precomputed parts
+    whole = len(rows) >= DENSE_SHARE * len(part)
+    candidates = None if whole else torch.from_numpy(rows)
+    blocked = torch.from_numpy(~mask) if whole else None
     if len(rows) > two_stage.min_candidates:
-        cheap = part.scorer.first_stage(users, 0, candidates, user_parts)
+        pairs = scorer.pair_features(users, 0, candidates)
+        cheap = scorer.first_stage(users, 0, candidates, user_parts, pairs)
+        if blocked is not None:
+            cheap[blocked] = -torch.inf
         keep = torch.topk(cheap, min(two_stage.shortlist, len(rows))).indices
-        rows, candidates = rows[keep.numpy()], candidates[keep]
-    elif len(rows) >= DENSE_SHARE * len(part):
-        # most of the part passes: scoring all of it and dropping the rest is cheaper
-        # than gathering the candidates' precomputed parts
-        scores = part.scorer.score(users, 0, None, user_parts)
-        scores[torch.from_numpy(~mask)] = -1.0  # below every probability
-        return _best(part, scores, k, len(rows), rows=None)
-    return _best(part, part.scorer.score(users, 0, candidates, user_parts), k, len(rows), rows)
+        chosen = keep if candidates is None else candidates[keep]
+        scores = scorer.score(users, 0, chosen, user_parts, pairs[keep])
+        return _best(part, scores, k, len(keep), chosen.numpy())
+    scores = scorer.score(users, 0, candidates, user_parts)
+    if blocked is not None:
+        scores[blocked] = -1.0  # below every probability
+    return _best(part, scores, k, len(rows), None if whole else rows)
 
 
 def _best(part: CatalogPart, scores: torch.Tensor, k: int, n: int, rows: np.ndarray | None

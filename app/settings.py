@@ -57,10 +57,11 @@ class Settings(BaseSettings):
         default=1.0, ge=0.0, description="how often requests check the store for changed "
         "jobs (a PUT /jobs is visible at once in the worker that took it)")
     two_stage_min_candidates: int = Field(
-        default=200_000, ge=1, description="above this many candidates (after filters) a "
-        "request is answered in two stages: a cheap first stage (job terms + FM inner "
-        "product) shortlists, the full ConvFM re-ranks the shortlist")
-    two_stage_shortlist: int = Field(default=5000, ge=100, le=1_000_000,
+        default=20_000, ge=1, description="above this many candidates (after filters) a "
+        "request is answered in two stages: a cheap first stage (the model's first-order "
+        "and FM terms, pair fields included) shortlists, the full ConvFM re-ranks the "
+        "shortlist; at or below it every candidate gets the exact ConvFM score")
+    two_stage_shortlist: int = Field(default=2000, ge=100, le=1_000_000,
                                      description="candidates the first stage keeps")
     catalog_max_delta: int = Field(default=2000, ge=1, description="changed jobs kept "
                                    "beside the base catalog before it is rebuilt")

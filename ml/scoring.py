@@ -37,9 +37,10 @@ from ml.features import (
     FeatureSpace,
     ModelInput,
     dense_features_of_user,
+    fields_of,
+    history_share,
+    history_validity,
     salary_fit,
-    same_key,
-    stack_dense,
 )
 from ml.model import ConvFM
 from ml.vocab import PAD, UNK
@@ -139,10 +140,7 @@ class CatalogScorer:
                 parts.append(self._parts(x._replace(dense=x.dense * self.job_dense), "job"))
             self.job = _cat(parts) if parts else None
             self.pairs = CatalogPairs(space, jobs)
-            # first stage of two-stage retrieval: job-only terms + <S_user, S_job>
-            self.first_stage_bias = (self.job.lin + 0.5 * (self.job.s.pow(2).sum(1)
-                                                           - self.job.q)
-                                     if self.job is not None else torch.zeros(0))
+            self._plan_first_stage()
 
     # -- precomputation ----------------------------------------------------------------
 
@@ -165,6 +163,24 @@ class CatalogScorer:
             a, c = _affine(block.norm)
             self.later.append((block.linear.weight * a.unsqueeze(1),
                                block.linear.bias * a + c, block.residual))
+
+    def _plan_first_stage(self) -> None:
+        """Job-only pieces of the first stage (the first-order and FM terms in full):
+        with s = S_job + S_user + x P (P [Fd, D]: the pair fields' vectors),
+        0.5 (|s|^2 - q) - user-only terms = bias_job + S_job . S_user
+        + x . (S_job P^T + P S_user) + 0.5 x (P P^T - diag) x^T; the last two per
+        candidate cost O(Fd) and O(Fd^2) instead of passes over [n, D]."""
+        job, pair = self.job, self.pair
+        if job is None:
+            self.first_stage_bias = torch.zeros(0)
+            return
+        if self.model.fm is None:
+            self.first_stage_bias = job.lin
+            return
+        self.first_stage_bias = job.lin + 0.5 * (job.s.pow(2).sum(1) - job.q)  # [N]
+        self.pair_job_dots = pair.s @ job.s.T  # [Fd, N]
+        gram = pair.s @ pair.s.T
+        self.pair_gram = gram - torch.diag(torch.diagonal(gram))  # [Fd, Fd], zero diagonal
 
     def _plan_conv(self) -> None:
         """Which conv windows are user-only, job-only or across the seam."""
@@ -215,20 +231,29 @@ class CatalogScorer:
 
     # -- scoring -----------------------------------------------------------------------
 
-    def logits(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
-               user: _Parts | None = None) -> Tensor:
-        """Logits [n] of one user against `job_rows` (default: the whole catalog).
-        `user`: the user's parts when the caller already has them (`user_parts`)."""
-        m = self.model
+    def pair_features(self, users: EntityFeatures, user_row: int,
+                      job_rows: Tensor | None = None) -> Tensor:
+        """[n, Fd] the pair fields' values of one user against `job_rows` (default: the
+        whole catalog); the job-side dense columns are zero (they are in the job's parts).
+        """
         with torch.inference_mode():
-            user = user if user is not None else self.user_parts(users, user_row)
-            job = self.job if job_rows is None else self.job.take(job_rows)
             if job_rows is None or len(job_rows) > WHOLE_CATALOG_SHARE * len(self.jobs):
                 x = self.pairs.dense(users, user_row)
                 x = x if job_rows is None else x[job_rows]
             else:
                 x = dense_features_of_user(self.space, users, user_row, self.jobs, job_rows)
-            x = x * self.pair_columns  # job-side dense values are in the job's parts
+            return x * self.pair_columns
+
+    def logits(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
+               user: _Parts | None = None, pairs: Tensor | None = None) -> Tensor:
+        """Logits [n] of one user against `job_rows` (default: the whole catalog).
+        `user` (`user_parts`) and `pairs` (`pair_features` of the same rows): pass them
+        when the caller already has them."""
+        m = self.model
+        with torch.inference_mode():
+            user = user if user is not None else self.user_parts(users, user_row)
+            job = self.job if job_rows is None else self.job.take(job_rows)
+            x = pairs if pairs is not None else self.pair_features(users, user_row, job_rows)
             pair = self.pair
             logit = torch.addmv(job.lin, x, pair.lin).add_(m.bias + user.lin)
             if m.fm is not None:
@@ -254,22 +279,34 @@ class CatalogScorer:
             return logit + m.deep.out(h).squeeze(-1)
 
     def first_stage(self, users: EntityFeatures, user_row: int,
-                    job_rows: Tensor | None = None, user: _Parts | None = None) -> Tensor:
-        """Cheap scores [n] for two-stage retrieval: the model's first-order and FM terms
-        without the pair fields, i.e. job-only terms + <S_user, S_job>, one [n x D]
-        matrix-vector product. Ranks like the full logit up to the pair, conv-seam and
-        deep terms; use it to shortlist candidates for `score`."""
+                    job_rows: Tensor | None = None, user: _Parts | None = None,
+                    pairs: Tensor | None = None) -> Tensor:
+        """Cheap scores [n] for two-stage retrieval: the model's first-order and FM
+        terms in full (pair fields included), without the conv and deep terms, up to a
+        per-user constant. Per candidate one D-dot and O(Fd^2) on the pair features;
+        shortlist with it, then `score` the shortlist (reusing `pairs`)."""
         with torch.inference_mode():
             user = user if user is not None else self.user_parts(users, user_row)
-            if job_rows is None:
-                return torch.addmv(self.first_stage_bias, self.job.s, user.s[0])
-            return torch.addmv(self.first_stage_bias[job_rows], self.job.s[job_rows],
-                               user.s[0])
+            x = pairs if pairs is not None else self.pair_features(users, user_row, job_rows)
+
+            def rows(t: Tensor) -> Tensor:
+                return t if job_rows is None else t[job_rows]
+
+            if self.model.fm is None:
+                return torch.addmv(rows(self.first_stage_bias), x, self.pair.lin)
+            u = user.s[0]  # [D]
+            cheap = torch.addmv(rows(self.first_stage_bias), rows(self.job.s), u)
+            xt = x.T  # [Fd, n]: contiguous for the whole catalog (see CatalogPairs.dense)
+            dots = self.pair_job_dots if job_rows is None else self.pair_job_dots[:, job_rows]
+            # per candidate: x . (dots + lin + P u) + 0.5 x G x, G with a zero diagonal
+            weights = torch.addmm(dots, self.pair_gram, xt, alpha=0.5)
+            weights += (self.pair.lin + self.pair.s @ u).unsqueeze(1)
+            return cheap.add_((weights.mul_(xt)).sum(0))
 
     def score(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
-              user: _Parts | None = None) -> Tensor:
+              user: _Parts | None = None, pairs: Tensor | None = None) -> Tensor:
         """Probabilities [n] in [0, 1]."""
-        return torch.sigmoid(self.logits(users, user_row, job_rows, user))
+        return torch.sigmoid(self.logits(users, user_row, job_rows, user, pairs))
 
     def score_many(self, users: EntityFeatures, user_rows: Tensor) -> Tensor:
         """Probabilities [U, N] against the whole catalog, one user at a time."""
@@ -292,17 +329,19 @@ class CatalogPairs:
     Every per-request pass is O(N) with a small constant, never O(N x H):
 
     * skills: the catalog is a sparse [N, V] count matrix, so the overlap with the user's
-      skills and with each of the H history jobs is ONE sparse [N, V] x [V, 1 + H] product;
+      skills and with each of the H history jobs is ONE sparse [N, V] x [V, 1 + H]
+      product (the history columns pre-scaled by their cosine norm and validity);
     * places: jobs share few distinct places (cities), so proximities are computed per
       distinct place ([P, 1 + H], float64 unit vectors, haversine from the chord:
       h = |u1 - u2|^2 / 4, km = 2 R asin(sqrt(h))) and gathered per job;
-    * history shares: the counts of each attribute value among the user's history jobs,
-      looked up per job by binary search.
+    * city, region, company: each job holds a code into the catalog's distinct values,
+      so an equality is one comparison of codes and a history share one gather from
+      the counts of the user's history values per code.
 
     A history job never counts against itself (leave-one-out, `history_validity`): the
-    few catalog jobs that ARE in the user's history are recomputed by the reference
-    `dense_features_of_user` and written over. Equal to the reference up to float
-    rounding (tested through the scorer).
+    history features of the few catalog jobs that ARE in the user's history are
+    recomputed with their own [k, H] validity and written over. Equal to the reference
+    up to float rounding (tested).
     """
 
     def __init__(self, space: FeatureSpace, jobs: EntityFeatures) -> None:
@@ -316,7 +355,8 @@ class CatalogPairs:
             self.skill_counts = torch.sparse_coo_tensor(
                 torch.stack([rows, skills[known]]), torch.ones(len(rows)),
                 (len(skills), self.vocab), check_invariants=True).coalesce().to_sparse_csr()
-        self.skill_sizes = (skills != PAD).sum(1).float()  # [N]
+        # 1 / sqrt(skill count), 1 for none: the overlap is 0 then, as in the reference
+        self.skill_norm = (skills != PAD).sum(1).clamp(min=1).float().rsqrt()  # [N]
         # distinct places: [P, 3] float64 unit vectors (a last NaN row for "no place")
         # and each job's row in it, [N]
         located = ~jobs.coords.isnan().any(1)
@@ -324,63 +364,103 @@ class CatalogPairs:
         self.place_of = torch.full((len(jobs),), len(places), dtype=torch.long)
         self.place_of[located] = inverse
         self.place_units = _unit_vectors(torch.cat([places, torch.full((1, 2), math.nan)]))
+        # city, region, company: the distinct values (sorted) and each job's code
+        self.values, self.codes = [], []
+        for column in range(jobs.attributes.shape[1]):
+            values, codes = torch.unique(jobs.attributes[:, column], return_inverse=True)
+            self.values.append(values)
+            self.codes.append(codes)
+        self.sorted_keys, self.key_order = torch.sort(jobs.key)
+        self.remote = jobs.remote
+        self.dense_names = [f.name for f in fields_of("dense")]
 
     def dense(self, users: EntityFeatures, user_row: int) -> Tensor:
-        """[N, Fd] dense fields of one user against every catalog job."""
+        """[N, Fd] dense fields of one user against every catalog job (a transposed view
+        of a [Fd, N] tensor: each field is written as one contiguous pass)."""
         jobs, n = self.jobs, len(self.jobs)
-        u_skills, past = users.skills[user_row], users.history_skills[user_row]  # [L], [H, L]
         keys = users.history_keys[user_row]  # [H]
-        valid = keys != 0  # [H]: against any job but the history job itself
-        wanted = torch.zeros((self.vocab, 1 + len(keys)))
+        # only the valid history counts (against any job but the history job itself)
+        past = keys.nonzero().squeeze(1)  # [h]
+        u_skills, past_skills = users.skills[user_row], users.history_skills[user_row, past]
+        sizes = torch.cat([(u_skills != PAD).sum().reshape(1), (past_skills != PAD).sum(1)])
+        wanted = torch.zeros((self.vocab, 1 + len(past)))
         mine = u_skills[u_skills > UNK]
         wanted[:, 0].index_add_(0, mine, torch.ones(len(mine)))
-        for h in range(len(keys)):
-            wanted[past[h][past[h] > UNK], 1 + h] = 1.0  # membership, as the reference
-        common = torch.sparse.mm(self.skill_counts, wanted)  # [N, 1 + H]
-        sizes = torch.cat([(u_skills != PAD).sum().reshape(1), (past != PAD).sum(1)]).float()
-        cosine = common / (self.skill_sizes.unsqueeze(1) * sizes).clamp(min=1).sqrt()
+        for h in range(len(past)):
+            wanted[past_skills[h][past_skills[h] > UNK], 1 + h] = 1.0  # membership
+        # cosine [N, 1 + h]: overlap / sqrt(job size * other size)
+        wanted *= sizes.clamp(min=1).float().rsqrt()
+        cosine = torch.sparse.mm(self.skill_counts, wanted).mul_(self.skill_norm.unsqueeze(1))
 
         centres = _unit_vectors(torch.cat([users.coords[user_row].unsqueeze(0),
-                                           users.history_coords[user_row]]))  # [1 + H, 3]
+                                           users.history_coords[user_row, past]]))
         chord2 = (self.place_units.unsqueeze(1) - centres.unsqueeze(0)).pow(2).sum(-1)
         km = 2 * EARTH_RADIUS_KM * torch.asin((chord2 / 4).clamp(0, 1).sqrt())
         near = torch.nan_to_num(torch.exp(-km / self.space.config.proximity_scale_km),
-                                nan=0.0).float()  # [P + 1, 1 + H]
-        history, j_attr = users.history[user_row], jobs.attributes
-        u_attr = users.attributes[user_row]
+                                nan=0.0).float()  # [P + 1, 1 + h]
+        history, u_attr = users.history[user_row, past], users.attributes[user_row]
 
-        def best(values: Tensor) -> Tensor:  # [n, H] -> [n], over valid history only
-            return (values * valid).max(dim=1).values if len(keys) else \
-                torch.zeros(len(values))
+        out = torch.empty((len(self.dense_names), n))
+        column = dict(zip(self.dense_names, out, strict=True))
+        column["job_remote"].copy_(self.remote)
+        column["skill_match"].copy_(cosine[:, 0])
+        column["proximity"].copy_(near[self.place_of, 0])
+        if len(past):
+            torch.amax(cosine[:, 1:], dim=1, out=column["history_skill"])
+            column["history_proximity"].copy_(near[:, 1:].amax(1)[self.place_of])
+        else:
+            column["history_skill"].zero_()
+            column["history_proximity"].zero_()
+        column["same_city"].copy_(self._same(0, u_attr[0]))
+        column["history_city"].copy_(self._share(0, history[:, 0]))
+        column["same_region"].copy_(self._same(1, u_attr[1]))
+        column["history_region"].copy_(self._share(1, history[:, 1]))
+        column["history_company"].copy_(self._share(2, history[:, 2]))
+        column["salary_fit"].copy_(salary_fit(users.salary[user_row].expand(n), jobs.salary))
 
-        dense = stack_dense({
-            "job_remote": jobs.remote,
-            "skill_match": cosine[:, 0],
-            "history_skill": best(cosine[:, 1:]),
-            "same_city": same_key(u_attr[0].expand(n), j_attr[:, 0]),
-            "history_city": _share(history[valid, 0], j_attr[:, 0]),
-            "proximity": near[self.place_of, 0],
-            "history_proximity": best(near[:, 1:])[self.place_of],
-            "same_region": same_key(u_attr[1].expand(n), j_attr[:, 1]),
-            "history_region": _share(history[valid, 1], j_attr[:, 1]),
-            "history_company": _share(history[valid, 2], j_attr[:, 2]),
-            "salary_fit": salary_fit(users.salary[user_row].expand(n), jobs.salary),
-        })
-        own = torch.isin(jobs.key, keys[valid]).nonzero().squeeze(1)
-        if len(own):  # the user's history jobs: leave-one-out, by the reference
-            dense[own] = dense_features_of_user(self.space, users, user_row, jobs, own)
-        return dense
+        own = self._rows_of(keys[past])
+        if len(own):  # the user's own history jobs: each leaves itself out
+            mine = history_validity(keys[past], jobs.key[own])  # [k, h]
 
+            def best(values: Tensor) -> Tensor:  # [k, h] -> [k]
+                return (values * mine).max(dim=1).values
 
-def _share(past_values: Tensor, job_values: Tensor) -> Tensor:
-    """Share of the values `past_values` [h] equal to each job's known value: [n] -> [n].
-    Equals `history_share` for jobs that are not themselves among the h history jobs."""
-    if not len(past_values):
-        return torch.zeros(len(job_values))
-    distinct, counts = torch.unique(past_values, return_counts=True)  # sorted
-    at = torch.searchsorted(distinct, job_values.contiguous()).clamp(max=len(distinct) - 1)
-    hit = (distinct[at] == job_values) & (job_values != 0)
-    return torch.where(hit, counts[at].float() / len(past_values), 0.0)
+            column["history_skill"][own] = best(cosine[own, 1:])
+            column["history_proximity"][own] = best(near[self.place_of[own], 1:])
+            for i, name in enumerate(("history_city", "history_region", "history_company")):
+                column[name][own] = history_share(history[:, i], jobs.attributes[own, i],
+                                                  mine)
+        return out.T
+
+    def _rows_of(self, keys: Tensor) -> Tensor:
+        """Catalog rows of the jobs with these keys (those the catalog has)."""
+        if not len(self.jobs):
+            return torch.zeros(0, dtype=torch.long)
+        at = torch.searchsorted(self.sorted_keys, keys).clamp(max=len(self.jobs) - 1)
+        return self.key_order[at[self.sorted_keys[at] == keys]]
+
+    def _code(self, column: int, values: Tensor) -> tuple[Tensor, Tensor]:
+        """Codes of attribute `values` [h] in the catalog, and which of them it has."""
+        distinct = self.values[column]
+        at = torch.searchsorted(distinct, values.contiguous()).clamp(max=len(distinct) - 1)
+        return at, (distinct[at] == values) & (values != 0)
+
+    def _same(self, column: int, value: Tensor) -> Tensor:
+        """[N] 1.0 where the job's attribute equals the (known) `value`."""
+        code, known = self._code(column, value.reshape(1))
+        if not bool(known):
+            return torch.zeros(len(self.jobs))
+        return (self.codes[column] == code).float()
+
+    def _share(self, column: int, past_values: Tensor) -> Tensor:
+        """[N] share of `past_values` [h] (the user's valid history) equal to each job's
+        known value; equals `history_share` for jobs not among those h history jobs."""
+        if not len(past_values):
+            return torch.zeros(len(self.jobs))
+        code, known = self._code(column, past_values)
+        counts = torch.zeros(len(self.values[column]))
+        counts.index_add_(0, code[known], torch.ones(int(known.sum())))
+        return (counts / len(past_values))[self.codes[column]]
 
 
 def _affine(norm: torch.nn.BatchNorm1d) -> tuple[Tensor, Tensor]:

@@ -58,7 +58,8 @@ def test_two_stage_reranks_only_the_first_stage_shortlist():
 
 def test_filtered_ranking_equals_the_best_passing_jobs_whatever_the_share_passing():
     """Many passing (the whole part is scored, the rest dropped) or few (only they are
-    scored): either way exactly the best k passing jobs, with their own scores."""
+    scored), in one stage or two: always exactly the best k passing jobs, with their
+    own scores."""
     state, users = _state()
     part = state.catalog.base
     space = state.checkpoint.space
@@ -72,6 +73,10 @@ def test_filtered_ranking_equals_the_best_passing_jobs_whatever_the_share_passin
             assert scored == len(ids) - len(excluded)
             assert [j.job_id for j, _ in ranked] == [i for _, i in best]
             assert max(abs(s - b) for (_, s), (b, _) in zip(ranked, best, strict=True)) < 1e-5
+            # two stages with a shortlist of every passing job: the same list
+            staged, n = rank(state, user, JobFilter(excluded_ids=frozenset(excluded)), 8,
+                             TwoStage(min_candidates=1, shortlist=len(ids)))
+            assert n == scored and [j.job_id for j, _ in staged] == [i for _, i in best]
 
 
 def test_refresh_reads_only_what_changed_near_the_last_sync(factory, monkeypatch):

@@ -57,19 +57,17 @@ def test_scorer_refuses_a_model_with_nonzero_padding():
         CatalogScorer(model, space, space.encode_jobs(jobs))
 
 
-def test_first_stage_is_the_full_score_of_a_model_without_pair_terms():
-    """For an FM-only model whose pair fields carry no weight, the logit is a per-user
-    constant plus the first stage: the first stage ranks exactly as the model does."""
+@pytest.mark.parametrize("use_fm", [True, False])
+def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm):
+    """The first stage is the first-order and FM terms in full, pair fields included:
+    for a model without conv and deep it equals the logit up to a per-user constant,
+    on the whole catalog and on a subset."""
     users, jobs, interactions = random_records(seed=3)
     space = fitted_space(users, jobs, interactions)
-    model = random_model(space, ModelConfig(embedding_dim=32, conv_filters=32,
+    model = random_model(space, ModelConfig(embedding_dim=32, conv_filters=32, use_fm=use_fm,
                                             use_conv=False, use_deep=False))
-    dense = [f for f in model.fields if f.kind == "dense"]
     with torch.no_grad():
-        for i, field in enumerate(dense):
-            if field.side == "pair":
-                model.dense_vectors[i].zero_()
-                model.dense_weights[i].zero_()
+        model.dense_weights.normal_()  # random, so that the first-order pair terms count
     u, j = space.encode_users(users), space.encode_jobs(jobs)
     scorer = CatalogScorer(model, space, j)
     for row in range(len(users)):
@@ -77,6 +75,8 @@ def test_first_stage_is_the_full_score_of_a_model_without_pair_terms():
         assert (gap - gap[0]).abs().max().item() < 1e-5
     subset = torch.tensor([5, 1, 8])
     torch.testing.assert_close(scorer.first_stage(u, 2, subset), scorer.first_stage(u, 2)[subset])
+    pairs = scorer.pair_features(u, 2, subset)
+    torch.testing.assert_close(scorer.score(u, 2, subset, pairs=pairs), scorer.score(u, 2)[subset])
 
 
 @pytest.mark.parametrize("seed", [0, 4])
