@@ -73,8 +73,8 @@ class JobFilter:
             keep &= np.isin(c["company"], list(self.companies))
         if self.employment_types:
             keep &= np.isin(c["employment_type"], list(self.employment_types))
-        if self.excluded_ids:
-            keep &= ~np.isin(part.ids, list(self.excluded_ids))
+        if self.excluded_ids:  # a few ids: look their rows up
+            keep[[part.row_of[i] for i in self.excluded_ids if i in part.row_of]] = False
         return keep
 
 

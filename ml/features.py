@@ -398,9 +398,11 @@ class FeatureSpace:
     # -- pairs -------------------------------------------------------------------------
 
     def pairs(
-        self, users: EntityFeatures, user_rows: Tensor, jobs: EntityFeatures, job_rows: Tensor
+        self, users: EntityFeatures, user_rows: Tensor, jobs: EntityFeatures, job_rows: Tensor,
+        *, dense: bool = True,
     ) -> ModelInput:
-        """Model input for the pairs (users[user_rows[b]], jobs[job_rows[b]]), b < B."""
+        """Model input for the pairs (users[user_rows[b]], jobs[job_rows[b]]), b < B;
+        `dense=False` leaves the dense fields at zero (and skips computing them)."""
         side_rows = {"user": users.categorical[user_rows], "job": jobs.categorical[job_rows]}
         categorical = torch.stack([side_rows[f.side][:, CATEGORICAL_COLUMN[f.name]]
                                    for f in fields_of("categorical")], dim=1)
@@ -409,8 +411,9 @@ class FeatureSpace:
         # Trim the bags to the longest non-empty prefix in this batch (same values).
         width = max(_longest_bag(u_skills), _longest_bag(j_skills), 1)
         bags = torch.stack([_fit_width(u_skills, width), _fit_width(j_skills, width)], dim=1)
-        dense = self.dense_features(users, user_rows, jobs, job_rows)
-        return ModelInput(categorical, bags, dense)
+        values = (self.dense_features(users, user_rows, jobs, job_rows) if dense else
+                  torch.zeros((len(categorical), len(fields_of("dense")))))
+        return ModelInput(categorical, bags, values)
 
     def blank_users(self, n: int = 1) -> EntityFeatures:
         """n users with nothing known: every categorical and bag row is padding."""

@@ -226,8 +226,8 @@ class CatalogScorer:
         with torch.inference_mode():
             rows = torch.tensor([user_row])
             x = self.space.pairs(users, rows, self.space.blank_users(),
-                                 torch.zeros(1, dtype=torch.long))
-            return self._parts(x._replace(dense=torch.zeros_like(x.dense)), "user")
+                                 torch.zeros(1, dtype=torch.long), dense=False)
+            return self._parts(x, "user")
 
     # -- scoring -----------------------------------------------------------------------
 
