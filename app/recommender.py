@@ -7,6 +7,7 @@ and one catalog version from start to end.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import torch
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.catalog import Catalog, CatalogPart
@@ -22,9 +24,11 @@ from app.db import session_scope
 from app.filters import JobFilter, build_filter
 from app.repositories import CatalogJob, Store
 from app.schemas import UserIn, resolve_location
-from ml.checkpoint import Checkpoint, load_checkpoint
+from ml.checkpoint import Checkpoint, CheckpointError, checkpoint_stamp, load_checkpoint
 from ml.data import aggregate_feedback, attach_history
 from ml.records import UserRecord
+
+log = logging.getLogger("jobrec.recommender")
 
 REFRESH_OVERLAP = timedelta(seconds=5)  # re-read recent updates: commits can land late
 DENSE_SHARE = 0.5  # score a whole catalog part when at least this share passes the filters
@@ -91,21 +95,55 @@ class Recommender:
         # oversubscribe the cores and multiply the peak memory of the intermediates.
         self._score_lock = threading.Lock()
         self._last_check = time.monotonic()
+        # the checkpoint on disk this state came from (None: not watched)
+        self.model_path: str | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._reloading = threading.Event()
 
     @classmethod
     def start(cls, model_path, factory: sessionmaker[Session], **options) -> Recommender:
-        """Load the checkpoint (raises CheckpointError) and build the catalog."""
-        return cls(_load_state(model_path, factory), factory, **options)
+        """Load the checkpoint (raises CheckpointError) and build the catalog. The
+        checkpoint is then watched: see `refresh_catalog`."""
+        stamp = checkpoint_stamp(model_path)
+        recommender = cls(_load_state(model_path, factory), factory, **options)
+        recommender.model_path, recommender._stamp = str(model_path), stamp
+        return recommender
 
     def reload(self, model_path) -> ServingState:
         """Load a checkpoint and a fresh catalog beside the serving state, then swap them
         in at once. On any error (CheckpointError, database) the old state keeps serving;
         requests in flight finish on the state they started with."""
         with self._refresh_lock:
+            stamp = checkpoint_stamp(model_path)
             state = _load_state(model_path, self.factory)
             self._state = state
+            self.model_path, self._stamp = str(model_path), stamp
             self._last_check = time.monotonic()
         return state
+
+    def _watch_checkpoint(self) -> None:
+        """When a new checkpoint has landed at `model_path` (another worker's
+        /admin/reload, or a retrain writing there), reload it in the background; the
+        current state serves meanwhile. A checkpoint that fails to load is logged and
+        not retried until it changes again."""
+        if self.model_path is None or self._reloading.is_set():
+            return
+        stamp = checkpoint_stamp(self.model_path)
+        if stamp is None or stamp == self._stamp:
+            return
+        self._reloading.set()
+
+        def reload() -> None:
+            try:
+                state = self.reload(self.model_path)
+                log.info("checkpoint changed on disk: now serving %s", state.model_version)
+            except (CheckpointError, SQLAlchemyError) as exc:
+                self._stamp = stamp
+                log.warning("checkpoint changed on disk but did not load: %s", exc)
+            finally:
+                self._reloading.clear()
+
+        threading.Thread(target=reload, name="checkpoint-reload", daemon=True).start()
 
     @property
     def state(self) -> ServingState:
@@ -114,7 +152,9 @@ class Recommender:
     # -- catalog freshness ------------------------------------------------------------
 
     def refresh_catalog(self, session: Session, *, force: bool = False) -> None:
-        """Apply jobs changed in the store since the snapshot's watermark.
+        """Apply jobs changed in the store since the last sync, and reload the
+        checkpoint when a new one has landed on disk (so every worker process follows
+        one /admin/reload or retrain within `refresh_seconds`).
 
         Runs at most every `refresh_seconds` unless forced; one thread refreshes while
         the others keep serving the current snapshot.
@@ -126,6 +166,7 @@ class Recommender:
             return
         try:
             self._last_check = now
+            self._watch_checkpoint()
             state = self._state
             # A job invisible at the last sync was written (updated_at, the writer's
             # clock) at most REFRESH_OVERLAP before it, as commits land late: read

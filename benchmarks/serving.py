@@ -66,6 +66,9 @@ def main() -> None:
     parser.add_argument("--connections", default="1,8,32")
     parser.add_argument("--workers", type=int, default=None, help="[WORKERS setting]")
     parser.add_argument("--threads", type=int, default=None, help="[TORCH_THREADS setting]")
+    parser.add_argument("--compare-layout", default="2x1", metavar="WORKERSxTHREADS",
+                        help="also load-test the main size with this worker x torch-thread "
+                        "layout ('' to skip)")
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
     parser.add_argument("--keep", type=Path, default=None, help="keep the checkpoint and "
@@ -95,6 +98,14 @@ def main() -> None:
                     entry["load"] = load_tests(server, generator, [1], args.duration,
                                                filtered=False, healthz=False)
                 entry["rss_after_mb"] = server.rss_mb()
+            if size == args.jobs and args.compare_layout:
+                workers, threads = (int(n) for n in args.compare_layout.split("x"))
+                with Server(url, model, workers, threads) as server:
+                    entry["layout"] = {"workers": workers, "threads": threads,
+                                       "rss_mb": server.rss_mb(),
+                                       "load": load_tests(server, generator, connections,
+                                                          args.duration, filtered=False,
+                                                          healthz=False)}
             entry["in_process"] = in_process(url, model,
                                              two_stage=size > TwoStage().min_candidates)
             print(json.dumps({size: entry}, indent=1), flush=True)
@@ -412,6 +423,10 @@ def flops(model) -> dict:
 
 # -- report -------------------------------------------------------------------------------
 
+def connections_of(load: dict) -> list[str]:
+    return [name.rpartition(" @")[2] for name in load if name.startswith("POST /recommend @")]
+
+
 def render(report: dict, args) -> str:
     main_size = args.jobs
     main = report["sizes"][main_size]
@@ -425,7 +440,8 @@ def render(report: dict, args) -> str:
         "",
         "    python benchmarks/serving.py --jobs " + str(args.jobs)
         + f" --rss-sizes {args.rss_sizes} --duration {args.duration:g}"
-        + f" --connections {args.connections}",
+        + f" --connections {args.connections}"
+        + (f" --compare-layout {args.compare_layout}" if args.compare_layout else ""),
         "",
         f"## HTTP, {main['catalog_size']:,} active jobs",
         "",
@@ -441,6 +457,20 @@ def render(report: dict, args) -> str:
     if health and rec:
         lines += ["", f"At 1 connection /recommend p50 is {rec['p50_ms'] / health['p50_ms']:.1f}x "
                       f"and p99 {rec['p99_ms'] / health['p50_ms']:.1f}x the p50 of /healthz."]
+    if "layout" in main:
+        other = main["layout"]
+        here = (f"{args.workers or 1} worker(s) x {args.threads or 2} threads")
+        there = f"{other['workers']} workers x {other['threads']} thread(s)"
+        lines += ["", f"Process layout, POST /recommend (no filters): {here} (the default, "
+                      f"above) vs {there} (RSS {other['rss_mb']:.0f} MiB vs "
+                      f"{main['rss_mb']:.0f} MiB ready):", "",
+                  f"| connections | p50 ms ({here}) | req/s | p50 ms ({there}) | req/s |",
+                  "| ---: | ---: | ---: | ---: | ---: |"]
+        for c in connections_of(main["load"]):
+            a = main["load"][f"POST /recommend @{c}"]
+            b = other["load"][f"POST /recommend @{c}"]
+            lines.append(f"| {c} | {a['p50_ms']:.2f} | {a['rps']:.0f} | {b['p50_ms']:.2f} | "
+                         f"{b['rps']:.0f} |")
     ip = main["in_process"]
     lines += [
         "",

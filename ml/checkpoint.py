@@ -91,6 +91,16 @@ def save_checkpoint(
     return metadata
 
 
+def checkpoint_stamp(path: str | Path) -> tuple[int, int] | None:
+    """(mtime in ns, size) of the checkpoint's metadata, written last by
+    `save_checkpoint`: it changes whenever a new checkpoint lands. None when absent."""
+    try:
+        stat = (Path(path) / METADATA_FILE).stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load and validate a checkpoint directory; the model comes back in eval mode."""
     path = Path(path)

@@ -1,6 +1,8 @@
 """Ranking inside the service: filters over whole parts, the two-stage path for very large
 catalogs, and the catalog refresh from the store."""
 
+import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import torch
@@ -13,7 +15,7 @@ from app.filters import JobFilter
 from app.recommender import REFRESH_OVERLAP, Recommender, ServingState, TwoStage, rank
 from app.repositories import CatalogJob, Store
 from app.schemas import JobIn
-from ml.checkpoint import Checkpoint
+from ml.checkpoint import METADATA_FILE, Checkpoint, save_checkpoint
 from tests.helpers import fitted_space, random_model, random_records
 
 
@@ -108,3 +110,41 @@ def test_refresh_reads_only_what_changed_near_the_last_sync(factory, monkeypatch
     catalog = recommender.state.catalog
     assert read[-1] == 2 and catalog.size == 12
     assert catalog.find("late") is not None and catalog.find("new") is not None
+
+
+def test_a_new_checkpoint_on_disk_is_picked_up_by_every_worker(factory, tmp_path, caplog):
+    """Each worker process watches MODEL_PATH: a checkpoint written there (another
+    worker's /admin/reload, a retrain) is loaded in the background on the next check;
+    one that fails to load is logged, the old model keeps serving, and it is not retried
+    until it changes again."""
+    users, jobs, interactions = random_records(n_users=4, n_jobs=12, seed=2)
+    space = fitted_space(users, jobs, interactions)
+    with session_scope(factory) as session:
+        Store(session).upsert_jobs([(f"j{i}", JobIn(title=f"Job {i}")) for i in range(5)])
+    path = tmp_path / "model"
+    first = save_checkpoint(path, random_model(space, seed=1), space)["model_version"]
+    recommender = Recommender.start(path, factory)
+    assert recommender.state.model_version == first
+
+    def refreshed() -> None:
+        with session_scope(factory) as session:
+            recommender.refresh_catalog(session, force=True)
+        deadline = time.monotonic() + 60
+        while recommender._reloading.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    refreshed()
+    assert recommender.state.model_version == first  # nothing new: no reload
+    time.sleep(0.01)  # a new mtime even on coarse clocks
+    second = save_checkpoint(path, random_model(space, seed=2), space)["model_version"]
+    assert second != first
+    refreshed()
+    assert recommender.state.model_version == second
+    assert recommender.state.catalog.size == 5
+    (path / METADATA_FILE).write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="jobrec.recommender"):
+        refreshed()
+        refreshed()
+    assert recommender.state.model_version == second  # the old model keeps serving
+    failures = [r for r in caplog.records if "did not load" in r.getMessage()]
+    assert len(failures) == 1  # tried once, not on every check
