@@ -7,10 +7,12 @@ and one catalog version from start to end.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -90,10 +92,15 @@ class Recommender:
         self.refresh_seconds = refresh_seconds
         self.max_delta = max_delta
         self._refresh_lock = threading.Lock()
-        # One request scores at a time per process: torch already spreads one request's
-        # matrix products over TORCH_THREADS, and concurrent scoring would only
-        # oversubscribe the cores and multiply the peak memory of the intermediates.
-        self._score_lock = threading.Lock()
+        # Scoring runs on ONE long-lived thread per process: torch already spreads one
+        # request's work over TORCH_THREADS, concurrent scoring would only oversubscribe
+        # the cores and multiply the peak memory of the intermediates, and every thread
+        # that runs torch keeps its own spinning intra-op pool (one per request thread
+        # otherwise).
+        threads = torch.get_num_threads()
+        self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scoring",
+                                           initializer=torch.set_num_threads,
+                                           initargs=(threads,))
         self._last_check = time.monotonic()
         # the checkpoint on disk this state came from (None: not watched)
         self.model_path: str | None = None
@@ -240,15 +247,20 @@ class Recommender:
             store, request.user_id, request.profile, state.checkpoint.space.config.max_history)
         job_filter = build_filter(request, seen=seen)
         session.close()  # give the connection back to the pool while the model works
-        with self._score_lock:
-            jobs, scored = rank(state, user, job_filter, request.max_recommendations,
-                                self.two_stage)
+        jobs, scored = self._scoring.submit(rank, state, user, job_filter,
+                                            request.max_recommendations,
+                                            self.two_stage).result()
         return Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs, state=state,
                       scored=scored)
 
 
 def _load_state(model_path, factory: sessionmaker[Session]) -> ServingState:
-    return ServingState.read(load_checkpoint(model_path), factory)
+    state = ServingState.read(load_checkpoint(model_path), factory)
+    # The catalog is millions of long-lived objects at 1M jobs: move them out of the
+    # cyclic garbage collector's generations, or each full collection walks them all
+    # (hundreds of ms, stalling whichever request triggers it).
+    gc.freeze()
+    return state
 
 
 @torch.inference_mode()

@@ -54,8 +54,9 @@ class Settings(BaseSettings):
         "work (database, scoring); scoring itself runs one request at a time, so more "
         "threads only hold more memory")
     catalog_refresh_seconds: float = Field(
-        default=1.0, ge=0.0, description="how often requests check the store for changed "
-        "jobs (a PUT /jobs is visible at once in the worker that took it)")
+        default=1.0, ge=0.0, description="how often a worker checks the store for changed "
+        "jobs and MODEL_PATH for a new checkpoint (a PUT /jobs is visible at once in the "
+        "worker that took it)")
     two_stage_min_candidates: int = Field(
         default=20_000, ge=1, description="above this many candidates (after filters) a "
         "request is answered in two stages: a cheap first stage (the model's first-order "

@@ -21,6 +21,10 @@ every term into a user part, a job part and a pair part (the dense pair fields x
 
 Per candidate this leaves: the dense pair features, a [Fp x D] and [Fp x H1] product,
 (k - 1) x C additions and ReLUs, a [C x H1] product, and the deep tower's later layers.
+
+For catalogs too large to score whole, `first_stage` is the first-order and FM part of
+the same logit, exact and in full (pair fields included), at one D-dot plus O(Fp^2) per
+candidate; its shortlist is re-ranked by the full model (`app.recommender.rank`).
 """
 
 from __future__ import annotations
@@ -238,10 +242,9 @@ class CatalogScorer:
         """
         with torch.inference_mode():
             if job_rows is None or len(job_rows) > WHOLE_CATALOG_SHARE * len(self.jobs):
-                x = self.pairs.dense(users, user_row)
-                x = x if job_rows is None else x[job_rows]
-            else:
-                x = dense_features_of_user(self.space, users, user_row, self.jobs, job_rows)
+                x = self.pairs.dense(users, user_row, pair_only=True)
+                return x if job_rows is None else x[job_rows]
+            x = dense_features_of_user(self.space, users, user_row, self.jobs, job_rows)
             return x * self.pair_columns
 
     def logits(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
@@ -374,9 +377,11 @@ class CatalogPairs:
         self.remote = jobs.remote
         self.dense_names = [f.name for f in fields_of("dense")]
 
-    def dense(self, users: EntityFeatures, user_row: int) -> Tensor:
+    def dense(self, users: EntityFeatures, user_row: int, *, pair_only: bool = False
+              ) -> Tensor:
         """[N, Fd] dense fields of one user against every catalog job (a transposed view
-        of a [Fd, N] tensor: each field is written as one contiguous pass)."""
+        of a [Fd, N] tensor: each field is written as one contiguous pass);
+        `pair_only`: the job-side fields (`job_remote`) left at zero."""
         jobs, n = self.jobs, len(self.jobs)
         keys = users.history_keys[user_row]  # [H]
         # only the valid history counts (against any job but the history job itself)
@@ -402,7 +407,10 @@ class CatalogPairs:
 
         out = torch.empty((len(self.dense_names), n))
         column = dict(zip(self.dense_names, out, strict=True))
-        column["job_remote"].copy_(self.remote)
+        if pair_only:
+            column["job_remote"].zero_()
+        else:
+            column["job_remote"].copy_(self.remote)
         column["skill_match"].copy_(cosine[:, 0])
         column["proximity"].copy_(near[self.place_of, 0])
         if len(past):

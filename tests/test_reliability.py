@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from app import models as m
+from app.cli import MALLOC_TUNABLES
 from app.db import create_db_engine, session_factory, session_scope
 from app.importers.demo import import_demo
 from app.main import create_app
@@ -338,8 +339,10 @@ def test_serve_exits_nonzero_on_a_bad_checkpoint(trained, tmp_path, damage, mess
 def test_json_logs_carry_the_request_id(trained):
     url, model = trained
     port = free_port()
+    env = _serve_env(url, model, LOG_FORMAT="json")
+    env.pop("GLIBC_TUNABLES", None)
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                            env=_serve_env(url, model, LOG_FORMAT="json"), cwd=REPO,
+                            env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -356,6 +359,9 @@ def test_json_logs_carry_the_request_id(trained):
                                    headers={"X-Request-ID": "trace-42"})
             assert response.headers["x-request-id"] == "trace-42"
             generated = client.get("/healthz").headers["x-request-id"]
+            if sys.platform == "linux":  # serve re-ran itself with the malloc tunables
+                environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+                assert f"GLIBC_TUNABLES={MALLOC_TUNABLES}".encode() in environ
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ml.config import ModelConfig
-from ml.features import dense_features_of_user
+from ml.features import dense_features_of_user, fields_of
 from ml.scoring import CatalogPairs, CatalogScorer, score_catalog
 from tests.helpers import fitted_space, random_model, random_records
 
@@ -90,7 +90,10 @@ def test_catalog_pairs_equal_the_reference_dense_features(seed):
     own_history_in_catalog = 0
     for row in range(len(users)):
         own_history_in_catalog += int(torch.isin(j.key, u.history_keys[row]).sum())
-        torch.testing.assert_close(pairs.dense(u, row), dense_features_of_user(space, u, row, j),
-                                   rtol=0, atol=1e-5)
+        reference = dense_features_of_user(space, u, row, j)
+        torch.testing.assert_close(pairs.dense(u, row), reference, rtol=0, atol=1e-5)
+        job_side = torch.tensor([f.side == "job" for f in fields_of("dense")])
+        torch.testing.assert_close(pairs.dense(u, row, pair_only=True),
+                                   reference * ~job_side, rtol=0, atol=1e-5)
     assert own_history_in_catalog > 0  # the leave-one-out rows were exercised
     assert j.coords.isnan().any() and not j.coords.isnan().all()  # with and without place
