@@ -290,28 +290,29 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
     mask = job_filter.mask(part)
     if visible is not None:
         mask &= visible
-    rows = np.flatnonzero(mask)
-    if not len(rows):
+    n = int(np.count_nonzero(mask))
+    if not n:
         return [], 0
     scorer = part.scorer
-    # most of the part passes: scoring all of it and dropping the rest is cheaper than
-    # gathering the candidates' precomputed parts
-    whole = len(rows) >= DENSE_SHARE * len(part)
+    # most of the part passes: scoring all of it and dropping the rest (by row) is
+    # cheaper than gathering the candidates' precomputed parts
+    whole = n >= DENSE_SHARE * len(part)
+    rows = None if whole else np.flatnonzero(mask)
     candidates = None if whole else torch.from_numpy(rows)
-    blocked = torch.from_numpy(~mask) if whole else None
-    if len(rows) > two_stage.min_candidates:
+    blocked = torch.from_numpy(np.flatnonzero(~mask)) if whole else None
+    if n > two_stage.min_candidates:
         pairs = scorer.pair_features(users, 0, candidates)
         cheap = scorer.first_stage(users, 0, candidates, user_parts, pairs)
         if blocked is not None:
             cheap[blocked] = -torch.inf
-        keep = torch.topk(cheap, min(two_stage.shortlist, len(rows))).indices
+        keep = torch.topk(cheap, min(two_stage.shortlist, n)).indices
         chosen = keep if candidates is None else candidates[keep]
         scores = scorer.score(users, 0, chosen, user_parts, pairs[keep])
         return _best(part, scores, k, len(keep), chosen.numpy())
     scores = scorer.score(users, 0, candidates, user_parts)
     if blocked is not None:
         scores[blocked] = -1.0  # below every probability
-    return _best(part, scores, k, len(rows), None if whole else rows)
+    return _best(part, scores, k, n, rows)
 
 
 def _best(part: CatalogPart, scores: torch.Tensor, k: int, n: int, rows: np.ndarray | None
