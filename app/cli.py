@@ -318,7 +318,9 @@ def _reexec_with_malloc_tunables() -> None:
             or sys.argv[1:2] != ["serve"]):  # not a `jobrec serve` process (a test runner)
         return
     os.environ["GLIBC_TUNABLES"] = MALLOC_TUNABLES
-    os.execv(sys.executable, [sys.executable, "-m", "app.cli", *sys.argv[1:]])
+    # the same command line: the `jobrec` script, or `python -m app.cli`
+    script = [sys.argv[0]] if Path(sys.argv[0]).name == "jobrec" else ["-m", "app.cli"]
+    os.execv(sys.executable, [sys.executable, *script, *sys.argv[1:]])
 
 
 @app.command()
