@@ -55,6 +55,7 @@ import torch
 from torch import Tensor
 
 from ml.config import FeatureConfig
+from ml.locations import EARTH_RADIUS_KM
 from ml.records import JobRecord, UserRecord
 from ml.skills import SkillExtractor, canonical_skill, learn_terms
 from ml.text import name_key
@@ -620,7 +621,7 @@ def proximity(a: Tensor, b: Tensor, scale_km: float) -> Tensor:
     lat1, lon1, lat2, lon2 = (torch.deg2rad(t) for t in (a[:, 0], a[:, 1], b[:, 0], b[:, 1]))
     h = (torch.sin((lat2 - lat1) / 2) ** 2
          + torch.cos(lat1) * torch.cos(lat2) * torch.sin((lon2 - lon1) / 2) ** 2)
-    km = 2 * 6371.0088 * torch.asin(h.clamp(0, 1).sqrt())
+    km = 2 * EARTH_RADIUS_KM * torch.asin(h.clamp(0, 1).sqrt())
     return torch.nan_to_num(torch.exp(-km / scale_km), nan=0.0)
 
 

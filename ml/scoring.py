@@ -46,11 +46,11 @@ from ml.features import (
     history_validity,
     salary_fit,
 )
+from ml.locations import EARTH_RADIUS_KM
 from ml.model import ConvFM
 from ml.vocab import PAD, UNK
 
 PRECOMPUTE_CHUNK = 8192  # jobs per block when precomputing (bounds peak memory)
-EARTH_RADIUS_KM = 6371.0088
 WHOLE_CATALOG_SHARE = 0.25  # above this share of the catalog, pair features use CatalogPairs
 
 
@@ -374,7 +374,6 @@ class CatalogPairs:
             self.values.append(values)
             self.codes.append(codes)
         self.sorted_keys, self.key_order = torch.sort(jobs.key)
-        self.remote = jobs.remote
         self.dense_names = [f.name for f in fields_of("dense")]
 
     def dense(self, users: EntityFeatures, user_row: int, *, pair_only: bool = False
@@ -410,7 +409,7 @@ class CatalogPairs:
         if pair_only:
             column["job_remote"].zero_()
         else:
-            column["job_remote"].copy_(self.remote)
+            column["job_remote"].copy_(jobs.remote)
         column["skill_match"].copy_(cosine[:, 0])
         column["proximity"].copy_(near[self.place_of, 0])
         if len(past):
