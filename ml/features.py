@@ -516,7 +516,7 @@ def dense_features_of_user(space: FeatureSpace, users: EntityFeatures, user_row:
         past = users.history_coords[user_row]  # [H, 2]
         if past.shape[0] == 0:
             return torch.zeros(n)
-        near = torch.stack([proximity(c.expand(n, 2), j_coords, scale) for c in past], dim=1)
+        near = proximity(past.unsqueeze(0), j_coords.unsqueeze(1), scale)  # [n, H]
         return (near * valid).max(dim=1).values
 
     return stack_dense({
@@ -577,12 +577,10 @@ class HistoryMatch:
 
     def best_proximity(self, job_coords: Tensor, scale_km: float) -> Tensor:
         """Highest proximity of the job to one of the other history jobs: [B]."""
-        batch, depth = self.valid.shape
-        if depth == 0:
+        if self.valid.shape[1] == 0:
             return torch.zeros(len(job_coords))
-        near = proximity(self.history_coords.reshape(batch * depth, 2),
-                         job_coords.repeat_interleave(depth, dim=0), scale_km)
-        return (near.view(batch, depth) * self.valid).max(dim=1).values
+        near = proximity(self.history_coords, job_coords.unsqueeze(1), scale_km)  # [B, H]
+        return (near * self.valid).max(dim=1).values
 
     def best_skill_match(self, job_skills: Tensor) -> Tensor:
         """Highest skill cosine between the job and one of the other history jobs: [B]."""
@@ -617,8 +615,10 @@ def same_key(a: Tensor, b: Tensor) -> Tensor:
 
 
 def proximity(a: Tensor, b: Tensor, scale_km: float) -> Tensor:
-    """exp(-great-circle km / scale_km) for [B, 2] lat/lon degrees; 0 if either is NaN."""
-    lat1, lon1, lat2, lon2 = (torch.deg2rad(t) for t in (a[:, 0], a[:, 1], b[:, 0], b[:, 1]))
+    """exp(-great-circle km / scale_km) for [..., 2] lat/lon degrees (broadcast) -> [...];
+    0 if either is NaN."""
+    lat1, lon1, lat2, lon2 = (torch.deg2rad(t) for t in (a[..., 0], a[..., 1],
+                                                          b[..., 0], b[..., 1]))
     h = (torch.sin((lat2 - lat1) / 2) ** 2
          + torch.cos(lat1) * torch.cos(lat2) * torch.sin((lon2 - lon1) / 2) ** 2)
     km = 2 * EARTH_RADIUS_KM * torch.asin(h.clamp(0, 1).sqrt())
