@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from ml import scoring
 from ml.config import ModelConfig
 from ml.features import dense_features_of_user, fields_of
 from ml.scoring import CatalogPairs, CatalogScorer, score_catalog
@@ -77,6 +78,22 @@ def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm):
     torch.testing.assert_close(scorer.first_stage(u, 2, subset), scorer.first_stage(u, 2)[subset])
     pairs = scorer.pair_features(u, 2, subset)
     torch.testing.assert_close(scorer.score(u, 2, subset, pairs=pairs), scorer.score(u, 2)[subset])
+
+
+@pytest.mark.parametrize("route", ["subset", "whole catalog"])
+def test_pair_features_of_a_subset_are_the_same_by_either_route(route, monkeypatch):
+    """A few candidates get their own pair features; past `WHOLE_CATALOG_SHARE` of the
+    catalog they are cut from the whole catalog's (cheaper per row). Same values."""
+    monkeypatch.setattr(scoring, "WHOLE_CATALOG_SHARE", 1.0 if route == "subset" else 0.0)
+    users, jobs, interactions = random_records(seed=5)
+    space = fitted_space(users, jobs, interactions)
+    u, j = space.encode_users(users), space.encode_jobs(jobs)
+    scorer = CatalogScorer(random_model(space), space, j)
+    subset = torch.tensor([7, 0, 3, 11])
+    for row in range(len(users)):
+        torch.testing.assert_close(scorer.pair_features(u, row, subset),
+                                   scorer.pairs.dense(u, row, pair_only=True)[subset],
+                                   rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("seed", [0, 4])
