@@ -28,6 +28,8 @@ def test_vocabulary_reserves_padding_and_unknown():
 
 def test_text_folding():
     assert fold("  São   Paulo ") == "sao paulo"
+    assert fold(" Node.JS\tDEVELOPER\n") == "node.js developer"  # ASCII: the fast path
+    assert fold("Straße Zürich") == "strasse zurich"  # casefold after decomposing
     assert name_key("Macy's, Inc.") == name_key("MACYS INC")
 
 
