@@ -29,6 +29,7 @@ candidate; its shortlist is re-ranked by the full model (`app.recommender.rank`)
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -274,8 +275,10 @@ class CatalogScorer:
                 hidden = job.hidden + (user.hidden + self.hidden_bias)
                 hidden.addmm_(x, pair.hidden)
             if m.conv is not None and self.mixed_positions:
-                seam = job.mixed + (user.mixed + m.conv.conv.bias)  # [n, M, C]
-                hidden.addmm_(seam.relu_().sum(1), self.conv_out.T)
+                seam = (job.mixed + (user.mixed + m.conv.conv.bias)).relu_()  # [n, M, C]
+                # summed over the M windows view by view: reducing an axis this short
+                # in the middle is ~3x slower (0.58 vs 0.18 ms at 10k candidates)
+                hidden.addmm_(functools.reduce(torch.add, seam.unbind(1)), self.conv_out.T)
             if m.deep is None:
                 return logit + hidden[:, 0] + m.conv_head.bias
             h = hidden.relu_()  # eval: dropout = identity
