@@ -226,8 +226,8 @@ class Recommender:
             catalog = self._state.catalog
             in_memory = [job.record for job in map(catalog.find, liked_ids) if job]
             known = {job.job_id for job in in_memory}
-            liked = in_memory + store.job_records(
-                external_ids=[j for j in liked_ids if j not in known])
+            missing = [j for j in liked_ids if j not in known]
+            liked = in_memory + (store.job_records(external_ids=missing) if missing else [])
             (record,) = attach_history([record], feedback, liked, history_depth)
         if profile is not None:
             given = profile.model_fields_set
