@@ -183,6 +183,15 @@ class EntityFeatures:
             **{name: getattr(self, name)[rows] for name in TENSOR_FIELDS},
         )
 
+    @staticmethod
+    def cat(parts: Sequence[EntityFeatures]) -> EntityFeatures:
+        """The rows of `parts`, in order (encoded by the same `FeatureSpace`)."""
+        return EntityFeatures(
+            ids=tuple(i for part in parts for i in part.ids),
+            **{name: torch.cat([getattr(part, name) for part in parts])
+               for name in TENSOR_FIELDS},
+        )
+
 
 TENSOR_FIELDS = ("categorical", "skills", "coords", "salary", "remote", "key", "attributes",
                  "history",

@@ -3,8 +3,10 @@ catalogs, and the catalog refresh from the store."""
 
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import torch
 from sqlalchemy import update
 
@@ -29,6 +31,38 @@ def _state(seed: int = 4):
     state = ServingState(Checkpoint(model, space, {"model_version": "test"}), catalog,
                          synced_at=datetime.now(UTC))
     return state, users
+
+
+@pytest.mark.parametrize("max_delta", [1000, 5])
+def test_applied_changes_rank_like_a_catalog_built_from_scratch(max_delta):
+    """Updated, deactivated and new jobs land in a delta part (max_delta 1000) or are
+    merged into a new base that reuses the kept jobs' encoded features (max_delta 5):
+    either way the catalog ranks exactly as one built from the resulting jobs."""
+    users, jobs, interactions = random_records(n_users=6, n_jobs=60, seed=6)
+    space = fitted_space(users, jobs, interactions)
+    model = random_model(space, seed=6)
+    t0, t1 = datetime.now(UTC), datetime.now(UTC) + timedelta(seconds=1)
+    catalog = Catalog.build([CatalogJob(j, t0, None, None, None, None, None)
+                             for j in jobs[:50]], model, space)
+    changes = ([replace(j, title=j.title + " senior", skills=j.skills[:1]) for j in jobs[:3]]
+               + [replace(j, active=False) for j in jobs[3:6]] + jobs[50:])
+    applied = catalog.apply([CatalogJob(j, t1, None, None, None, None, None)
+                             for j in changes], model, space, max_delta=max_delta)
+    assert (applied.delta is None) == (max_delta == 5)
+    assert applied.builds == (2 if max_delta == 5 else 1)
+    current = {j.job_id: j for j in jobs[:50]} | {j.job_id: j for j in changes}
+    fresh = Catalog.build([CatalogJob(j, t1, None, None, None, None, None)
+                           for j in current.values()], model, space)
+    assert applied.size == fresh.size == 57
+    state = ServingState(Checkpoint(model, space, {"model_version": "test"}), applied,
+                         synced_at=t1)
+    fresh_state = replace(state, catalog=fresh)
+    for user in users:
+        got, n = rank(state, user, JobFilter(), 57)
+        want, n_fresh = rank(fresh_state, user, JobFilter(), 57)
+        assert n == n_fresh == 57
+        assert [j.job_id for j, _ in got] == [j.job_id for j, _ in want]
+        assert max(abs(a - b) for (_, a), (_, b) in zip(got, want, strict=True)) < 1e-5
 
 
 def test_two_stage_with_a_shortlist_of_everything_equals_full_scoring():
