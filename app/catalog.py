@@ -4,7 +4,8 @@ A `Catalog` is an immutable snapshot: a large `CatalogPart` built at start-up (b
 and a small one holding the jobs changed since (delta), with a mask hiding base rows
 that the delta replaces or that were deactivated. Applying a change builds a new delta
 (milliseconds) and swaps the snapshot; when the delta grows past `max_delta` jobs, base
-and delta are merged into a new base. Requests read one snapshot from start to end.
+and delta are merged into a new base (the kept jobs' encoded features are reused).
+Requests read one snapshot from start to end.
 
 Each part keeps the jobs' model features, a `CatalogScorer` with the job-only work done,
 and numpy columns for vectorised filters.
