@@ -34,6 +34,7 @@ log = logging.getLogger("jobrec.recommender")
 
 REFRESH_OVERLAP = timedelta(seconds=5)  # re-read recent updates: commits can land late
 DENSE_SHARE = 0.5  # score a whole catalog part when at least this share passes the filters
+SELECT_SAMPLE = 16_384  # values sampled to find the first stage's shortlist threshold
 
 
 class NotFoundError(LookupError):
@@ -314,8 +315,8 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
         if blocked is not None:
             cheap[blocked] = -torch.inf
         keep = _largest(cheap, min(two_stage.shortlist, n))
-        chosen = keep if candidates is None else candidates[keep]
-        scores = scorer.score(users, 0, chosen, user_parts, pairs[keep])
+        chosen = keep if candidates is None else candidates.index_select(0, keep)
+        scores = scorer.score(users, 0, chosen, user_parts, pairs.index_select(0, keep))
         return _best(part, scores, k, len(keep), chosen.numpy())
     scores = scorer.score(users, 0, candidates, user_parts)
     if blocked is not None:
@@ -324,12 +325,26 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
 
 
 def _largest(values: torch.Tensor, m: int) -> torch.Tensor:
-    """Indices of the m largest `values`, in no order: a partition, O(N) (m = 2,000 of
-    100k: 0.13 ms against 1.2 ms for a top-k, which also sorts them)."""
-    if m >= len(values):
-        return torch.arange(len(values))
-    cut = len(values) - m
-    return torch.from_numpy(np.argpartition(values.numpy(), cut)[cut:])
+    """Indices of the m largest `values` [n], in no order.
+
+    A strided sample of the values gives a threshold that about 2m of them pass; one
+    comparison keeps those and a partition of the few survivors picks the m: O(n) with a
+    small constant (2,000 of 1M: 0.3 ms against 7.9 ms for a partition of every value,
+    which is the fallback when fewer than m pass). Ties at the cut are broken arbitrarily,
+    as by any partition.
+    """
+    n = len(values)
+    if m >= n:
+        return torch.arange(n)
+    v = values.numpy()
+    sample = v[:: max(1, n // SELECT_SAMPLE)]
+    above = min(len(sample) - 1, 2 * m * len(sample) // n)
+    threshold = np.partition(sample, len(sample) - 1 - above)[len(sample) - 1 - above]
+    passed = np.flatnonzero(v >= threshold)
+    if len(passed) < m:
+        passed = np.arange(n)
+    cut = len(passed) - m
+    return torch.from_numpy(passed[np.argpartition(v[passed], cut)[cut:]])
 
 
 def _best(part: CatalogPart, scores: torch.Tensor, k: int, n: int, rows: np.ndarray | None

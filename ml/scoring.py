@@ -103,7 +103,7 @@ class _Parts:
 
     def take(self, rows: Tensor) -> _Parts:
         def pick(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t[rows]
+            return None if t is None else t.index_select(0, rows)
 
         return _Parts(pick(self.lin), pick(self.s), pick(self.q), pick(self.hidden),
                       pick(self.mixed))
@@ -247,7 +247,7 @@ class CatalogScorer:
         with torch.inference_mode():
             if job_rows is None or len(job_rows) > WHOLE_CATALOG_SHARE * len(self.jobs):
                 x = self.pairs.dense(users, user_row, pair_only=True)
-                return x if job_rows is None else x[job_rows]
+                return x if job_rows is None else x.index_select(0, job_rows)
             x = dense_features_of_user(self.space, users, user_row, self.jobs, job_rows)
             return x * self.pair_columns
 
@@ -299,14 +299,15 @@ class CatalogScorer:
             x = pairs if pairs is not None else self.pair_features(users, user_row, job_rows)
 
             def rows(t: Tensor) -> Tensor:
-                return t if job_rows is None else t[job_rows]
+                return t if job_rows is None else t.index_select(0, job_rows)
 
             if self.model.fm is None:
                 return torch.addmv(rows(self.first_stage_bias), x, self.pair.lin)
             u = user.s[0]  # [D]
             cheap = torch.addmv(rows(self.first_stage_bias), rows(self.job.s), u)
             xt = x.T  # [Fd, n]: contiguous for the whole catalog (see CatalogPairs.dense)
-            dots = self.pair_job_dots if job_rows is None else self.pair_job_dots[:, job_rows]
+            dots = self.pair_job_dots if job_rows is None else \
+                self.pair_job_dots.index_select(1, job_rows)
             # per candidate: x . (dots + lin + P u) + 0.5 x G x, G with a zero diagonal
             weights = torch.addmm(dots, self.pair_gram, xt, alpha=0.5)
             weights += (self.pair.lin + self.pair.s @ u).unsqueeze(1)

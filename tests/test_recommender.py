@@ -14,7 +14,15 @@ from app import models as m
 from app.catalog import Catalog
 from app.db import session_scope
 from app.filters import JobFilter
-from app.recommender import REFRESH_OVERLAP, Recommender, ServingState, TwoStage, rank
+from app.recommender import (
+    REFRESH_OVERLAP,
+    SELECT_SAMPLE,
+    Recommender,
+    ServingState,
+    TwoStage,
+    _largest,
+    rank,
+)
 from app.repositories import CatalogJob, Store
 from app.schemas import JobIn
 from ml.checkpoint import METADATA_FILE, Checkpoint, save_checkpoint
@@ -90,6 +98,27 @@ def test_two_stage_reranks_only_the_first_stage_shortlist():
         full_scores = scorer.score(encoded, 0)
         best_of_shortlist = sorted((full_scores[i].item() for i in shortlist), reverse=True)[:5]
         assert [round(s, 6) for _, s in staged] == [round(s, 6) for s in best_of_shortlist], row
+
+
+@pytest.mark.parametrize("n, m", [(10, 3), (5000, 2000), (100_000, 2000), (300_000, 7)])
+@pytest.mark.parametrize("kind", ["random", "ties", "ascending", "blocked", "sampled-high"])
+def test_shortlist_holds_the_m_largest_values(n, m, kind):
+    """`_largest` (sampled threshold, then a partition of what passes) picks the same
+    values as a full sort, whatever their layout, including where the sample misses
+    all but the largest few values (the fallback)."""
+    generator = torch.Generator().manual_seed(n + m)
+    values = torch.randn(n, generator=generator)
+    if kind == "ties":
+        values = values.round()
+    elif kind == "ascending":
+        values = values.sort().values
+    elif kind == "blocked":  # filtered rows are -inf in the first stage
+        values[torch.rand(n, generator=generator) < 0.9] = -torch.inf
+    elif kind == "sampled-high":  # the sampled positions hold the largest values
+        values[:: max(1, n // SELECT_SAMPLE)] += 100
+    picked = _largest(values, m)
+    assert len(picked) == len(set(picked.tolist())) == m
+    assert sorted(values[picked].tolist()) == sorted(values.tolist())[-m:]
 
 
 def test_filtered_ranking_equals_the_best_passing_jobs_whatever_the_share_passing():
