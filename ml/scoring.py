@@ -360,26 +360,31 @@ class CatalogPairs:
         known = skills > UNK
         rows = torch.arange(len(skills)).unsqueeze(1).expand_as(skills)[known]
         self.vocab = len(space.vocabularies["skill"])
+        # each job's skill counts over its cosine norm, 1 / sqrt(skill count) (1 for no
+        # skill: the overlap is 0 then, as in the reference); int32 indices, which the
+        # sparse product would otherwise convert on every call
+        norm = (skills != PAD).sum(1).clamp(min=1).float().rsqrt()  # [N]
         with warnings.catch_warnings():  # "sparse CSR support is in beta": it is tested
             warnings.simplefilter("ignore", UserWarning)
-            self.skill_counts = torch.sparse_coo_tensor(
-                torch.stack([rows, skills[known]]), torch.ones(len(rows)),
+            counts = torch.sparse_coo_tensor(
+                torch.stack([rows, skills[known]]), norm[rows],
                 (len(skills), self.vocab), check_invariants=True).coalesce().to_sparse_csr()
-        # 1 / sqrt(skill count), 1 for none: the overlap is 0 then, as in the reference
-        self.skill_norm = (skills != PAD).sum(1).clamp(min=1).float().rsqrt()  # [N]
+            self.normed_skills = torch.sparse_csr_tensor(
+                counts.crow_indices().int(), counts.col_indices().int(), counts.values(),
+                counts.shape)  # [N, V]
         # distinct places: [P, 3] float64 unit vectors (a last NaN row for "no place")
         # and each job's row in it, [N]
         located = ~jobs.coords.isnan().any(1)
         places, inverse = torch.unique(jobs.coords[located], dim=0, return_inverse=True)
-        self.place_of = torch.full((len(jobs),), len(places), dtype=torch.long)
-        self.place_of[located] = inverse
+        self.place_of = torch.full((len(jobs),), len(places), dtype=torch.int32)
+        self.place_of[located] = inverse.int()
         self.place_units = _unit_vectors(torch.cat([places, torch.full((1, 2), math.nan)]))
         # city, region, company: the distinct values (sorted) and each job's code
         self.values, self.codes = [], []
         for column in range(jobs.attributes.shape[1]):
             values, codes = torch.unique(jobs.attributes[:, column], return_inverse=True)
             self.values.append(values)
-            self.codes.append(codes)
+            self.codes.append(codes.int())  # gathers read half the bytes of int64
         self.sorted_keys, self.key_order = torch.sort(jobs.key)
         self.dense_names = [f.name for f in fields_of("dense")]
 
@@ -401,7 +406,7 @@ class CatalogPairs:
             wanted[past_skills[h][past_skills[h] > UNK], 1 + h] = 1.0  # membership
         # cosine [N, 1 + h]: overlap / sqrt(job size * other size)
         wanted *= sizes.clamp(min=1).float().rsqrt()
-        cosine = torch.sparse.mm(self.skill_counts, wanted).mul_(self.skill_norm.unsqueeze(1))
+        cosine = torch.sparse.mm(self.normed_skills, wanted)
 
         centres = _unit_vectors(torch.cat([users.coords[user_row].unsqueeze(0),
                                            users.history_coords[user_row, past]]))
@@ -418,18 +423,19 @@ class CatalogPairs:
         else:
             column["job_remote"].copy_(jobs.remote)
         column["skill_match"].copy_(cosine[:, 0])
-        column["proximity"].copy_(near[self.place_of, 0])
+        torch.index_select(near[:, 0], 0, self.place_of, out=column["proximity"])
         if len(past):
             torch.amax(cosine[:, 1:], dim=1, out=column["history_skill"])
-            column["history_proximity"].copy_(near[:, 1:].amax(1)[self.place_of])
+            torch.index_select(near[:, 1:].amax(1), 0, self.place_of,
+                               out=column["history_proximity"])
         else:
             column["history_skill"].zero_()
             column["history_proximity"].zero_()
-        column["same_city"].copy_(self._same(0, u_attr[0]))
-        column["history_city"].copy_(self._share(0, history[:, 0]))
-        column["same_region"].copy_(self._same(1, u_attr[1]))
-        column["history_region"].copy_(self._share(1, history[:, 1]))
-        column["history_company"].copy_(self._share(2, history[:, 2]))
+        self._same(0, u_attr[0], out=column["same_city"])
+        self._share(0, history[:, 0], out=column["history_city"])
+        self._same(1, u_attr[1], out=column["same_region"])
+        self._share(1, history[:, 1], out=column["history_region"])
+        self._share(2, history[:, 2], out=column["history_company"])
         column["salary_fit"].copy_(salary_fit(users.salary[user_row].expand(n), jobs.salary))
 
         own = self._rows_of(keys[past])
@@ -440,7 +446,7 @@ class CatalogPairs:
                 return (values * mine).max(dim=1).values
 
             column["history_skill"][own] = best(cosine[own, 1:])
-            column["history_proximity"][own] = best(near[self.place_of[own], 1:])
+            column["history_proximity"][own] = best(near[self.place_of[own].long(), 1:])
             for i, name in enumerate(("history_city", "history_region", "history_company")):
                 column[name][own] = history_share(history[:, i], jobs.attributes[own, i],
                                                   mine)
@@ -459,22 +465,25 @@ class CatalogPairs:
         at = torch.searchsorted(distinct, values.contiguous()).clamp(max=len(distinct) - 1)
         return at, (distinct[at] == values) & (values != 0)
 
-    def _same(self, column: int, value: Tensor) -> Tensor:
-        """[N] 1.0 where the job's attribute equals the (known) `value`."""
+    def _same(self, column: int, value: Tensor, *, out: Tensor) -> None:
+        """Write to `out` [N]: 1.0 where the job's attribute equals the (known) `value`."""
         code, known = self._code(column, value.reshape(1))
         if not bool(known):
-            return torch.zeros(len(self.jobs))
-        return (self.codes[column] == code).float()
+            out.zero_()
+        else:
+            out.copy_(self.codes[column] == code.int())
 
-    def _share(self, column: int, past_values: Tensor) -> Tensor:
-        """[N] share of `past_values` [h] (the user's valid history) equal to each job's
-        known value; equals `history_share` for jobs not among those h history jobs."""
+    def _share(self, column: int, past_values: Tensor, *, out: Tensor) -> None:
+        """Write to `out` [N]: the share of `past_values` [h] (the user's valid history)
+        equal to each job's known value; equals `history_share` for jobs not among those
+        h history jobs."""
         if not len(past_values):
-            return torch.zeros(len(self.jobs))
+            out.zero_()
+            return
         code, known = self._code(column, past_values)
         counts = torch.zeros(len(self.values[column]))
         counts.index_add_(0, code[known], torch.ones(int(known.sum())))
-        return (counts / len(past_values))[self.codes[column]]
+        torch.index_select(counts / len(past_values), 0, self.codes[column], out=out)
 
 
 def _affine(norm: torch.nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
