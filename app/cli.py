@@ -7,6 +7,9 @@ import json
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -342,9 +345,34 @@ def serve(
     except CheckpointError as exc:
         raise fail(f"{exc}\n  train one with `jobrec train --out {settings.model_path}` "
                    "or set MODEL_PATH") from None
-    uvicorn.run("app.main:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, workers=workers or settings.workers,
-                log_level=settings.log_level, access_log=False)
+    workers = workers or settings.workers
+    with _metrics_shared_by(workers):
+        uvicorn.run("app.main:create_app", factory=True, host=host or settings.host,
+                    port=port or settings.port, workers=workers,
+                    log_level=settings.log_level, access_log=False)
+
+
+@contextmanager
+def _metrics_shared_by(workers: int) -> Iterator[None]:
+    """With several workers, /metrics sums every worker's values: they write them to
+    PROMETHEUS_MULTIPROC_DIR (a fresh temporary folder unless set; a set one is emptied
+    of the files of an earlier run), which the workers inherit."""
+    from app.metrics import MULTIPROCESS_DIR
+
+    given = os.environ.get(MULTIPROCESS_DIR)
+    if workers == 1 and not given:
+        yield
+        return
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="jobrec-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR] = str(folder)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:

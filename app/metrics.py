@@ -1,16 +1,23 @@
 """Prometheus metrics of one app (its own registry, so several apps can share a process).
 
 Exported at GET /metrics: request latency by route template, method and status; scored
-candidates; and, read at scrape time, the serving model version and catalog size. With
-WORKERS > 1 each worker process keeps its own values (scrape each, or run one worker).
+candidates; and, read at scrape time, the serving model version and catalog size.
+
+With several worker processes (`jobrec serve --workers N`), each one writes its counts
+to files in PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode, chosen when
+it is imported) and a scrape, whichever worker answers it, sums every worker's files.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512,
                    1.024, 2.048, 4.096)
@@ -29,7 +36,18 @@ class Metrics:
         self.recommendations = Counter(
             "jobrec_recommendations", "recommendation lists served", ("cold_start",),
             registry=self.registry)
-        self.registry.register(_ServingCollector(state))
+        self.serving = _ServingCollector(state)
+        self.registry.register(self.serving)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format: this process's values, or every worker's summed
+        in multiprocess mode (the serving gauges come from the answering worker)."""
+        if MULTIPROCESS_DIR not in os.environ:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        registry.register(self.serving)
+        return generate_latest(registry)
 
 
 class _ServingCollector:

@@ -288,6 +288,40 @@ def test_metrics_in_prometheus_format(trained):
     assert "jobrec_model_info{" in text and "jobrec_catalog_jobs " in text
 
 
+def _recommend_count(metrics_text: str) -> float:
+    prefix = ('jobrec_http_request_duration_seconds_count{method="POST",route="/recommend",'
+              'status="200"}')
+    return sum(float(line.split()[-1]) for line in metrics_text.splitlines()
+               if line.startswith(prefix))
+
+
+def test_metrics_sum_every_worker(trained, tmp_path):
+    """With two worker processes, every scrape counts the requests of both, whichever
+    worker answers it."""
+    url, model = trained
+    folder = tmp_path / "metrics"
+    (folder).mkdir()
+    (folder / "histogram_1.db").write_bytes(b"stale")  # an earlier run's: emptied first
+    env = _serve_env(url, model, WORKERS="2", PROMETHEUS_MULTIPROC_DIR=str(folder))
+    n = 40
+    with ServeProcess(env) as server:
+
+        def fresh_connection(path: str) -> httpx.Response:  # the kernel picks a worker
+            with httpx.Client(base_url=server.base_url, timeout=30) as client:
+                if path == "/metrics":
+                    return client.get(path)
+                return client.post(path, json={"user_id": USER})
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = [r.status_code for r in pool.map(fresh_connection, ["/recommend"] * n)]
+            scrapes = [r.text for r in pool.map(fresh_connection, ["/metrics"] * 12)]
+        writers = {p.stem.rpartition("_")[2] for p in folder.glob("histogram_*.db")}
+    assert statuses == [200] * n
+    assert len(writers) == 2, "both workers answered requests"
+    assert [_recommend_count(text) for text in scrapes] == [n] * len(scrapes)
+    assert all("jobrec_catalog_jobs " in text for text in scrapes)
+
+
 # -- bad input: property-based, against the served OpenAPI schema -------------------------
 
 def test_schemathesis_finds_no_failures(trained, tmp_path):
@@ -336,37 +370,54 @@ def test_serve_exits_nonzero_on_a_bad_checkpoint(trained, tmp_path, damage, mess
     assert message in run.stderr and "Traceback" not in run.stderr
 
 
+class ServeProcess:
+    """`jobrec serve` in its own process on a free port, ready: `client` talks to it;
+    after the block, `stderr` holds what it logged."""
+
+    def __init__(self, env: dict, *args: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port),
+                        *args]
+        self.env = env
+        self.stderr = ""
+
+    def __enter__(self) -> ServeProcess:
+        self.proc = subprocess.Popen(self.command, env=self.env, cwd=REPO,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.client = httpx.Client(base_url=self.base_url, timeout=30)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and self.proc.poll() is None
+            time.sleep(0.3)
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+        self.proc.send_signal(signal.SIGTERM)
+        _, self.stderr = self.proc.communicate(timeout=60)
+
+
 def test_json_logs_carry_the_request_id(trained):
     url, model = trained
-    port = free_port()
     env = _serve_env(url, model, LOG_FORMAT="json")
     env.pop("GLIBC_TUNABLES", None)
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                            env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.3)
-            response = client.post("/recommend", json={"user_id": USER},
-                                   headers={"X-Request-ID": "trace-42"})
-            assert response.headers["x-request-id"] == "trace-42"
-            generated = client.get("/healthz").headers["x-request-id"]
-            if sys.platform == "linux":  # serve re-ran itself with the malloc tunables
-                # (glibc parses the variable in place: ':' becomes NUL there)
-                environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
-                first = MALLOC_TUNABLES.split(":")[0]
-                assert f"GLIBC_TUNABLES={first}".encode() in environ
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
+    with ServeProcess(env) as server:
+        client = server.client
+        response = client.post("/recommend", json={"user_id": USER},
+                               headers={"X-Request-ID": "trace-42"})
+        assert response.headers["x-request-id"] == "trace-42"
+        generated = client.get("/healthz").headers["x-request-id"]
+        if sys.platform == "linux":  # serve re-ran itself with the malloc tunables
+            # (glibc parses the variable in place: ':' becomes NUL there)
+            environ = Path(f"/proc/{server.proc.pid}/environ").read_bytes().split(b"\0")
+            first = MALLOC_TUNABLES.split(":")[0]
+            assert f"GLIBC_TUNABLES={first}".encode() in environ
+    stderr = server.stderr
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     assert {"ts", "level", "logger", "message"} <= set(lines[0])
     access = {entry.get("request_id"): entry for entry in lines

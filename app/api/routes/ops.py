@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from app.api.deps import RecommenderDep, SessionDep
@@ -50,5 +50,4 @@ def model_info(recommender: RecommenderDep) -> ModelOut:
 def metrics(request: Request) -> Response:
     """Prometheus metrics: request latency by route and status, scored candidates,
     recommendation lists, the serving model version and the catalog size."""
-    return Response(generate_latest(request.app.state.metrics.registry),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
