@@ -338,9 +338,10 @@ class CatalogPairs:
 
     Every per-request pass is O(N) with a small constant, never O(N x H):
 
-    * skills: the catalog is a sparse [N, V] count matrix, so the overlap with the user's
-      skills and with each of the H history jobs is ONE sparse [N, V] x [V, 1 + H]
-      product (the history columns pre-scaled by their cosine norm and validity);
+    * skills: the catalog is a sparse [N, V] matrix of skill counts, each row over its
+      cosine norm, so the cosine with the user's skills and with each of the H history
+      jobs is ONE sparse [N, V] x [V, 1 + H] product (the columns pre-scaled by the
+      other side's norm);
     * places: jobs share few distinct places (cities), so proximities are computed per
       distinct place ([P, 1 + H], float64 unit vectors, haversine from the chord:
       h = |u1 - u2|^2 / 4, km = 2 R asin(sqrt(h))) and gathered per job;
