@@ -330,8 +330,8 @@ def _largest(values: torch.Tensor, m: int) -> torch.Tensor:
     A strided sample of the values gives a threshold that about 2m of them pass; one
     comparison keeps those and a partition of the few survivors picks the m: O(n) with a
     small constant (2,000 of 950k first-stage scores: 0.48 ms against 11.7 ms for a
-    partition of every value, which is the fallback when fewer than m pass). Ties at the cut are broken arbitrarily,
-    as by any partition.
+    partition of every value, which is the fallback when fewer than m pass). Ties at the
+    cut are broken arbitrarily, as by any partition.
     """
     n = len(values)
     if m >= n:
