@@ -310,13 +310,14 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
     candidates = None if whole else torch.from_numpy(rows)
     blocked = torch.from_numpy(np.flatnonzero(~mask)) if whole else None
     if n > two_stage.min_candidates:
-        pairs = scorer.pair_features(users, 0, candidates)
+        pairs = scorer.pair_features(users, 0, candidates, stand_in=True)
         cheap = scorer.first_stage(users, 0, candidates, user_parts, pairs)
         if blocked is not None:
             cheap[blocked] = -torch.inf
         keep = _largest(cheap, min(two_stage.shortlist, n))
         chosen = keep if candidates is None else candidates.index_select(0, keep)
-        scores = scorer.score(users, 0, chosen, user_parts, pairs.index_select(0, keep))
+        kept = scorer.mend_pairs(users, 0, chosen, pairs.index_select(0, keep))
+        scores = scorer.score(users, 0, chosen, user_parts, kept)
         return _best(part, scores, k, len(keep), chosen.numpy())
     scores = scorer.score(users, 0, candidates, user_parts)
     if blocked is not None:

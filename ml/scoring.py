@@ -24,7 +24,9 @@ Per candidate this leaves: the dense pair features, a [Fp x D] and [Fp x H1] pro
 
 For catalogs too large to score whole, `first_stage` is the first-order and FM part of
 the same logit, exact and in full (pair fields included), at one D-dot plus O(Fp^2) per
-candidate; its shortlist is re-ranked by the full model (`app.recommender.rank`).
+candidate; its shortlist is re-ranked by the full model (`app.recommender.rank`). The
+service gives it pair features with a cheaper stand-in for `history_skill`
+(`CatalogPairs.dense`) and the shortlist its true values (`mend_pairs`).
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ class CatalogScorer:
         self.dim = model.config.embedding_dim
         dense_fields = [f for f in model.fields if f.kind == "dense"]
         self.pair_columns = torch.tensor([f.side == "pair" for f in dense_fields])
+        self.history_skill_column = [f.name for f in dense_fields].index("history_skill")
         self.job_dense = torch.tensor([f.side == "job" for f in dense_fields])
         self._plan_conv()
         self._fold_batch_norms()
@@ -240,16 +243,27 @@ class CatalogScorer:
     # -- scoring -----------------------------------------------------------------------
 
     def pair_features(self, users: EntityFeatures, user_row: int,
-                      job_rows: Tensor | None = None) -> Tensor:
+                      job_rows: Tensor | None = None, *, stand_in: bool = False) -> Tensor:
         """[n, Fd] the pair fields' values of one user against `job_rows` (default: the
         whole catalog); the job-side dense columns are zero (they are in the job's parts).
+        `stand_in` (for a first stage): `history_skill` may hold a cheaper stand-in
+        (`CatalogPairs.dense`); `mend_pairs` gives the rows kept their true values.
         """
         with torch.inference_mode():
             if job_rows is None or len(job_rows) > WHOLE_CATALOG_SHARE * len(self.jobs):
-                x = self.pairs.dense(users, user_row, pair_only=True)
+                x = self.pairs.dense(users, user_row, pair_only=True, stand_in=stand_in)
                 return x if job_rows is None else x.index_select(0, job_rows)
             x = dense_features_of_user(self.space, users, user_row, self.jobs, job_rows)
             return x * self.pair_columns
+
+    def mend_pairs(self, users: EntityFeatures, user_row: int, job_rows: Tensor,
+                   pairs: Tensor) -> Tensor:
+        """`pairs` [n, Fd] of `job_rows` from `pair_features(..., stand_in=True)`, with
+        the true `history_skill` written in (in place; a gather per row, for a few)."""
+        with torch.inference_mode():
+            pairs[:, self.history_skill_column] = self.pairs.history_skill(
+                users, user_row, job_rows)
+            return pairs
 
     def logits(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
                user: _Parts | None = None, pairs: Tensor | None = None) -> Tensor:
@@ -364,7 +378,7 @@ class CatalogPairs:
         # each job's skill counts over its cosine norm, 1 / sqrt(skill count) (1 for no
         # skill: the overlap is 0 then, as in the reference); int32 indices, which the
         # sparse product would otherwise convert on every call
-        norm = (skills != PAD).sum(1).clamp(min=1).float().rsqrt()  # [N]
+        self.skill_norm = norm = (skills != PAD).sum(1).clamp(min=1).float().rsqrt()  # [N]
         with warnings.catch_warnings():  # "sparse CSR support is in beta": it is tested
             warnings.simplefilter("ignore", UserWarning)
             counts = torch.sparse_coo_tensor(
@@ -389,25 +403,36 @@ class CatalogPairs:
         self.sorted_keys, self.key_order = torch.sort(jobs.key)
         self.dense_names = [f.name for f in fields_of("dense")]
 
-    def dense(self, users: EntityFeatures, user_row: int, *, pair_only: bool = False
-              ) -> Tensor:
+    def dense(self, users: EntityFeatures, user_row: int, *, pair_only: bool = False,
+              stand_in: bool = False) -> Tensor:
         """[N, Fd] dense fields of one user against every catalog job (a transposed view
         of a [Fd, N] tensor: each field is written as one contiguous pass);
-        `pair_only`: the job-side fields (`job_remote`) left at zero."""
+        `pair_only`: the job-side fields (`job_remote`) left at zero.
+
+        `stand_in` (for a first stage): `history_skill` holds the job's overlap with the
+        union of the history's skills over sqrt(job size * mean history size) instead of
+        its best cosine with one history job: one sparse column instead of one per
+        history job, the costliest part for a long history (17 columns over 950k jobs
+        took 63 ms, 2 columns 6 ms). The jobs kept get their true values from
+        `history_skill`. (Over the union's own size, the stand-in lost recall@100 at
+        100k jobs: 0.984 against 0.990 for the true values; this one gave 0.989.)
+        """
         jobs, n = self.jobs, len(self.jobs)
         keys = users.history_keys[user_row]  # [H]
         # only the valid history counts (against any job but the history job itself)
         past = keys.nonzero().squeeze(1)  # [h]
-        u_skills, past_skills = users.skills[user_row], users.history_skills[user_row, past]
-        sizes = torch.cat([(u_skills != PAD).sum().reshape(1), (past_skills != PAD).sum(1)])
-        wanted = torch.zeros((self.vocab, 1 + len(past)))
+        u_skills = users.skills[user_row]
         mine = u_skills[u_skills > UNK]
+        wanted = torch.zeros((self.vocab, 1))
         wanted[:, 0].index_add_(0, mine, torch.ones(len(mine)))
-        for h in range(len(past)):
-            wanted[past_skills[h][past_skills[h] > UNK], 1 + h] = 1.0  # membership
+        wanted *= (u_skills != PAD).sum().clamp(min=1).float().rsqrt()
+        past_wanted = self._history_skills(users, user_row, past)  # [V, h]
+        if stand_in and len(past):
+            union = (past_wanted > 0).any(1, keepdim=True).float()
+            sizes = (users.history_skills[user_row, past] != PAD).sum(1).clamp(min=1).float()
+            past_wanted = union * sizes.mean().rsqrt()
         # cosine [N, 1 + h]: overlap / sqrt(job size * other size)
-        wanted *= sizes.clamp(min=1).float().rsqrt()
-        cosine = torch.sparse.mm(self.normed_skills, wanted)
+        cosine = torch.sparse.mm(self.normed_skills, torch.cat([wanted, past_wanted], 1))
 
         centres = _unit_vectors(torch.cat([users.coords[user_row].unsqueeze(0),
                                            users.history_coords[user_row, past]]))
@@ -446,12 +471,37 @@ class CatalogPairs:
             def best(values: Tensor) -> Tensor:  # [k, h] -> [k]
                 return (values * mine).max(dim=1).values
 
-            column["history_skill"][own] = best(cosine[own, 1:])
+            if not stand_in:
+                column["history_skill"][own] = best(cosine[own, 1:])
             column["history_proximity"][own] = best(near[self.place_of[own].long(), 1:])
             for i, name in enumerate(("history_city", "history_region", "history_company")):
                 column[name][own] = history_share(history[:, i], jobs.attributes[own, i],
                                                   mine)
         return out.T
+
+    def history_skill(self, users: EntityFeatures, user_row: int, rows: Tensor) -> Tensor:
+        """[n] `history_skill` of catalog `rows` (a few): each job's best skill cosine
+        with one of the user's valid history jobs other than itself, by a gather of the
+        jobs' skill rows (what `dense` computes for every job)."""
+        keys = users.history_keys[user_row]
+        past = keys.nonzero().squeeze(1)
+        if not len(past):
+            return torch.zeros(len(rows))
+        wanted = self._history_skills(users, user_row, past)  # [V, h]; PAD, UNK rows 0
+        cosine = wanted[self.jobs.skills.index_select(0, rows)].sum(1)  # [n, h]
+        cosine *= self.skill_norm.index_select(0, rows).unsqueeze(1)
+        valid = history_validity(keys[past], self.jobs.key.index_select(0, rows))
+        return (cosine * valid).max(dim=1).values
+
+    def _history_skills(self, users: EntityFeatures, user_row: int, past: Tensor
+                        ) -> Tensor:
+        """[V, h] the `past` history jobs' known skills (membership), each column over
+        the job's cosine norm."""
+        skills = users.history_skills[user_row, past]  # [h, L]
+        wanted = torch.zeros((self.vocab, len(past)))
+        for h in range(len(past)):
+            wanted[skills[h][skills[h] > UNK], h] = 1.0
+        return wanted * (skills != PAD).sum(1).clamp(min=1).float().rsqrt()
 
     def _rows_of(self, keys: Tensor) -> Tensor:
         """Catalog rows of the jobs with these keys (those the catalog has)."""

@@ -97,6 +97,32 @@ def test_pair_features_of_a_subset_are_the_same_by_either_route(route, monkeypat
 
 
 @pytest.mark.parametrize("seed", [0, 4])
+def test_mended_stand_in_pairs_equal_the_true_pairs(seed):
+    """A first stage's pair features carry a stand-in for `history_skill` (the cosine
+    with the union of the history's skills); `mend_pairs` gives the rows kept the true
+    values, the user's own history jobs (left out of their own match) included."""
+    users, jobs, interactions = random_records(n_users=15, n_jobs=40, seed=seed)
+    space = fitted_space(users, jobs, interactions)
+    u, j = space.encode_users(users), space.encode_jobs(jobs)
+    scorer = CatalogScorer(random_model(space), space, j)
+    column = scorer.history_skill_column
+    own_rows = 0
+    stand_ins_differ = False
+    for row in range(len(users)):
+        true = scorer.pair_features(u, row)
+        stand_in = scorer.pair_features(u, row, stand_in=True)
+        stand_ins_differ |= not torch.equal(stand_in[:, column], true[:, column])
+        others = [c for c in range(true.shape[1]) if c != column]
+        torch.testing.assert_close(stand_in[:, others], true[:, others], rtol=0, atol=0)
+        kept = torch.randperm(len(jobs), generator=torch.Generator().manual_seed(row))[:25]
+        own_rows += int(torch.isin(j.key[kept], u.history_keys[row][u.history_keys[row] != 0])
+                        .sum())
+        mended = scorer.mend_pairs(u, row, kept, stand_in.index_select(0, kept))
+        torch.testing.assert_close(mended, true.index_select(0, kept), rtol=0, atol=1e-6)
+    assert stand_ins_differ and own_rows > 0
+
+
+@pytest.mark.parametrize("seed", [0, 4])
 def test_catalog_pairs_equal_the_reference_dense_features(seed):
     """The whole-catalog pair features (per-place proximity, O(N) history shares, the
     user's own history jobs recomputed leave-one-out) equal `dense_features_of_user`."""
