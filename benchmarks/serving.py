@@ -504,7 +504,8 @@ def render(report: dict, args) -> str:
     if staged:
         lines += ["", f"Past {TwoStage().min_candidates:,} candidates the service ranks in "
                       "two stages: the first stage (the model's first-order and FM terms, "
-                      "pair fields included) shortlists, ConvFM re-ranks the shortlist. "
+                      "pair fields included, with a stand-in for the history skill match) "
+                      "shortlists, ConvFM re-ranks the shortlist with the true features. "
                       "Recall@100 of the two stages against full ConvFM scoring of the "
                       "whole catalog, and in-process time for one request:", "",
                   "| jobs | shortlist | recall@100 (mean) | min | users | two stages ms | "
