@@ -275,13 +275,10 @@ class Store:
     def _skills_by_owner(self, link, owner: str,
                          owner_ids: Sequence[int] | None = None) -> dict[int, tuple[str, ...]]:
         """Skill names per owner row id (all owners, or those in `owner_ids`)."""
-        batches = ([{}] if owner_ids is None else
-                   [{"ids": list(chunk)} for chunk in _chunks(owner_ids)])
         stmt = _skills_select(link, owner, by_ids=owner_ids is not None)
         out: dict[int, list[str]] = defaultdict(list)
-        for params in batches:
-            for owner_id, name in self.session.execute(stmt, params):
-                out[owner_id].append(name)
+        for owner_id, name in self._rows(stmt, owner_ids):
+            out[owner_id].append(name)
         return {k: tuple(v) for k, v in out.items()}
 
     def training_records(self) -> tuple[list[UserRecord], list[JobRecord], list[Interaction]]:
@@ -298,12 +295,12 @@ class Store:
                            desired_salary_usd=r.desired_salary_annual_usd)
                 for r in rows]
 
-    def _rows(self, stmt, external_ids: Sequence[str] | None) -> list:
+    def _rows(self, stmt, ids: Sequence | None) -> list:
         """Rows of `stmt`: all of them, or (a statement made `by_ids`) those with the
-        given external ids, a chunk of ids per execution."""
-        if external_ids is None:
+        given ids (external ids, or row ids), a chunk of ids per execution."""
+        if ids is None:
             return list(self.session.execute(stmt))
-        return [r for chunk in _chunks(list(external_ids))
+        return [r for chunk in _chunks(list(ids))
                 for r in self.session.execute(stmt, {"ids": list(chunk)})]
 
     def _job_rows(self, external_ids: Sequence[str] | None = None, *,
