@@ -58,6 +58,9 @@ PRECOMPUTE_CHUNK = 8192  # jobs per block when precomputing (bounds peak memory)
 # catalog's (`CatalogPairs`, about 70 ns per catalog job at 100k jobs) instead of their
 # own (`dense_features_of_user`, about 3.5 us per candidate): measured crossover ~2%.
 WHOLE_CATALOG_SHARE = 0.02
+# Candidates per block of the first stage's pair terms: [Fd, block] float32 products of
+# about 3 MB stay in cache between passes (1.2-1.35x over one pass per product at 950k)
+FIRST_STAGE_BLOCK = 65_536
 
 
 @torch.inference_mode()
@@ -329,10 +332,16 @@ class CatalogScorer:
             xt = x.T  # [Fd, n]: contiguous for the whole catalog (see CatalogPairs.dense)
             dots = self.pair_job_dots if job_rows is None else \
                 self.pair_job_dots.index_select(1, job_rows)
-            # per candidate: x . (dots + lin + P u) + 0.5 x G x, G with a zero diagonal
-            weights = torch.addmm(dots, self.pair_gram, xt, alpha=0.5)
-            weights += (self.pair.lin + self.pair.s @ u).unsqueeze(1)
-            return cheap.add_((weights.mul_(xt)).sum(0))
+            # per candidate: x . (dots + lin + P u) + 0.5 x G x, G with a zero diagonal;
+            # block by block, so that the [Fd, block] products stay in cache
+            linear = (self.pair.lin + self.pair.s @ u).unsqueeze(1)  # [Fd, 1]
+            block = torch.empty((len(xt), min(FIRST_STAGE_BLOCK, len(cheap))))
+            for lo in range(0, len(cheap), FIRST_STAGE_BLOCK):
+                hi = min(lo + FIRST_STAGE_BLOCK, len(cheap))
+                weights = torch.addmm(dots[:, lo:hi], self.pair_gram, xt[:, lo:hi],
+                                      alpha=0.5, out=block[:, : hi - lo])
+                cheap[lo:hi] += weights.add_(linear).mul_(xt[:, lo:hi]).sum(0)
+            return cheap
 
     def score(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
               user: _Parts | None = None, pairs: Tensor | None = None) -> Tensor:

@@ -58,11 +58,14 @@ def test_scorer_refuses_a_model_with_nonzero_padding():
         CatalogScorer(model, space, space.encode_jobs(jobs))
 
 
+@pytest.mark.parametrize("block", [scoring.FIRST_STAGE_BLOCK, 4])
 @pytest.mark.parametrize("use_fm", [True, False])
-def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm):
+def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm, block,
+                                                                         monkeypatch):
     """The first stage is the first-order and FM terms in full, pair fields included:
     for a model without conv and deep it equals the logit up to a per-user constant,
-    on the whole catalog and on a subset."""
+    on the whole catalog and on a subset, in one block of candidates or in several."""
+    monkeypatch.setattr(scoring, "FIRST_STAGE_BLOCK", block)
     users, jobs, interactions = random_records(seed=3)
     space = fitted_space(users, jobs, interactions)
     model = random_model(space, ModelConfig(embedding_dim=32, conv_filters=32, use_fm=use_fm,
