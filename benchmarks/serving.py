@@ -75,13 +75,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
     parser.add_argument("--keep", type=Path, default=None, help="keep the checkpoint and "
                         "stores in this folder and reuse them on the next run")
+    parser.add_argument("--render", type=Path, default=None, metavar="SERVING_JSON",
+                        help="measure nothing: write serving.md again from a serving.json")
     args = parser.parse_args()
+    if args.render:
+        report = json.loads(args.render.read_text())
+        report["sizes"] = {int(size): entry for size, entry in report["sizes"].items()}
+        args.__dict__.update({k: v for k, v in report["args"].items()
+                              if k not in ("out", "keep", "render")})
+        (args.out / "serving.md").write_text(render(report, args))
+        return
     generator = args.generator if args.generator != "auto" else \
         ("wrk" if shutil.which("wrk") else "httpx")
     sizes = sorted({args.jobs, *(int(s) for s in args.rss_sizes.split(",") if s)})
     connections = [int(c) for c in args.connections.split(",")]
     started = time.perf_counter()
-    report: dict = {"generator": generator, "sizes": {},
+    report: dict = {"generator": generator, "machine": machine(), "sizes": {},
                     "args": vars(args) | {"keep": str(args.keep), "out": str(args.out)}}
     with tempfile.TemporaryDirectory(prefix="jobrec-serving-") as tmp:
         folder = args.keep or Path(tmp)
@@ -433,7 +442,8 @@ def render(report: dict, args) -> str:
     lines = [
         "# Serving speed",
         "",
-        f"Measured on {machine()}; load generator: {report['generator']} "
+        f"Measured on {report.get('machine', '(machine not recorded)')}; "
+        f"load generator: {report['generator']} "
         "(1 thread, on the same machine, loopback).",
         "",
         "Command:",
@@ -514,8 +524,51 @@ def render(report: dict, args) -> str:
             lines.append(f"| {int(size):,} | {ts['shortlist']:,} | {ts['recall@100']:.3f} | "
                          f"{ts['recall@100_min']:.2f} | {ts['users']} | "
                          f"{ts['two_stage_ms']:.1f} | {ts['full_ms']:.1f} |")
+    lines += targets(report)
     lines += ["", f"Whole benchmark: {report['seconds'] / 60:.1f} minutes.", ""]
     return "\n".join(lines)
+
+
+def targets(report: dict) -> list[str]:
+    """The serving targets (issue 5) against this run, for the sizes it measured."""
+    sizes = report["sizes"]
+    rows = []
+
+    def row(target: str, measured: str, met: bool) -> None:
+        rows.append(f"| {target} | {measured} | {'met' if met else 'not met'} |")
+
+    if 10_000 in sizes:
+        entry = sizes[10_000]
+        ip, load = entry["in_process"], entry["load"]
+        if "speedup" in ip:
+            row("in-process scoring of 10k candidates >= 7x faster than the reference "
+                "forward", f"{ip['speedup']:.1f}x", ip["speedup"] >= 7)
+        health, rec = load.get("GET /healthz @1"), load.get("POST /recommend @1")
+        if health and rec:
+            p50, p99 = rec["p50_ms"] / health["p50_ms"], rec["p99_ms"] / health["p50_ms"]
+            row("10k, 1 connection: /recommend p50 <= 3x the /healthz p50",
+                f"{p50:.1f}x ({rec['p50_ms']:.2f} vs {health['p50_ms']:.2f} ms)", p50 <= 3)
+            row("10k, 1 connection: /recommend p99 <= 6x the /healthz p50",
+                f"{p99:.1f}x ({rec['p99_ms']:.2f} ms)", p99 <= 6)
+        busy = load.get("POST /recommend @32")
+        if busy:
+            row("10k, 32 connections: >= 500 req/s with 0 errors",
+                f"{busy['rps']:.0f} req/s, {busy['errors']} errors",
+                busy["rps"] >= 500 and busy["errors"] == 0)
+    if 100_000 in sizes:
+        r = sizes[100_000]["load"]["POST /recommend @1"]
+        row("100k: /recommend p50 <= 25 ms", f"{r['p50_ms']:.2f} ms", r["p50_ms"] <= 25)
+    if 1_000_000 in sizes:
+        entry = sizes[1_000_000]
+        r = entry["load"]["POST /recommend @1"]
+        row("1M: /recommend p99 <= 50 ms", f"{r['p99_ms']:.2f} ms", r["p99_ms"] <= 50)
+        staged = entry["in_process"].get("two_stage")
+        if staged:
+            row("1M: first-stage recall@100 >= 0.9", f"{staged['recall@100']:.3f} (min "
+                f"{staged['recall@100_min']:.2f})", staged["recall@100"] >= 0.9)
+    if not rows:
+        return []
+    return ["", "## Targets", "", "| target | this run | |", "| --- | --- | --- |", *rows]
 
 
 if __name__ == "__main__":
