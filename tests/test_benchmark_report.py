@@ -1,0 +1,64 @@
+"""benchmarks/serving.py writes its report again from a serving.json (`--render`), with
+the serving targets checked against the numbers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def measured(rec_p50: float, rec_p99: float, rps: float, errors: int, p99_1m: float) -> dict:
+    def load(p50, p99, rps=50.0, errors=0):
+        return {"p50_ms": p50, "p90_ms": p50, "p99_ms": p99, "rps": rps, "errors": errors}
+
+    small = {"GET /healthz @1": load(0.5, 1.0), "POST /recommend @1": load(rec_p50, rec_p99),
+             "POST /recommend @32": load(400.0, 600.0, rps=rps, errors=errors)}
+    return {
+        "generator": "wrk", "machine": "a test machine", "seconds": 60.0,
+        "args": {"jobs": 10000, "rss_sizes": "10000,1000000", "duration": 10.0,
+                 "connections": "1,32", "workers": None, "threads": None,
+                 "compare_layout": "", "generator": "auto"},
+        "sizes": {
+            "10000": {"startup_s": 5, "rss_mb": 700, "rss_after_mb": 701, "catalog_size": 9542,
+                      "load": small,
+                      "in_process": {"candidates": 9542, "scorer_ms": 7.0, "reference_ms": 420.0,
+                                     "speedup": 60.0, "max_abs_diff": 1e-7,
+                                     "flops_per_candidate": {"reference": 654016,
+                                                             "scorer": 41172, "ratio": 15.9}}},
+            "1000000": {"startup_s": 140, "rss_mb": 7000, "rss_after_mb": 7001,
+                        "catalog_size": 950148,
+                        "load": {"POST /recommend @1": load(40.0, p99_1m)},
+                        "in_process": {"two_stage": {"shortlist": 2000, "recall@100": 0.95,
+                                                     "recall@100_min": 0.9, "users": 20,
+                                                     "two_stage_ms": 40.0,
+                                                     "full_ms": 900.0}}},
+        },
+    }
+
+
+def render(tmp_path, report: dict) -> str:
+    source = tmp_path / "serving.json"
+    source.write_text(json.dumps(report))
+    subprocess.run([sys.executable, "benchmarks/serving.py", "--render", str(source),
+                    "--out", str(tmp_path)], cwd=REPO, check=True, timeout=120)
+    return (tmp_path / "serving.md").read_text()
+
+
+def test_the_report_checks_each_target_against_the_run(tmp_path):
+    text = render(tmp_path, measured(rec_p50=1.2, rec_p99=2.5, rps=650, errors=0, p99_1m=45))
+    assert "Measured on a test machine" in text
+    assert "9,542 candidates: serving scorer 7.00 ms" in text
+    targets = text[text.index("## Targets"):]
+    assert targets.count("| met |") == 6 and "not met" not in targets
+    assert "| 1M: /recommend p99 <= 50 ms | 45.00 ms | met |" in targets
+
+    text = render(tmp_path, measured(rec_p50=20.0, rec_p99=30.0, rps=650, errors=3, p99_1m=86))
+    targets = text[text.index("## Targets"):]
+    assert "| 10k, 1 connection: /recommend p50 <= 3x the /healthz p50 | 40.0x " in targets
+    assert "| 10k, 32 connections: >= 500 req/s with 0 errors | 650 req/s, 3 errors | " \
+        "not met |" in targets
+    assert "| 1M: /recommend p99 <= 50 ms | 86.00 ms | not met |" in targets
+    assert targets.count("not met") == 4
