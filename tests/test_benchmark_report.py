@@ -55,10 +55,13 @@ def test_the_report_checks_each_target_against_the_run(tmp_path):
     assert targets.count("| met |") == 6 and "not met" not in targets
     assert "| 1M: /recommend p99 <= 50 ms | 45.00 ms | met |" in targets
 
-    text = render(tmp_path, measured(rec_p50=20.0, rec_p99=30.0, rps=650, errors=3, p99_1m=86))
+    report = measured(rec_p50=20.0, rec_p99=30.0, rps=650, errors=3, p99_1m=86)
+    report["sizes"]["10000"]["load"]["POST /recommend @32"]["cpu_ms"] = 2.5
+    text = render(tmp_path, report)
     targets = text[text.index("## Targets"):]
     assert "| 10k, 1 connection: /recommend p50 <= 3x the /healthz p50 | 40.0x " in targets
-    assert "| 10k, 32 connections: >= 500 req/s with 0 errors | 650 req/s, 3 errors | " \
-        "not met |" in targets
+    assert "| 10k, 32 connections: >= 500 req/s with 0 errors | 650 req/s, 3 errors; " \
+        "server CPU 2.5 ms/request, at most 800 req/s on 2 cores | not met |" in targets
+    assert "| POST /recommend | 32 | 400.00 | 400.00 | 600.00 | 650 | 3 | 2.50 |" in text
     assert "| 1M: /recommend p99 <= 50 ms | 86.00 ms | not met |" in targets
     assert targets.count("not met") == 4
