@@ -486,16 +486,16 @@ class CatalogPairs:
             torch.amax(cosine[:, 1:], dim=1, out=column["history_skill"])
         else:
             column["history_skill"].zero_()
-        place, codes = self.setting_codes[:, 0], self.setting_codes[:, 1:]
+        place = self.setting_codes[:, 0]
         setting = {
-            "same_city": self._same(0, u_attr[0], codes[:, 0]),
-            "history_city": self._share(0, history[:, 0], codes[:, 0]),
+            "same_city": self._same(0, u_attr[0]),
+            "history_city": self._share(0, history[:, 0]),
             "proximity": near[place, 0],
             "history_proximity": near[place, 1:].amax(1) if len(past) else
             torch.zeros(len(place)),
-            "same_region": self._same(1, u_attr[1], codes[:, 1]),
-            "history_region": self._share(1, history[:, 1], codes[:, 1]),
-            "history_company": self._share(2, history[:, 2], codes[:, 2]),
+            "same_region": self._same(1, u_attr[1]),
+            "history_region": self._share(1, history[:, 1]),
+            "history_company": self._share(2, history[:, 2]),
         }
         torch.index_select(torch.stack([setting[name] for name in SETTING_FIELDS]), 1,
                            self.setting_of, out=out[self.setting_rows])
@@ -553,15 +553,21 @@ class CatalogPairs:
         at = torch.searchsorted(distinct, values.contiguous()).clamp(max=len(distinct) - 1)
         return at, (distinct[at] == values) & (values != 0)
 
-    def _same(self, column: int, value: Tensor, codes: Tensor) -> Tensor:
-        """1.0 where `codes` [K] (of `column`) are the code of the (known) `value`."""
+    def _setting_codes(self, column: int) -> Tensor:
+        """[K] each setting's code of attribute `column` (city, region, company)."""
+        return self.setting_codes[:, 1 + column]
+
+    def _same(self, column: int, value: Tensor) -> Tensor:
+        """[K] 1.0 for the settings whose attribute `column` is the (known) `value`."""
+        codes = self._setting_codes(column)
         code, known = self._code(column, value.reshape(1))
         return (codes == code).float() if bool(known) else torch.zeros(len(codes))
 
-    def _share(self, column: int, past_values: Tensor, codes: Tensor) -> Tensor:
-        """The share of `past_values` [h] (the user's valid history) equal to the value
-        of each of `codes` [K] (of `column`); equals `history_share` for jobs not among
-        those h history jobs."""
+    def _share(self, column: int, past_values: Tensor) -> Tensor:
+        """[K] per setting, the share of `past_values` [h] (the user's valid history)
+        equal to its attribute `column`; equals `history_share` for jobs not among those
+        h history jobs."""
+        codes = self._setting_codes(column)
         if not len(past_values):
             return torch.zeros(len(codes))
         code, known = self._code(column, past_values)
