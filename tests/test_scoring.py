@@ -116,7 +116,9 @@ def test_mended_stand_in_pairs_equal_the_true_pairs(seed):
         stand_in = scorer.pair_features(u, row, stand_in=True)
         stand_ins_differ |= not torch.equal(stand_in[:, column], true[:, column])
         others = [c for c in range(true.shape[1]) if c != column]
-        torch.testing.assert_close(stand_in[:, others], true[:, others], rtol=0, atol=0)
+        # skill_match comes from a sparse product with fewer columns: equal up to
+        # rounding (MKL's sparse kernel may round differently with the column count)
+        torch.testing.assert_close(stand_in[:, others], true[:, others], rtol=0, atol=1e-6)
         kept = torch.randperm(len(jobs), generator=torch.Generator().manual_seed(row))[:25]
         own_rows += int(torch.isin(j.key[kept], u.history_keys[row][u.history_keys[row] != 0])
                         .sum())
