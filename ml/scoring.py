@@ -328,18 +328,21 @@ class CatalogScorer:
             user = user if user is not None else self.user_parts(users, user_row)
             x = pairs if pairs is not None else self.pair_features(users, user_row, job_rows)
 
-            def rows(t: Tensor) -> Tensor:
-                return t if job_rows is None else t.index_select(0, job_rows)
-
+            bias = self.first_stage_bias if job_rows is None else \
+                self.first_stage_bias.index_select(0, job_rows)
             if self.model.fm is None:
-                return torch.addmv(rows(self.first_stage_bias), x, self.pair.lin)
+                return torch.addmv(bias, x, self.pair.lin)
             u = user.s[0]  # [D]
-            cheap = torch.addmv(self.first_stage_bias, self.job_s_by_dim.T, u) \
-                if job_rows is None else \
-                torch.addmv(rows(self.first_stage_bias), rows(self.job.s), u)
+            if job_rows is None:
+                cheap = torch.addmv(bias, self.job_s_by_dim.T, u)
+                dots = self.pair_job_dots
+            else:
+                s = self.job.s.index_select(0, job_rows)  # [n, D]
+                cheap = torch.addmv(bias, s, u)
+                # [Fd, n] from the rows gathered anyway: a gather of n scattered columns of
+                # the catalog's [Fd, N] dots costs a cache miss per value
+                dots = self.pair.s @ s.T
             xt = x.T  # [Fd, n]: contiguous for the whole catalog (see CatalogPairs.dense)
-            dots = self.pair_job_dots if job_rows is None else \
-                self.pair_job_dots.index_select(1, job_rows)
             # per candidate: x . (dots + lin + P u) + 0.5 x G x, G with a zero diagonal;
             # block by block, so that the [Fd, block] products stay in cache
             linear = (self.pair.lin + self.pair.s @ u).unsqueeze(1)  # [Fd, 1]
