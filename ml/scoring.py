@@ -8,7 +8,10 @@ every term into a user part, a job part and a pair part (the dense pair fields x
   position. Up to the first non-linearity every term is linear in E:
 * first order: lin(E_user) + lin(E_job) + x . w_pair + bias
 * FM: with S = sum over fields and Q = sum of squared norms (both additive over the
-  parts; a pair field adds x_f^2 * |v_f|^2 to Q): FM = 0.5 * (|S|^2 - Q)
+  parts; a pair field adds x_f^2 * |v_f|^2 to Q): FM = 0.5 * (|S|^2 - Q). Expanded,
+  the user-only terms are one constant per request, the job-only terms one number per
+  job, and the rest is S_job . S_user plus x against precomputed dots and a [Fp x Fp]
+  Gram matrix (`first_stage`): no [n, D] pass per request
 * first dense layer: W1_E . flatten(E) is additive too; the conv features enter through
   W1_conv (or the conv head without the deep tower).
 * conv: it runs over the user and job fields only, user side first. A window wholly on
@@ -19,8 +22,9 @@ every term into a user part, a job part and a pair part (the dense pair fields x
   pre-activations are sums of a precomputed job part and a user part, and only they
   need a ReLU per candidate.
 
-Per candidate this leaves: the dense pair features, a [Fp x D] and [Fp x H1] product,
-(k - 1) x C additions and ReLUs, a [C x H1] product, and the deep tower's later layers.
+Per candidate this leaves: the dense pair features, one D-dot and O(Fp^2) for the
+first-order and FM terms, an [Fp x H1] product, (k - 1) x C additions and ReLUs, a
+[C x H1] product, and the deep tower's later layers.
 
 For catalogs too large to score whole, `first_stage` is the first-order and FM part of
 the same logit, exact and in full (pair fields included), at one D-dot plus O(Fp^2) per
