@@ -314,7 +314,7 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
         cheap = scorer.first_stage(users, 0, candidates, user_parts, pairs)
         if blocked is not None:
             cheap[blocked] = -torch.inf
-        keep = _largest(cheap, min(two_stage.shortlist, n))
+        keep = largest(cheap, min(two_stage.shortlist, n))
         chosen = keep if candidates is None else candidates.index_select(0, keep)
         kept = scorer.mend_pairs(users, 0, chosen, pairs.index_select(0, keep))
         scores = scorer.score(users, 0, chosen, user_parts, kept)
@@ -325,7 +325,7 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
     return _best(part, scores, k, n, rows)
 
 
-def _largest(values: torch.Tensor, m: int) -> torch.Tensor:
+def largest(values: torch.Tensor, m: int) -> torch.Tensor:
     """Indices of the m largest `values` [n], in no order.
 
     A strided sample of the values gives a threshold that about 2m of them pass; one

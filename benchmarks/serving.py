@@ -46,7 +46,7 @@ from app.filters import JobFilter
 from app.importers import write_all
 from app.importers.demo import import_demo
 from app.migrate import upgrade
-from app.recommender import ServingState, TwoStage, rank
+from app.recommender import ServingState, TwoStage, largest, rank
 from app.repositories import Store
 from benchmarks.common import REPO, load_records, machine
 from ml.checkpoint import load_checkpoint
@@ -416,7 +416,42 @@ def in_process(url: str, model: Path, *, two_stage: bool, repeats: int = 15) -> 
     if two_stage:
         state = ServingState(checkpoint, catalog, synced_at=datetime.now(UTC))
         out["two_stage"] = recall_at_100(state, records, timed)
+        out["two_stage"] |= stage_times(scorer, users, timed)
     return out
+
+
+def stage_times(scorer, users, timed, shortlist: int = TwoStage().shortlist) -> dict:
+    """In-process ms of each step of a two-stage request over the whole catalog (user 0),
+    and the floor memory bandwidth sets: the per-job arrays the whole-catalog steps
+    read (job vectors by dimension, pair-field dots, first-stage bias, skill matrix,
+    setting codes, salaries) and the [Fd, N] pair features they write and read back,
+    over the bandwidth of one summing pass over the job vectors."""
+    user = scorer.user_parts(users, 0)
+    pairs = scorer.pair_features(users, 0, stand_in=True)
+    cheap = scorer.first_stage(users, 0, None, user, pairs)
+    keep = largest(cheap, shortlist)
+
+    def rerank():
+        kept = scorer.mend_pairs(users, 0, keep, pairs.index_select(0, keep))
+        return scorer.score(users, 0, keep, user, kept)
+
+    vectors = scorer.job_s_by_dim
+    skills = scorer.pairs.normed_skills
+    read = [vectors, scorer.pair_job_dots, scorer.first_stage_bias, skills.values(),
+            skills.col_indices(), skills.crow_indices(), scorer.pairs.setting_of,
+            scorer.jobs.salary]
+    per_job_mb = sum(t.numel() * t.element_size() for t in read) / 2**20
+    pairs_mb = pairs.numel() * pairs.element_size() / 2**20
+    pass_s = timed(lambda: vectors.sum())
+    gb_s = vectors.numel() * vectors.element_size() / 2**30 / pass_s
+    return {"user_parts_ms": timed(lambda: scorer.user_parts(users, 0)) * 1000,
+            "pairs_ms": timed(lambda: scorer.pair_features(users, 0, stand_in=True)) * 1000,
+            "first_stage_ms": timed(lambda: scorer.first_stage(users, 0, None, user,
+                                                               pairs)) * 1000,
+            "shortlist_ms": timed(lambda: largest(cheap, shortlist)) * 1000,
+            "rerank_ms": timed(rerank) * 1000,
+            "read_mb": per_job_mb + 2 * pairs_mb, "read_gb_s": gb_s,
+            "floor_ms": (per_job_mb + 2 * pairs_mb) / 1024 / gb_s * 1000}
 
 
 def recall_at_100(state: ServingState, records, timed, n_users: int = 20) -> dict:
@@ -445,8 +480,12 @@ def flops(model) -> dict:
     tower = sum(a * b for a, b in pairwise(hidden)) + hidden[-1]
     reference = 2 * (f * d + p * k * d * cf + tower)
     n_pair = sum(fl.side == "pair" for fl in model.fields)
+    n_dense = sum(fl.kind == "dense" for fl in model.fields)
     later = sum(a * b for a, b in pairwise(hidden[1:])) + hidden[-1]
-    scorer = 2 * (n_pair * (d + hidden[1] + 1) + d + (k - 1) * cf + cf * hidden[1] + later)
+    # first-order and FM (`CatalogScorer.first_stage`): S_job . S_user, x . (dots +
+    # linear) and x G x over the dense fields
+    first_stage = d + n_dense * (n_dense + 2)
+    scorer = 2 * (first_stage + n_pair * hidden[1] + (k - 1) * cf + cf * hidden[1] + later)
     return {"reference": reference, "scorer": scorer, "ratio": reference / scorer}
 
 
@@ -550,6 +589,23 @@ def render(report: dict, args) -> str:
             lines.append(f"| {int(size):,} | {ts['shortlist']:,} | {ts['recall@100']:.3f} | "
                          f"{ts['recall@100_min']:.2f} | {ts['users']} | "
                          f"{ts['two_stage_ms']:.1f} | {ts['full_ms']:.1f} |")
+        steps = {size: ts for size, ts in staged.items() if "floor_ms" in ts}
+        if steps:
+            lines += ["", "The two stages step by step, in-process, ms (user's parts; pair "
+                          "features of every job; first stage; shortlist; mending and "
+                          "re-ranking the shortlist), and the floor memory bandwidth sets "
+                          "on the whole-catalog steps: the per-job arrays they read and "
+                          "the pair features they write and read back, at the bandwidth "
+                          "of one summing pass over the job vectors:", "",
+                      "| jobs | user | pair features | first stage | shortlist | re-rank | "
+                      "MiB read | GiB/s | floor ms |",
+                      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            for size, ts in sorted(steps.items(), key=lambda kv: int(kv[0])):
+                lines.append(f"| {int(size):,} | {ts['user_parts_ms']:.1f} | "
+                             f"{ts['pairs_ms']:.1f} | {ts['first_stage_ms']:.1f} | "
+                             f"{ts['shortlist_ms']:.1f} | {ts['rerank_ms']:.1f} | "
+                             f"{ts['read_mb']:.0f} | {ts['read_gb_s']:.1f} | "
+                             f"{ts['floor_ms']:.1f} |")
     lines += targets(report)
     lines += ["", f"Whole benchmark: {report['seconds'] / 60:.1f} minutes.", ""]
     return "\n".join(lines)

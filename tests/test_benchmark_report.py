@@ -65,3 +65,13 @@ def test_the_report_checks_each_target_against_the_run(tmp_path):
     assert "| POST /recommend | 32 | 400.00 | 400.00 | 600.00 | 650 | 3 | 2.50 |" in text
     assert "| 1M: /recommend p99 <= 50 ms | 86.00 ms | not met |" in targets
     assert targets.count("not met") == 4
+
+
+def test_the_report_gives_the_two_stages_step_by_step(tmp_path):
+    report = measured(rec_p50=20.0, rec_p99=30.0, rps=40, errors=0, p99_1m=86)
+    assert "step by step" not in render(tmp_path, report)  # a run from before the steps
+    report["sizes"]["1000000"]["in_process"]["two_stage"] |= {
+        "user_parts_ms": 1.0, "pairs_ms": 20.0, "first_stage_ms": 25.0, "shortlist_ms": 0.5,
+        "rerank_ms": 4.0, "read_mb": 512.0, "read_gb_s": 16.0, "floor_ms": 31.25}
+    text = render(tmp_path, report)
+    assert "| 1,000,000 | 1.0 | 20.0 | 25.0 | 0.5 | 4.0 | 512 | 16.0 | 31.2 |" in text

@@ -20,7 +20,7 @@ from app.recommender import (
     Recommender,
     ServingState,
     TwoStage,
-    _largest,
+    largest,
     rank,
 )
 from app.repositories import CatalogJob, Store
@@ -103,7 +103,7 @@ def test_two_stage_reranks_only_the_first_stage_shortlist():
 @pytest.mark.parametrize("n, m", [(10, 3), (5000, 2000), (100_000, 2000), (300_000, 7)])
 @pytest.mark.parametrize("kind", ["random", "ties", "ascending", "blocked", "sampled-high"])
 def test_shortlist_holds_the_m_largest_values(n, m, kind):
-    """`_largest` (sampled threshold, then a partition of what passes) picks the same
+    """`largest` (sampled threshold, then a partition of what passes) picks the same
     values as a full sort, whatever their layout, including where the sample misses
     all but the largest few values (the fallback)."""
     generator = torch.Generator().manual_seed(n + m)
@@ -116,7 +116,7 @@ def test_shortlist_holds_the_m_largest_values(n, m, kind):
         values[torch.rand(n, generator=generator) < 0.9] = -torch.inf
     elif kind == "sampled-high":  # the sampled positions hold the largest values
         values[:: max(1, n // SELECT_SAMPLE)] += 100
-    picked = _largest(values, m)
+    picked = largest(values, m)
     assert len(picked) == len(set(picked.tolist())) == m
     assert sorted(values[picked].tolist()) == sorted(values.tolist())[-m:]
 
