@@ -113,7 +113,7 @@ class Catalog:
         return self.base.jobs[row] if row is not None and self.base_visible[row] else None
 
     # a snapshot never changes: its size and version are computed once (every response
-    # carries the version; a count over 1M visibility flags took about a millisecond)
+    # carries the version, which counted the 1M visibility flags twice: 0.35 ms each)
     @functools.cached_property
     def size(self) -> int:
         return int(self.base_visible.sum()) + (len(self.delta) if self.delta else 0)

@@ -116,13 +116,6 @@ class _Parts:
     def __init__(self, lin, s, q, hidden, mixed):
         self.lin, self.s, self.q, self.hidden, self.mixed = lin, s, q, hidden, mixed
 
-    def take(self, rows: Tensor) -> _Parts:
-        def pick(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t.index_select(0, rows)
-
-        return _Parts(pick(self.lin), pick(self.s), pick(self.q), pick(self.hidden),
-                      pick(self.mixed))
-
 
 class CatalogScorer:
     """Scores users against a fixed catalog with the job-only work done once.
