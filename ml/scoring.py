@@ -263,7 +263,7 @@ class CatalogScorer:
         with torch.inference_mode():
             if job_rows is None or len(job_rows) > WHOLE_CATALOG_SHARE * len(self.jobs):
                 x = self.pairs.dense(users, user_row, pair_only=True, stand_in=stand_in)
-                return x if job_rows is None else x.index_select(0, job_rows)
+                return _rows(x, job_rows)
             x = dense_features_of_user(self.space, users, user_row, self.jobs, job_rows)
             return x * self.pair_columns
 
@@ -294,17 +294,14 @@ class CatalogScorer:
                 logit += 0.5 * (user.s.pow(2).sum(1) - user.q)
             if m.deep is None and m.conv is None:
                 return logit
-
-            def job(t: Tensor) -> Tensor:
-                return t if job_rows is None else t.index_select(0, job_rows)
-
             if m.deep is None:  # conv head only
-                hidden = job(self.job.hidden) + user.hidden
+                hidden = _rows(self.job.hidden, job_rows) + user.hidden
             else:  # every part is already scaled by the first BatchNorm (folded)
-                hidden = torch.addmm(job(self.job.hidden), x, self.pair.hidden)
+                hidden = torch.addmm(_rows(self.job.hidden, job_rows), x, self.pair.hidden)
                 hidden += user.hidden + self.hidden_bias
             if m.conv is not None and self.mixed_positions:
-                seam = (job(self.job.mixed) + (user.mixed + m.conv.conv.bias)).relu_()
+                seam = (_rows(self.job.mixed, job_rows) + (user.mixed + m.conv.conv.bias)
+                        ).relu_()
                 # [n, M, C] summed over the M windows view by view: reducing an axis this
                 # short in the middle is ~3x slower (0.58 vs 0.18 ms at 10k candidates)
                 hidden.addmm_(functools.reduce(torch.add, seam.unbind(1)), self.conv_out.T)
@@ -327,8 +324,7 @@ class CatalogScorer:
             user = user if user is not None else self.user_parts(users, user_row)
             x = pairs if pairs is not None else self.pair_features(users, user_row, job_rows)
 
-            bias = self.first_stage_bias if job_rows is None else \
-                self.first_stage_bias.index_select(0, job_rows)
+            bias = _rows(self.first_stage_bias, job_rows)
             if self.model.fm is None:
                 return torch.addmv(bias, x, self.pair.lin)
             u = user.s[0]  # [D]
@@ -582,6 +578,11 @@ class CatalogPairs:
         counts = torch.zeros(len(self.values[column]))
         counts.index_add_(0, code[known], torch.ones(int(known.sum())))
         return (counts / len(past_values))[codes]
+
+
+def _rows(values: Tensor, job_rows: Tensor | None) -> Tensor:
+    """The catalog `job_rows` of per-job `values` (first axis), or all of them."""
+    return values if job_rows is None else values.index_select(0, job_rows)
 
 
 def _affine(norm: torch.nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
