@@ -20,6 +20,7 @@ Writes docs/benchmarks/serving.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -208,29 +209,26 @@ class Server:
                 pids.add(int(status.parent.name))
         return pids
 
+    def _proc(self, name: str) -> list[str]:
+        """/proc/PID/`name` of the server and each worker still running."""
+        texts = []
+        for pid in self.pids():
+            with contextlib.suppress(OSError):  # a worker that has just exited
+                texts.append(Path(f"/proc/{pid}/{name}").read_text())
+        return texts
+
     def rss_mb(self) -> float:
         """Resident memory of the server and its worker processes, in MiB."""
-        total = 0
-        for pid in self.pids():
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-            except OSError:
-                pass
-        return total / 1024
+        return sum(int(line.split()[1]) for text in self._proc("status")
+                   for line in text.splitlines() if line.startswith("VmRSS:")) / 1024
 
     def cpu_s(self) -> float:
         """CPU time (user + system, every thread) the server and its workers used so far."""
-        total = 0
-        for pid in self.pids():
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
-                continue
+        ticks = 0
+        for stat in self._proc("stat"):
             utime, stime = stat[stat.rindex(")") + 2 :].split()[11:13]
-            total += int(utime) + int(stime)
-        return total / os.sysconf("SC_CLK_TCK")
+            ticks += int(utime) + int(stime)
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
