@@ -421,9 +421,10 @@ def in_process(url: str, model: Path, *, two_stage: bool, repeats: int = 15) -> 
 def stage_times(scorer, users, timed, shortlist: int = TwoStage().shortlist) -> dict:
     """In-process ms of each step of a two-stage request over the whole catalog (user 0),
     and the floor memory bandwidth sets: the per-job arrays the whole-catalog steps
-    read (job vectors by dimension, pair-field dots, first-stage bias, skill matrix,
-    setting codes, salaries) and the [Fd, N] pair features they write and read back,
-    over the bandwidth of one summing pass over the job vectors."""
+    read (job vectors by dimension, pair-field dots, first-stage bias, setting codes,
+    salaries; of the skill lists, only the user's skills' are read) and the [Fd, N] pair
+    features they write and read back, over the bandwidth of one summing pass over the
+    job vectors."""
     user = scorer.user_parts(users, 0)
     pairs = scorer.pair_features(users, 0, stand_in=True)
     cheap = scorer.first_stage(users, 0, None, user, pairs)
@@ -434,9 +435,7 @@ def stage_times(scorer, users, timed, shortlist: int = TwoStage().shortlist) -> 
         return scorer.score(users, 0, keep, user, kept)
 
     vectors = scorer.job_s_by_dim
-    skills = scorer.pairs.normed_skills
-    read = [vectors, scorer.pair_job_dots, scorer.first_stage_bias, skills.values(),
-            skills.col_indices(), skills.crow_indices(), scorer.pairs.setting_of,
+    read = [vectors, scorer.pair_job_dots, scorer.first_stage_bias, scorer.pairs.setting_of,
             scorer.jobs.salary]
     per_job_mb = sum(t.numel() * t.element_size() for t in read) / 2**20
     pairs_mb = pairs.numel() * pairs.element_size() / 2**20

@@ -538,7 +538,7 @@ def dense_features_of_user(space: FeatureSpace, users: EntityFeatures, user_row:
         "same_region": same_key(u_attr[1].expand(n), j_attr[:, 1]),
         "history_region": share_same(1, j_attr[:, 1]),
         "history_company": share_same(2, j_attr[:, 2]),
-        "salary_fit": salary_fit(users.salary[user_row].expand(n), jobs.salary[job_rows]),
+        "salary_fit": salary_fit(users.salary[user_row], jobs.salary[job_rows]),
     })
 
 
@@ -632,7 +632,8 @@ def proximity(a: Tensor, b: Tensor, scale_km: float) -> Tensor:
     return torch.nan_to_num(torch.exp(-km / scale_km), nan=0.0)
 
 
-def salary_fit(desired: Tensor, offered_max: Tensor) -> Tensor:
-    """(offered - desired) / desired clipped to [-1, 1]; 0 when either is unknown."""
-    fit = ((offered_max - desired) / desired.clamp(min=1.0)).clamp(-1.0, 1.0)
-    return torch.nan_to_num(fit, nan=0.0)
+def salary_fit(desired: Tensor, offered_max: Tensor, out: Tensor | None = None) -> Tensor:
+    """(offered - desired) / desired clipped to [-1, 1]; 0 when either is unknown.
+    Yearly amounts; `desired` broadcasts (one user's against many jobs: a 0-d tensor)."""
+    fit = torch.sub(offered_max, desired, out=out)
+    return fit.div_(desired.clamp(min=1.0)).clamp_(-1.0, 1.0).nan_to_num_(nan=0.0)

@@ -1,5 +1,7 @@
 """The catalog scorer equals the reference forward on random models and catalogs."""
 
+import math
+
 import pytest
 import torch
 
@@ -130,10 +132,14 @@ def test_mended_stand_in_pairs_equal_the_true_pairs(seed):
     assert stand_ins_differ and own_rows > 0
 
 
+@pytest.mark.parametrize("skills_by", ["lists", "product"])
 @pytest.mark.parametrize("seed", [0, 4])
-def test_catalog_pairs_equal_the_reference_dense_features(seed):
-    """The whole-catalog pair features (per-place proximity, O(N) history shares, the
-    user's own history jobs recomputed leave-one-out) equal `dense_features_of_user`."""
+def test_catalog_pairs_equal_the_reference_dense_features(seed, skills_by, monkeypatch):
+    """The whole-catalog pair features (skill overlaps by either route, per-place
+    proximity, O(N) history shares, the user's own history jobs recomputed
+    leave-one-out) equal `dense_features_of_user`."""
+    monkeypatch.setattr(scoring, "SKILL_LISTS_SHARE",
+                        math.inf if skills_by == "lists" else 0.0)
     users, jobs, interactions = random_records(n_users=15, n_jobs=40, seed=seed)
     space = fitted_space(users, jobs, interactions)
     u, j = space.encode_users(users), space.encode_jobs(jobs)
