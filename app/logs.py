@@ -51,7 +51,12 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+    # one access line per request, jobrec.access (route, status, duration): uvicorn
+    # logs its own whenever "uvicorn.access" has a handler, the root's included
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False

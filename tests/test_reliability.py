@@ -433,3 +433,5 @@ def test_json_logs_carry_the_request_id(trained):
     assert access["trace-42"]["route"] == "/recommend"
     assert access["trace-42"]["status"] == 200 and access["trace-42"]["duration_ms"] > 0
     assert access[generated]["path"] == "/healthz"
+    # one access line per request: uvicorn's own would repeat each
+    assert not [entry for entry in lines if entry["logger"] == "uvicorn.access"]
