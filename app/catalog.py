@@ -30,13 +30,43 @@ from ml.text import fold, name_key
 
 
 @dataclass(frozen=True)
+class TextColumn:
+    """A text column, dictionary-encoded: row i holds `values[codes[i]]`. Filters compare
+    the int32 codes, not fixed-width unicode strings (a region filter over 95k jobs:
+    0.009 against 0.47 ms)."""
+
+    values: np.ndarray  # str, the distinct values, sorted
+    codes: np.ndarray  # int32 per row
+
+    @classmethod
+    def of(cls, texts) -> TextColumn:
+        values, codes = np.unique(np.array(list(texts), dtype=str), return_inverse=True)
+        return cls(values, codes.astype(np.int32))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def equals(self, text: str) -> np.ndarray:
+        """bool per row: the row's text is `text`."""
+        at = int(np.searchsorted(self.values, text))
+        if at == len(self.values) or self.values[at] != text:
+            return np.zeros(len(self.codes), dtype=bool)
+        return self.codes == at
+
+    def isin(self, texts) -> np.ndarray:
+        """bool per row: the row's text is one of `texts`."""
+        wanted = np.isin(self.values, list(texts))  # per distinct value
+        return wanted[self.codes]
+
+
+@dataclass(frozen=True)
 class CatalogPart:
     """Jobs of one build, row-aligned: `jobs[i]`, `ids[i]`, `columns[...][i]`."""
 
     jobs: tuple[CatalogJob, ...]
     ids: np.ndarray  # str
     scorer: CatalogScorer
-    columns: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray | TextColumn]
     row_of: dict[str, int]  # job id -> row (built with the part: the first request that
     # excludes seen jobs would otherwise pay for it, ~1 s at 1M jobs)
 
@@ -53,8 +83,8 @@ def build_part(jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
         features = space.encode_jobs([j.record for j in jobs])
     places = [j.record.place for j in jobs]
 
-    def text_column(values) -> np.ndarray:
-        return np.array([fold(v) if v else "" for v in values], dtype=str)
+    def text_column(values) -> TextColumn:
+        return TextColumn.of(fold(v) if v else "" for v in values)
 
     columns = {
         "annual_min_usd": _floats(j.record.salary_min_usd for j in jobs),
@@ -66,8 +96,8 @@ def build_part(jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
         "country": text_column(p.country if p else None for p in places),
         "latitude": _floats(p.latitude if p else None for p in places),
         "longitude": _floats(p.longitude if p else None for p in places),
-        "company": np.array([name_key(j.record.company) for j in jobs], dtype=str),
-        "employment_type": np.array([j.employment_type or "" for j in jobs], dtype=str),
+        "company": TextColumn.of(name_key(j.record.company) for j in jobs),
+        "employment_type": TextColumn.of(j.employment_type or "" for j in jobs),
     }
     return CatalogPart(jobs=jobs, ids=np.array([j.job_id for j in jobs], dtype=str),
                        scorer=CatalogScorer(model, space, features), columns=columns,

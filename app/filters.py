@@ -70,28 +70,28 @@ class JobFilter:
         elif self.remote == "exclude":
             keep &= ~c["remote"]
         if self.companies:
-            keep &= np.isin(c["company"], list(self.companies))
+            keep &= c["company"].isin(self.companies)
         if self.employment_types:
-            keep &= np.isin(c["employment_type"], list(self.employment_types))
+            keep &= c["employment_type"].isin(self.employment_types)
         if self.excluded_ids:  # a few ids: look their rows up
             keep[[part.row_of[i] for i in self.excluded_ids if i in part.row_of]] = False
         return keep
 
 
-def _place_mask(c: dict[str, np.ndarray], q: LocationQuery) -> np.ndarray:
+def _place_mask(c: dict, q: LocationQuery) -> np.ndarray:
     keep = np.ones(len(c["city"]), dtype=bool)
     if q.remote:
         keep &= c["remote"]
     if q.city:
-        keep &= c["city"] == q.city
+        keep &= c["city"].equals(q.city)
     if q.region:
-        keep &= (c["region_code"] == q.region) | (c["region"] == q.region)
+        keep &= c["region_code"].equals(q.region) | c["region"].equals(q.region)
     if q.country:
-        keep &= c["country"] == q.country
+        keep &= c["country"].equals(q.country)
     return keep
 
 
-def _within(c: dict[str, np.ndarray], r: RadiusFilter) -> np.ndarray:
+def _within(c: dict, r: RadiusFilter) -> np.ndarray:
     lat1, lon1 = np.radians(r.latitude), np.radians(r.longitude)
     lat2, lon2 = np.radians(c["latitude"]), np.radians(c["longitude"])
     h = (np.sin((lat2 - lat1) / 2) ** 2

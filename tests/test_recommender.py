@@ -6,12 +6,13 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 import torch
 from sqlalchemy import update
 
 from app import models as m
-from app.catalog import Catalog
+from app.catalog import Catalog, TextColumn
 from app.db import session_scope
 from app.filters import JobFilter
 from app.recommender import (
@@ -119,6 +120,18 @@ def test_shortlist_holds_the_m_largest_values(n, m, kind):
     picked = largest(values, m)
     assert len(picked) == len(set(picked.tolist())) == m
     assert sorted(values[picked].tolist()) == sorted(values.tolist())[-m:]
+
+
+def test_a_text_column_matches_like_the_strings_it_encodes():
+    texts = np.array(["ca", "", "tx", "ca", "ny", "tx", "ca"], dtype=str)
+    column = TextColumn.of(texts.tolist())
+    assert len(column) == len(texts) and column.codes.dtype == np.int32
+    for text in ("ca", "", "tx", "ny", "wa", "c", "zz"):  # present, absent, between, after
+        assert np.array_equal(column.equals(text), texts == text)
+    for wanted in (["ca", "ny"], ["wa"], [], ["", "tx", "wa"]):
+        assert np.array_equal(column.isin(wanted), np.isin(texts, wanted))
+    empty = TextColumn.of([])
+    assert len(empty.equals("ca")) == 0 and len(empty.isin(["ca"])) == 0
 
 
 def test_filtered_ranking_equals_the_best_passing_jobs_whatever_the_share_passing():
