@@ -418,7 +418,8 @@ class CatalogPairs:
         by_skill = torch.sparse_coo_tensor(
             torch.stack([skills[known], rows]), norm[rows], (self.vocab, len(skills)),
             check_invariants=True).coalesce()
-        skill_of, self.skill_jobs = by_skill.indices()
+        skill_of, jobs_of = by_skill.indices()
+        self.skill_jobs = jobs_of.int()  # int32: a third less memory, added as fast
         self.skill_weights = by_skill.values()
         self.skill_start = torch.searchsorted(skill_of, torch.arange(self.vocab + 1))
         # the same [N, V] by job, as a sparse CSR matrix with int32 indices (which the
