@@ -59,6 +59,9 @@ class TextColumn:
         return wanted[self.codes]
 
 
+Columns = dict[str, np.ndarray | TextColumn]  # a part's filter columns, row-aligned
+
+
 @dataclass(frozen=True)
 class CatalogPart:
     """Jobs of one build, row-aligned: `jobs[i]`, `ids[i]`, `columns[...][i]`."""
@@ -66,7 +69,7 @@ class CatalogPart:
     jobs: tuple[CatalogJob, ...]
     ids: np.ndarray  # str
     scorer: CatalogScorer
-    columns: dict[str, np.ndarray | TextColumn]
+    columns: Columns
     row_of: dict[str, int]  # job id -> row (built with the part: the first request that
     # excludes seen jobs would otherwise pay for it, ~1 s at 1M jobs)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.catalog import CatalogPart
+from app.catalog import CatalogPart, Columns
 from ml.locations import (
     EARTH_RADIUS_KM,
     LocationQuery,
@@ -78,7 +78,7 @@ class JobFilter:
         return keep
 
 
-def _place_mask(c: dict, q: LocationQuery) -> np.ndarray:
+def _place_mask(c: Columns, q: LocationQuery) -> np.ndarray:
     keep = np.ones(len(c["city"]), dtype=bool)
     if q.remote:
         keep &= c["remote"]
@@ -91,7 +91,7 @@ def _place_mask(c: dict, q: LocationQuery) -> np.ndarray:
     return keep
 
 
-def _within(c: dict, r: RadiusFilter) -> np.ndarray:
+def _within(c: Columns, r: RadiusFilter) -> np.ndarray:
     lat1, lon1 = np.radians(r.latitude), np.radians(r.longitude)
     lat2, lon2 = np.radians(c["latitude"]), np.radians(c["longitude"])
     h = (np.sin((lat2 - lat1) / 2) ** 2
