@@ -575,17 +575,15 @@ class CatalogPairs:
         at most `SKILL_LISTS_SHARE` of all (job, skill) pairs, by one sparse
         [N, V] x [V, c] product past that."""
         skills, columns = wanted.nonzero(as_tuple=True)
-        start = self.skill_start
-        reached = int((start[skills + 1] - start[skills]).sum())
-        if reached > SKILL_LISTS_SHARE * len(self.skill_jobs):
+        first, end = self.skill_start[skills], self.skill_start[skills + 1]  # list bounds
+        if int((end - first).sum()) > SKILL_LISTS_SHARE * len(self.skill_jobs):
             product = torch.sparse.mm(self.normed_skills, wanted).T  # [c, N], a view
             return product if out is None else out.copy_(product)
         if out is None:
             out = torch.empty((wanted.shape[1], len(self.jobs)))
         out.zero_()
-        for lo, hi, c, weight in zip(start[skills].tolist(), start[skills + 1].tolist(),
-                                     columns.tolist(), wanted[skills, columns].tolist(),
-                                     strict=True):
+        for lo, hi, c, weight in zip(first.tolist(), end.tolist(), columns.tolist(),
+                                     wanted[skills, columns].tolist(), strict=True):
             out[c].index_add_(0, self.skill_jobs[lo:hi], self.skill_weights[lo:hi],
                               alpha=weight)
         return out
