@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -158,6 +158,12 @@ class Catalog:
         digest = hashlib.sha1(f"{stamp}|{self.size}".encode()).hexdigest()[:10]
         return f"{self.size}-{digest}"
 
+    @property
+    def content(self) -> tuple[CatalogPart, np.ndarray, CatalogPart | None]:
+        """What ranking reads. A change that touches no job this snapshot ranks keeps
+        these very objects, so snapshots whose contents are identical (`is`) rank alike."""
+        return self.base, self.base_visible, self.delta
+
     def is_current(self, job_id: str, updated_at: datetime) -> bool:
         """Whether this snapshot has the job in that version."""
         return self.updated_at.get(job_id) == updated_at
@@ -172,13 +178,16 @@ class Catalog:
         jobs = self.changed(jobs)
         if not jobs:
             return self
+        updated_at = {**self.updated_at, **{j.job_id: j.updated_at for j in jobs}}
+        watermark = max([j.updated_at for j in jobs] + ([self.watermark] if self.watermark
+                                                        else []))
+        if not any(j.record.active or self.find(j.job_id) for j in jobs):
+            # inactive jobs this snapshot does not rank: only the bookkeeping changes
+            return replace(self, updated_at=updated_at, watermark=watermark)
         changed_ids = {j.job_id for j in jobs}
         visible = self.base_visible & ~np.isin(self.base.ids, list(changed_ids))
         kept = [j for j in (self.delta.jobs if self.delta else ()) if j.job_id not in changed_ids]
         delta_jobs = kept + [j for j in jobs if j.record.active]
-        updated_at = {**self.updated_at, **{j.job_id: j.updated_at for j in jobs}}
-        watermark = max([j.updated_at for j in jobs] + ([self.watermark] if self.watermark
-                                                        else []))
         if len(delta_jobs) > max_delta:
             # merge into a new base; the kept base jobs keep their encoded features
             # (encoding is most of a build: ~80 of its ~100 s at 1M jobs)

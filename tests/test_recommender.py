@@ -74,6 +74,26 @@ def test_applied_changes_rank_like_a_catalog_built_from_scratch(max_delta):
         assert max(abs(a - b) for (_, a), (_, b) in zip(got, want, strict=True)) < 1e-5
 
 
+def test_a_change_to_jobs_the_catalog_does_not_rank_keeps_its_content():
+    """An inactive job the snapshot does not hold (imported closed, or closed twice) is
+    recorded, so it is not read again, but the snapshot ranks the same objects: answers
+    kept for it stay valid. Any change to a ranked job gives new content."""
+    users, jobs, interactions = random_records(n_users=6, n_jobs=60, seed=6)
+    space = fitted_space(users, jobs, interactions)
+    model = random_model(space, seed=6)
+    t0, t1 = datetime.now(UTC), datetime.now(UTC) + timedelta(seconds=1)
+    catalog = Catalog.build([CatalogJob(j, t0, None, None, None, None, None)
+                             for j in jobs[:50]], model, space)
+    closed = CatalogJob(replace(jobs[55], active=False), t1, None, None, None, None, None)
+    applied = catalog.apply([closed], model, space)
+    assert all(a is b for a, b in zip(applied.content, catalog.content, strict=True))
+    assert applied.is_current(closed.job_id, t1) and not catalog.is_current(closed.job_id, t1)
+    closing = CatalogJob(replace(jobs[0], active=False), t1, None, None, None, None, None)
+    after = applied.apply([closing], model, space)
+    assert after.base_visible is not applied.base_visible
+    assert after.size == applied.size - 1
+
+
 def test_two_stage_with_a_shortlist_of_everything_equals_full_scoring():
     state, users = _state()
     for user in users:
