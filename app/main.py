@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.model_path, factory, refresh_seconds=settings.catalog_refresh_seconds,
                 max_delta=settings.catalog_max_delta,
                 two_stage=TwoStage(settings.two_stage_min_candidates,
-                                   settings.two_stage_shortlist))
+                                   settings.two_stage_shortlist),
+                result_cache_size=settings.result_cache_size)
             state = app.state.recommender.state
             log.info("serving model %s with %d jobs", state.model_version, state.catalog.size)
             yield

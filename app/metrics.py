@@ -36,6 +36,9 @@ class Metrics:
         self.recommendations = Counter(
             "jobrec_recommendations", "recommendation lists served", ("cold_start",),
             registry=self.registry)
+        self.kept_answers = Counter(
+            "jobrec_kept_answers", "recommendation lists served from the answers kept "
+            "for repeated requests (nothing scored)", registry=self.registry)
         self.serving = _ServingCollector(state)
         self.registry.register(self.serving)
 

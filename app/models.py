@@ -107,7 +107,7 @@ class User(Base):
     desired_salary_annual_usd: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 onupdate=utcnow)
+                                                 onupdate=utcnow, index=True)
 
     place: Mapped[Place | None] = relationship(lazy="joined")
     company: Mapped[Company | None] = relationship(lazy="joined")
@@ -174,4 +174,6 @@ class Interaction(Base):
     type: Mapped[str] = mapped_column(String(12))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # when the row was written (the service's clock), unlike occurred_at (the event's)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)

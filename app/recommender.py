@@ -2,7 +2,8 @@
 
 `Recommender` owns one immutable `ServingState` (checkpoint + catalog snapshot) and swaps
 it atomically; a request reads the state once, so it is answered by one model version
-and one catalog version from start to end.
+and one catalog version from start to end. Answers are kept for repeated requests until
+the model, the catalog or the user changes (`app.results`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.catalog import Catalog, CatalogPart
 from app.db import session_scope
 from app.filters import JobFilter, build_filter
 from app.repositories import CatalogJob, Store
+from app.results import ResultCache
 from app.schemas import UserIn, resolve_location
 from ml.checkpoint import Checkpoint, CheckpointError, checkpoint_stamp, load_checkpoint
 from ml.data import aggregate_feedback, attach_history
@@ -70,6 +72,7 @@ class Ranked:
     jobs: list[tuple[CatalogJob, float]]
     state: ServingState
     scored: int  # candidates the model scored (after filters and any first stage)
+    cached: bool = False  # a kept answer to the same request: nothing was scored
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,11 @@ class Recommender:
 
     def __init__(self, state: ServingState, factory: sessionmaker[Session], *,
                  refresh_seconds: float = 1.0, max_delta: int = 2000,
-                 two_stage: TwoStage = TwoStage()) -> None:
+                 two_stage: TwoStage = TwoStage(), result_cache_size: int = 10_000) -> None:
         self._state = state
+        self.result_cache_size = result_cache_size
+        self._results: ResultCache[Kept] = ResultCache(_source(state), result_cache_size)
+        self._user_changes: set = set()  # the last poll's (see `refresh_catalog`)
         self.two_stage = two_stage
         self.factory = factory
         self.refresh_seconds = refresh_seconds
@@ -132,7 +138,7 @@ class Recommender:
         with self._refresh_lock:
             stamp = checkpoint_stamp(model_path)
             state = _load_state(model_path, self.factory)
-            self._state = state
+            self._serve(state)
             self.model_path, self._stamp = str(model_path), stamp
             self._last_check = time.monotonic()
         return state
@@ -165,12 +171,24 @@ class Recommender:
     def state(self) -> ServingState:
         return self._state
 
+    def _serve(self, state: ServingState) -> None:
+        """Swap `state` in; kept answers go with the model or catalog they came from."""
+        if not _same(_source(state), self._results.owner):
+            self._results = ResultCache(_source(state), self.result_cache_size)
+        self._state = state
+
+    def user_changed(self, user_id: str) -> None:
+        """Forget the kept answers of a user whose profile or events this process just
+        wrote (other processes' writes are found by `refresh_catalog`)."""
+        self._results.evict([user_id])
+
     # -- catalog freshness ------------------------------------------------------------
 
     def refresh_catalog(self, session: Session, *, force: bool = False) -> None:
-        """Apply jobs changed in the store since the last sync, and reload the
-        checkpoint when a new one has landed on disk (so every worker process follows
-        one /admin/reload or retrain within `refresh_seconds`).
+        """Apply jobs changed in the store since the last sync, forget the kept answers
+        of users changed since then, and reload the checkpoint when a new one has landed
+        on disk (so every worker process follows one /admin/reload or retrain, and sees
+        every other worker's writes, within `refresh_seconds`).
 
         Runs at most every `refresh_seconds` unless forced; one thread refreshes while
         the others keep serving the current snapshot.
@@ -189,16 +207,21 @@ class Recommender:
             # back from there, not from the newest job, or a bulk import would be
             # re-read on every check.
             synced_at = datetime.now(UTC)
+            since = state.synced_at - REFRESH_OVERLAP
             store = Store(session)
-            changed = [job_id for job_id, at in
-                       store.job_versions(state.synced_at - REFRESH_OVERLAP)
+            if self.result_cache_size:
+                # a change stays in the window for REFRESH_OVERLAP: evict for it once
+                changes = store.user_changes(since)
+                self._results.evict({user for user, *_ in changes - self._user_changes})
+                self._user_changes = changes
+            changed = [job_id for job_id, at in store.job_versions(since)
                        if not state.catalog.is_current(job_id, at)]
             catalog = state.catalog
             if changed:
                 changes = store.catalog_jobs(external_ids=changed)
                 catalog = catalog.apply(changes, state.checkpoint.model,
                                         state.checkpoint.space, max_delta=self.max_delta)
-            self._state = replace(state, catalog=catalog, synced_at=synced_at)
+            self._serve(replace(state, catalog=catalog, synced_at=synced_at))
         finally:
             self._refresh_lock.release()
 
@@ -247,10 +270,19 @@ class Recommender:
             record = replace(record, **updates)
         return record, seen, not stored
 
-    def recommend(self, session: Session, request) -> Ranked:
-        """Top `max_recommendations` jobs passing every filter of `request`."""
+    def recommend(self, session: Session, request, *, fresh: bool = False) -> Ranked:
+        """Top `max_recommendations` jobs passing every filter of `request`: the kept
+        answer to the same request while the model, the catalog and the user are
+        unchanged (unless `fresh`), else scored now (and kept)."""
         self.refresh_catalog(session)
-        state = self._state
+        state, results = self._state, self._results
+        keep = _same(_source(state), results.owner)  # else a swap is under way: score
+        key = request.model_dump_json()
+        kept = results.get(key) if keep and not fresh else None
+        if kept is not None:
+            return Ranked(user_id=request.user_id, cold_start=kept.cold_start, jobs=kept.jobs,
+                          state=state, scored=0, cached=True)
+        ticket = results.ticket()  # before the user's data is read
         store = Store(session)
         user, seen, cold_start = self.resolve_user(
             store, request.user_id, request.profile, state.checkpoint.space.config.max_history)
@@ -259,8 +291,28 @@ class Recommender:
         jobs, scored = self._scoring.submit(rank, state, user, job_filter,
                                             request.max_recommendations,
                                             self.two_stage).result()
-        return Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs, state=state,
-                      scored=scored)
+        ranked = Ranked(user_id=request.user_id, cold_start=cold_start, jobs=jobs,
+                        state=state, scored=scored)
+        if keep:
+            results.put(key, request.user_id, ticket, Kept(cold_start, jobs))
+        return ranked
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A kept answer: what a `Ranked` holds beyond the request and the serving state."""
+
+    cold_start: bool
+    jobs: list[tuple[CatalogJob, float]]
+
+
+def _source(state: ServingState) -> tuple:
+    """What a state's answers depend on: its checkpoint and its catalog's content."""
+    return (state.checkpoint, *state.catalog.content)
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return all(x is y for x, y in zip(a, b, strict=True))
 
 
 def _load_state(model_path, factory: sessionmaker[Session]) -> ServingState:

@@ -343,6 +343,18 @@ class Store:
             m.Job.updated_at >= updated_since)
         return [(job_id, as_utc(at)) for job_id, at in self.session.execute(stmt)]
 
+    def user_changes(self, since: datetime) -> set[tuple[str, str, object]]:
+        """The profile writes (user, "profile", updated_at) and the events (user,
+        "event", row id) written at or after `since`: index range scans. A change is the
+        same tuple every time it is read, so a poller can tell the new ones."""
+        profiles = select(m.User.external_id, m.User.updated_at).where(
+            m.User.updated_at >= since)
+        events = (select(m.User.external_id, m.Interaction.id)
+                  .join(m.Interaction, m.Interaction.user_id == m.User.id)
+                  .where(m.Interaction.created_at >= since))
+        return ({(user, "profile", as_utc(at)) for user, at in self.session.execute(profiles)}
+                | {(user, "event", row) for user, row in self.session.execute(events)})
+
     def interactions(self, user_external_id: str | None = None) -> list[Interaction]:
         """Every interaction (or one user's), oldest first."""
         one = user_external_id is not None

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
                                      description="candidates the first stage keeps")
     catalog_max_delta: int = Field(default=2000, ge=1, description="changed jobs kept "
                                    "beside the base catalog before it is rebuilt")
+    result_cache_size: int = Field(
+        default=10_000, ge=0, le=10_000_000, description="answers each worker keeps for "
+        "repeated /recommend requests, until the model, the catalog or the user changes "
+        "(another worker's writes reach it within catalog_refresh_seconds); 0 turns it "
+        "off")
 
 
     @field_validator("api_key", mode="before")

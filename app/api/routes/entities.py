@@ -23,12 +23,13 @@ IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f
 @writes.put("/users/{user_id}", response_model=UserOut, tags=["users"],
             responses={201: {"model": UserOut, "description": "created"}, **ERROR_RESPONSES})
 def put_user(user_id: IdPath, body: UserIn, session: SessionDep,
-             response: Response) -> UserOut:
+             response: Response, recommender: RecommenderDep) -> UserOut:
     """Create or replace a user's profile; the next recommendation uses it."""
     store = Store(session)
     created = store.get_user(user_id) is None
     store.upsert_users([(user_id, body)])
     session.commit()
+    recommender.user_changed(user_id)
     session.expire_all()
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return user_out(store.get_user(user_id))
@@ -71,13 +72,15 @@ def get_job(job_id: IdPath, session: SessionDep) -> JobOut:
                                                "description": "already recorded"},
                                          **ERROR_RESPONSES})
 def post_event(body: EventCreate, session: SessionDep, response: Response,
+               recommender: RecommenderDep,
                idempotency_key: Annotated[str | None, Header(
                    min_length=1, max_length=128, description="same as the body's "
                    "`idempotency_key` (the body wins when both are sent)")] = None,
                ) -> EventOut:
-    """Record an interaction. 201 is sent only after the event is committed; a retry
-    with the same idempotency key (the `Idempotency-Key` header or the body's
-    `idempotency_key`) answers 200 and records nothing new, even when the retries race."""
+    """Record an interaction; the user's next recommendation counts it. 201 is sent only
+    after the event is committed; a retry with the same idempotency key (the
+    `Idempotency-Key` header or the body's `idempotency_key`) answers 200 and records
+    nothing new, even when the retries race."""
     key = body.idempotency_key or idempotency_key
     timestamp = body.timestamp or datetime.now(UTC)
     if timestamp.tzinfo is None:
@@ -85,7 +88,9 @@ def post_event(body: EventCreate, session: SessionDep, response: Response,
     inserted = Store(session).add_events([EventRow(body.user_id, body.job_id, body.type,
                                                    timestamp, key)])
     session.commit()
-    if not inserted:
+    if inserted:
+        recommender.user_changed(body.user_id)
+    else:
         response.status_code = status.HTTP_200_OK
     return EventOut(user_id=body.user_id, job_id=body.job_id, type=body.type,
                     timestamp=timestamp, created=bool(inserted))

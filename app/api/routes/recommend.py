@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
 
 from app.api.convert import recommendation
 from app.api.deps import RecommenderDep, SessionDep
@@ -19,11 +21,21 @@ from app.recommender import NotFoundError, Ranked
 
 router = APIRouter(tags=["recommendations"])
 
+CacheControl = Annotated[str | None, Header(
+    description='"no-cache": score now, even when an answer to the same request is kept '
+                "(the fresh answer is then kept)")]
+
+
+def _fresh(cache_control: str | None) -> bool:
+    return cache_control is not None and "no-cache" in cache_control.lower()
+
 
 def _response(ranked: Ranked, request_id: str, request: Request) -> RecommendResponse:
     metrics = request.app.state.metrics
     metrics.scored_candidates.inc(ranked.scored)
     metrics.recommendations.labels(str(ranked.cold_start).lower()).inc()
+    if ranked.cached:
+        metrics.kept_answers.inc()
     return RecommendResponse(
         request_id=request_id, user_id=ranked.user_id,
         model_version=ranked.state.model_version,
@@ -33,26 +45,31 @@ def _response(ranked: Ranked, request_id: str, request: Request) -> RecommendRes
 
 @router.post("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES)
 def recommend(body: RecommendRequest, request: Request, session: SessionDep,
-              recommender: RecommenderDep) -> RecommendResponse:
+              recommender: RecommenderDep,
+              cache_control: CacheControl = None) -> RecommendResponse:
     """Rank every active job that passes all filters for the user and return the best.
 
     The user's skills, place and company come from the store (or from an inline
     `profile` for a user the store does not know); jobs the user already interacted
-    with are left out unless `exclude_seen` is false.
+    with are left out unless `exclude_seen` is false. A repeated request is answered
+    from the worker's kept answer while the model, the catalog and the user are
+    unchanged (RESULT_CACHE_SIZE), unless the request says `Cache-Control: no-cache`.
     """
-    return _response(recommender.recommend(session, body), request.state.request_id, request)
+    ranked = recommender.recommend(session, body, fresh=_fresh(cache_control))
+    return _response(ranked, request.state.request_id, request)
 
 
 @router.post("/recommend/batch", response_model=BatchRecommendResponse,
              responses=ERROR_RESPONSES)
 def recommend_batch(body: BatchRecommendRequest, request: Request, session: SessionDep,
-                    recommender: RecommenderDep) -> BatchRecommendResponse:
+                    recommender: RecommenderDep,
+                    cache_control: CacheControl = None) -> BatchRecommendResponse:
     """Several users in one call; each result carries the status it would have alone."""
     results = []
     for i, item in enumerate(body.requests):
         request_id = f"{request.state.request_id}.{i}"
         try:
-            ranked = recommender.recommend(session, item)
+            ranked = recommender.recommend(session, item, fresh=_fresh(cache_control))
         except NotFoundError as exc:
             results.append(BatchItem(status=404, error=error_body(404, str(exc))))
         except FilterError as exc:
