@@ -270,6 +270,26 @@ class Recommender:
             record = replace(record, **updates)
         return record, seen, not stored
 
+    def kept(self, request) -> Ranked | None:
+        """The kept answer to `request`, if there is one and the store was checked for
+        changes within `refresh_seconds`; else None (then call `recommend`). It never
+        waits for the database or the model: safe to call on the event loop."""
+        if time.monotonic() - self._last_check >= self.refresh_seconds:
+            return None  # a check of the store is due: `recommend` makes it first
+        state, results = self._state, self._results
+        if not _same(_source(state), results.owner):
+            return None
+        return self._kept(state, results, request.model_dump_json(), request)
+
+    @staticmethod
+    def _kept(state: ServingState, results: ResultCache[Kept], key: str,
+              request) -> Ranked | None:
+        kept = results.get(key)
+        if kept is None:
+            return None
+        return Ranked(user_id=request.user_id, cold_start=kept.cold_start, jobs=kept.jobs,
+                      state=state, scored=0, cached=True)
+
     def recommend(self, session: Session, request, *, fresh: bool = False) -> Ranked:
         """Top `max_recommendations` jobs passing every filter of `request`: the kept
         answer to the same request while the model, the catalog and the user are
@@ -278,10 +298,8 @@ class Recommender:
         state, results = self._state, self._results
         keep = _same(_source(state), results.owner)  # else a swap is under way: score
         key = request.model_dump_json()
-        kept = results.get(key) if keep and not fresh else None
-        if kept is not None:
-            return Ranked(user_id=request.user_id, cold_start=kept.cold_start, jobs=kept.jobs,
-                          state=state, scored=0, cached=True)
+        if keep and not fresh and (ranked := self._kept(state, results, key, request)):
+            return ranked
         ticket = results.ticket()  # before the user's data is read
         store = Store(session)
         user, seen, cold_start = self.resolve_user(

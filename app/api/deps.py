@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,8 +17,9 @@ from app.settings import Settings
 log = logging.getLogger("jobrec.api")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request. Routes that write commit explicitly before they answer
+@contextmanager
+def request_session(request: Request) -> Iterator[Session]:
+    """A session for one request. Routes that write commit explicitly before they answer
     (so a 2xx means committed); whatever is left uncommitted is rolled back on close.
     Nothing here runs after the response has started, so a database that fails late
     cannot turn a sent answer into a broken one."""
@@ -31,11 +33,18 @@ def get_session(request: Request) -> Iterator[Session]:
             log.warning("closing a database session failed: %s", type(exc).__name__)
 
 
-def get_recommender(request: Request) -> Recommender:
+def get_session(request: Request) -> Iterator[Session]:
+    with request_session(request) as session:
+        yield session
+
+
+# async: nothing to wait for, so FastAPI calls them on the event loop instead of handing
+# them to a worker thread (a thread hop costs more than the call)
+async def get_recommender(request: Request) -> Recommender:
     return request.app.state.recommender
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 

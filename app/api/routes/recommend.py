@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.api.convert import recommendation
-from app.api.deps import RecommenderDep, SessionDep
+from app.api.deps import RecommenderDep, SessionDep, request_session
 from app.api.errors import ERROR_RESPONSES, error_body
 from app.api.schemas import (
     BatchItem,
@@ -17,7 +18,7 @@ from app.api.schemas import (
     RecommendResponse,
 )
 from app.filters import FilterError
-from app.recommender import NotFoundError, Ranked
+from app.recommender import NotFoundError, Ranked, Recommender
 
 router = APIRouter(tags=["recommendations"])
 
@@ -44,9 +45,8 @@ def _response(ranked: Ranked, request_id: str, request: Request) -> RecommendRes
 
 
 @router.post("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES)
-def recommend(body: RecommendRequest, request: Request, session: SessionDep,
-              recommender: RecommenderDep,
-              cache_control: CacheControl = None) -> RecommendResponse:
+async def recommend(body: RecommendRequest, request: Request, recommender: RecommenderDep,
+                    cache_control: CacheControl = None) -> RecommendResponse:
     """Rank every active job that passes all filters for the user and return the best.
 
     The user's skills, place and company come from the store (or from an inline
@@ -55,8 +55,19 @@ def recommend(body: RecommendRequest, request: Request, session: SessionDep,
     from the worker's kept answer while the model, the catalog and the user are
     unchanged (RESULT_CACHE_SIZE), unless the request says `Cache-Control: no-cache`.
     """
-    ranked = recommender.recommend(session, body, fresh=_fresh(cache_control))
+    fresh = _fresh(cache_control)
+    # a kept answer is served right here on the event loop; scoring (and the database)
+    # goes to a worker thread
+    ranked = None if fresh else recommender.kept(body)
+    if ranked is None:
+        ranked = await run_in_threadpool(_recommend, request, recommender, body, fresh)
     return _response(ranked, request.state.request_id, request)
+
+
+def _recommend(request: Request, recommender: Recommender, body: RecommendRequest,
+               fresh: bool) -> Ranked:
+    with request_session(request) as session:
+        return recommender.recommend(session, body, fresh=fresh)
 
 
 @router.post("/recommend/batch", response_model=BatchRecommendResponse,
