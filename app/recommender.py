@@ -72,7 +72,7 @@ class Ranked:
     jobs: list[tuple[CatalogJob, float]]
     state: ServingState
     scored: int  # candidates the model scored (after filters and any first stage)
-    cached: bool = False  # a kept answer to the same request: nothing was scored
+    kept: bool = False  # the kept answer to the same request: nothing was scored
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ class Recommender:
         if kept is None:
             return None
         return Ranked(user_id=request.user_id, cold_start=kept.cold_start, jobs=kept.jobs,
-                      state=state, scored=0, cached=True)
+                      state=state, scored=0, kept=True)
 
     def recommend(self, session: Session, request, *, fresh: bool = False) -> Ranked:
         """Top `max_recommendations` jobs passing every filter of `request`: the kept

@@ -35,7 +35,7 @@ def _response(ranked: Ranked, request_id: str, request: Request) -> RecommendRes
     metrics = request.app.state.metrics
     metrics.scored_candidates.inc(ranked.scored)
     metrics.recommendations.labels(str(ranked.cold_start).lower()).inc()
-    if ranked.cached:
+    if ranked.kept:
         metrics.kept_answers.inc()
     return RecommendResponse(
         request_id=request_id, user_id=ranked.user_id,
