@@ -339,21 +339,18 @@ class Store:
     def job_versions(self, updated_since: datetime) -> list[tuple[str, datetime]]:
         """(external id, updated_at) of every job updated at or after `updated_since`:
         an index range scan, cheap enough to run every second."""
-        stmt = select(m.Job.external_id, m.Job.updated_at).where(
-            m.Job.updated_at >= updated_since)
-        return [(job_id, as_utc(at)) for job_id, at in self.session.execute(stmt)]
+        rows = self.session.execute(_changes_select("job"), {"since": updated_since})
+        return [(job_id, as_utc(at)) for job_id, at in rows]
 
     def user_changes(self, since: datetime) -> set[tuple[str, str, object]]:
         """The profile writes (user, "profile", updated_at) and the events (user,
         "event", row id) written at or after `since`: index range scans. A change is the
         same tuple every time it is read, so a poller can tell the new ones."""
-        profiles = select(m.User.external_id, m.User.updated_at).where(
-            m.User.updated_at >= since)
-        events = (select(m.User.external_id, m.Interaction.id)
-                  .join(m.Interaction, m.Interaction.user_id == m.User.id)
-                  .where(m.Interaction.created_at >= since))
-        return ({(user, "profile", as_utc(at)) for user, at in self.session.execute(profiles)}
-                | {(user, "event", row) for user, row in self.session.execute(events)})
+        at = {"since": since}
+        return ({(user, "profile", as_utc(when))
+                 for user, when in self.session.execute(_changes_select("profile"), at)}
+                | {(user, "event", row)
+                   for user, row in self.session.execute(_changes_select("event"), at)})
 
     def interactions(self, user_external_id: str | None = None) -> list[Interaction]:
         """Every interaction (or one user's), oldest first."""
@@ -396,6 +393,20 @@ def _interactions_select(*, one_user: bool):
             .join(m.Job, m.Job.id == m.Interaction.job_id)
             .order_by(m.Interaction.occurred_at, m.Interaction.id))
     return stmt.where(m.User.external_id == bindparam("user")) if one_user else stmt
+
+
+@cache
+def _changes_select(kind: str):
+    """What was written at or after the bound "since": jobs (external id, updated_at),
+    user profiles (external id, updated_at) or events (user's external id, row id)."""
+    since = bindparam("since")
+    if kind == "job":
+        return select(m.Job.external_id, m.Job.updated_at).where(m.Job.updated_at >= since)
+    if kind == "profile":
+        return select(m.User.external_id, m.User.updated_at).where(m.User.updated_at >= since)
+    return (select(m.User.external_id, m.Interaction.id)
+            .join(m.Interaction, m.Interaction.user_id == m.User.id)
+            .where(m.Interaction.created_at >= since))
 
 
 @cache
