@@ -55,8 +55,8 @@ class Settings(BaseSettings):
         "threads only hold more memory")
     catalog_refresh_seconds: float = Field(
         default=1.0, ge=0.0, description="how often a worker checks the store for changed "
-        "jobs and MODEL_PATH for a new checkpoint (a PUT /jobs is visible at once in the "
-        "worker that took it)")
+        "jobs and users and MODEL_PATH for a new checkpoint (a PUT /jobs, PUT /users or "
+        "POST /events is visible at once in the worker that took it)")
     two_stage_min_candidates: int = Field(
         default=20_000, ge=1, description="above this many candidates (after filters) a "
         "request is answered in two stages: a cheap first stage (the model's first-order "
