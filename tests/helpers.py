@@ -82,6 +82,25 @@ def random_model(space: FeatureSpace, config: ModelConfig | None = None, seed: i
     return model.eval()
 
 
+def demo_store(url: str, model_dir: Path, *, users: int, jobs: int, seed: int, epochs: int,
+               extra_jobs: dict | None = None):
+    """A migrated store at `url` with the demo data (and `extra_jobs`, id -> JobIn) and a
+    tiny checkpoint trained on it at `model_dir`: (engine, session factory, checkpoint)."""
+    from app.db import create_db_engine, session_factory, session_scope
+    from app.importers.demo import import_demo
+    from app.migrate import upgrade
+    from app.repositories import Store
+
+    upgrade(url)
+    engine = create_db_engine(url)
+    factory = session_factory(engine)
+    import_demo(factory, users=users, jobs=jobs, seed=seed)
+    if extra_jobs:
+        with session_scope(factory) as session:
+            Store(session).upsert_jobs(list(extra_jobs.items()))
+    return engine, factory, train_tiny(factory, model_dir, epochs=epochs)
+
+
 def train_tiny(factory, out: Path, epochs: int) -> Path:
     """A checkpoint of configs/tiny.toml (no ablations) trained on the store at `out`."""
     from app.db import session_scope

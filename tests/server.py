@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import uvicorn
@@ -44,3 +46,14 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+@contextmanager
+def serve(app) -> Iterator[httpx.Client]:
+    """A client of `app` served by a `LiveServer` for the duration of the block."""
+    server = LiveServer(app).start()
+    try:
+        with server.client() as client:
+            yield client
+    finally:
+        server.stop()

@@ -13,10 +13,8 @@ import math
 import pytest
 import torch
 
-from app.db import create_db_engine, session_factory, session_scope
-from app.importers.demo import import_demo
+from app.db import session_scope
 from app.main import create_app
-from app.migrate import upgrade
 from app.repositories import Store
 from app.schemas import JobIn
 from app.settings import Settings
@@ -24,8 +22,8 @@ from ml.checkpoint import load_checkpoint
 from ml.data import aggregate_feedback, attach_history
 from ml.text import fold, name_key
 from tests.conftest import BACKENDS, new_database
-from tests.helpers import train_tiny
-from tests.server import LiveServer
+from tests.helpers import demo_store
+from tests.server import serve
 
 pytestmark = pytest.mark.slow
 SHOWCASE = "123"
@@ -65,19 +63,13 @@ CURATED = {
 @pytest.fixture(scope="module", params=BACKENDS)
 def service(request, tmp_path_factory, pg_databases):
     url = new_database(request.param, tmp_path_factory.mktemp("api"), pg_databases)
-    upgrade(url)
-    engine = create_db_engine(url)
-    factory = session_factory(engine)
-    import_demo(factory, users=150, jobs=120, seed=5)
-    with session_scope(factory) as s:
-        Store(s).upsert_jobs([(k, JobIn(**v)) for k, v in CURATED.items()])
-    model_path = train_tiny(factory, tmp_path_factory.mktemp("model") / "ckpt", epochs=2)
+    engine, factory, model_path = demo_store(
+        url, tmp_path_factory.mktemp("model") / "ckpt", users=150, jobs=120, seed=5, epochs=2,
+        extra_jobs={k: JobIn(**v) for k, v in CURATED.items()})
     app = create_app(Settings(database_url=url, model_path=model_path,
                               catalog_refresh_seconds=0.0))
-    server = LiveServer(app).start()
-    with server.client() as client:
+    with serve(app) as client:
         yield client, factory, model_path
-    server.stop()
     engine.dispose()
 
 

@@ -35,11 +35,24 @@ def _state(seed: int = 4):
     space = fitted_space(users, jobs, interactions)
     model = random_model(space, seed=seed)
     now = datetime.now(UTC)
-    catalog = Catalog.build([CatalogJob(j, now, None, None, None, None, None) for j in jobs],
-                            model, space)
+    catalog = Catalog.build([_at(j, now) for j in jobs], model, space)
     state = ServingState(Checkpoint(model, space, {"model_version": "test"}), catalog,
                          synced_at=datetime.now(UTC))
     return state, users
+
+
+def _at(job, updated_at: datetime) -> CatalogJob:
+    return CatalogJob(job, updated_at, None, None, None, None, None)
+
+
+def _catalog_of_fifty():
+    """(users, 60 jobs, space, model, a catalog of the first 50 jobs updated now)."""
+    users, jobs, interactions = random_records(n_users=6, n_jobs=60, seed=6)
+    space = fitted_space(users, jobs, interactions)
+    model = random_model(space, seed=6)
+    now = datetime.now(UTC)
+    return users, jobs, space, model, Catalog.build([_at(j, now) for j in jobs[:50]], model,
+                                                    space)
 
 
 @pytest.mark.parametrize("max_delta", [1000, 5])
@@ -47,21 +60,15 @@ def test_applied_changes_rank_like_a_catalog_built_from_scratch(max_delta):
     """Updated, deactivated and new jobs land in a delta part (max_delta 1000) or are
     merged into a new base that reuses the kept jobs' encoded features (max_delta 5):
     either way the catalog ranks exactly as one built from the resulting jobs."""
-    users, jobs, interactions = random_records(n_users=6, n_jobs=60, seed=6)
-    space = fitted_space(users, jobs, interactions)
-    model = random_model(space, seed=6)
-    t0, t1 = datetime.now(UTC), datetime.now(UTC) + timedelta(seconds=1)
-    catalog = Catalog.build([CatalogJob(j, t0, None, None, None, None, None)
-                             for j in jobs[:50]], model, space)
+    users, jobs, space, model, catalog = _catalog_of_fifty()
+    t1 = datetime.now(UTC) + timedelta(seconds=1)
     changes = ([replace(j, title=j.title + " senior", skills=j.skills[:1]) for j in jobs[:3]]
                + [replace(j, active=False) for j in jobs[3:6]] + jobs[50:])
-    applied = catalog.apply([CatalogJob(j, t1, None, None, None, None, None)
-                             for j in changes], model, space, max_delta=max_delta)
+    applied = catalog.apply([_at(j, t1) for j in changes], model, space, max_delta=max_delta)
     assert (applied.delta is None) == (max_delta == 5)
     assert applied.builds == (2 if max_delta == 5 else 1)
     current = {j.job_id: j for j in jobs[:50]} | {j.job_id: j for j in changes}
-    fresh = Catalog.build([CatalogJob(j, t1, None, None, None, None, None)
-                           for j in current.values()], model, space)
+    fresh = Catalog.build([_at(j, t1) for j in current.values()], model, space)
     assert applied.size == fresh.size == 57
     state = ServingState(Checkpoint(model, space, {"model_version": "test"}), applied,
                          synced_at=t1)
@@ -78,17 +85,13 @@ def test_a_change_to_jobs_the_catalog_does_not_rank_keeps_its_content():
     """An inactive job the snapshot does not hold (imported closed, or closed twice) is
     recorded, so it is not read again, but the snapshot ranks the same objects: answers
     kept for it stay valid. Any change to a ranked job gives new content."""
-    users, jobs, interactions = random_records(n_users=6, n_jobs=60, seed=6)
-    space = fitted_space(users, jobs, interactions)
-    model = random_model(space, seed=6)
-    t0, t1 = datetime.now(UTC), datetime.now(UTC) + timedelta(seconds=1)
-    catalog = Catalog.build([CatalogJob(j, t0, None, None, None, None, None)
-                             for j in jobs[:50]], model, space)
-    closed = CatalogJob(replace(jobs[55], active=False), t1, None, None, None, None, None)
+    _, jobs, space, model, catalog = _catalog_of_fifty()
+    t1 = datetime.now(UTC) + timedelta(seconds=1)
+    closed = _at(replace(jobs[55], active=False), t1)
     applied = catalog.apply([closed], model, space)
     assert all(a is b for a, b in zip(applied.content, catalog.content, strict=True))
     assert applied.is_current(closed.job_id, t1) and not catalog.is_current(closed.job_id, t1)
-    closing = CatalogJob(replace(jobs[0], active=False), t1, None, None, None, None, None)
+    closing = _at(replace(jobs[0], active=False), t1)
     after = applied.apply([closing], model, space)
     assert after.base_visible is not applied.base_visible
     assert after.size == applied.size - 1

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,9 +27,9 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.settings import Settings
 from tests.conftest import REPO, new_database
-from tests.helpers import train_tiny
+from tests.helpers import demo_store
 from tests.proxy import TcpProxy
-from tests.server import LiveServer, free_port
+from tests.server import free_port, serve
 
 pytestmark = pytest.mark.slow
 KEY = "s3cret-key"
@@ -42,25 +41,15 @@ def trained(tmp_path_factory):
     """(SQLite URL with the demo, checkpoint trained on it)."""
     folder = tmp_path_factory.mktemp("reliability")
     url = f"sqlite:///{folder / 'store.db'}"
-    upgrade(url)
-    engine = create_db_engine(url)
-    factory = session_factory(engine)
-    import_demo(factory, users=120, jobs=100, seed=3)
-    train_tiny(factory, folder / "model", epochs=1)
+    engine, _, model_path = demo_store(url, folder / "model", users=120, jobs=100, seed=3,
+                                       epochs=1)
     engine.dispose()
-    return url, folder / "model"
+    return url, model_path
 
 
-@contextmanager
 def serving(url, model_path, **settings):
-    app = create_app(Settings(database_url=url, model_path=model_path,
-                              catalog_refresh_seconds=0.0, **settings))
-    server = LiveServer(app).start()
-    try:
-        with server.client() as client:
-            yield client
-    finally:
-        server.stop()
+    return serve(create_app(Settings(database_url=url, model_path=model_path,
+                                     catalog_refresh_seconds=0.0, **settings)))
 
 
 def is_error(response, status: int) -> dict:

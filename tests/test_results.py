@@ -9,17 +9,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.db import create_db_engine, session_factory, session_scope
-from app.importers.demo import import_demo
+from app.db import session_scope
 from app.main import create_app
-from app.migrate import upgrade
 from app.repositories import EventRow, Store
 from app.results import ResultCache
 from app.schemas import JobIn
 from app.settings import Settings
 from tests.conftest import BACKENDS, new_database
-from tests.helpers import train_tiny
-from tests.server import LiveServer
+from tests.helpers import demo_store
+from tests.server import serve
 
 # -- the cache -----------------------------------------------------------------------------
 
@@ -104,19 +102,14 @@ def test_the_cache_stays_consistent_under_concurrent_use():
 @pytest.fixture(scope="module", params=BACKENDS)
 def service(request, tmp_path_factory, pg_databases):
     url = new_database(request.param, tmp_path_factory.mktemp("kept"), pg_databases)
-    upgrade(url)
-    engine = create_db_engine(url)
-    factory = session_factory(engine)
-    import_demo(factory, users=60, jobs=80, seed=11)
-    model_path = train_tiny(factory, tmp_path_factory.mktemp("model") / "ckpt", epochs=1)
+    engine, factory, model_path = demo_store(
+        url, tmp_path_factory.mktemp("model") / "ckpt", users=60, jobs=80, seed=11, epochs=1)
     # no poll of the store unless a test asks for one: a write this process makes must
     # reach the next answer by itself
     app = create_app(Settings(database_url=url, model_path=model_path,
                               catalog_refresh_seconds=3600.0))
-    server = LiveServer(app).start()
-    with server.client() as client:
+    with serve(app) as client:
         yield client, factory, app.state.recommender
-    server.stop()
     engine.dispose()
 
 
@@ -227,21 +220,15 @@ def test_an_inline_profile_is_part_of_the_request(service):
 
 def test_result_cache_size_zero_scores_every_request(tmp_path):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    engine = create_db_engine(url)
-    factory = session_factory(engine)
-    import_demo(factory, users=20, jobs=30, seed=3)
-    with session_scope(factory) as s:
-        Store(s).upsert_jobs([("extra", JobIn(title="Analyst", location="Remote"))])
-    model_path = train_tiny(factory, tmp_path / "ckpt", epochs=1)
+    engine, _, model_path = demo_store(
+        url, tmp_path / "ckpt", users=20, jobs=30, seed=3, epochs=1,
+        extra_jobs={"extra": JobIn(title="Analyst", location="Remote")})
     app = create_app(Settings(database_url=url, model_path=model_path,
                               result_cache_size=0))
-    server = LiveServer(app).start()
     try:
-        with server.client() as client:
+        with serve(app) as client:
             first, kept = recommend(client, user_id="u1")
             again, kept_again = recommend(client, user_id="u1")
             assert not kept and not kept_again and again == first
     finally:
-        server.stop()
         engine.dispose()
