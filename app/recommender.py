@@ -381,7 +381,7 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
     blocked = torch.from_numpy(np.flatnonzero(~mask)) if whole else None
     if n > two_stage.min_candidates:
         pairs = scorer.pair_features(users, 0, candidates, stand_in=True)
-        cheap = scorer.first_stage(users, 0, candidates, user_parts, pairs)
+        cheap = scorer.first_stage(users, 0, candidates, user_parts, pairs, exact=False)
         if blocked is not None:
             cheap[blocked] = -torch.inf
         keep = largest(cheap, min(two_stage.shortlist, n))

@@ -88,6 +88,32 @@ def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm, 
     torch.testing.assert_close(scorer.score(u, 2, subset, pairs=pairs), scorer.score(u, 2)[subset])
 
 
+@pytest.mark.parametrize("bfloat16", [True, False], ids=["bfloat16", "float32"])
+def test_shortlist_first_stage_is_the_exact_one_up_to_bfloat16_rounding(bfloat16,
+                                                                        monkeypatch):
+    """`first_stage(exact=False)` may take S_job . S_user from bfloat16 copies (on CPUs
+    with native bfloat16 products, or forced here): each product off by at most the two
+    inputs' rounding, the sum by its own (2^-8 relative each, with margin); equal to the
+    exact scores otherwise. Rows given explicitly are exact either way."""
+    monkeypatch.setattr(scoring, "native_bfloat16", lambda: bfloat16)
+    users, jobs, interactions = random_records(seed=6)
+    space = fitted_space(users, jobs, interactions)
+    u, j = space.encode_users(users), space.encode_jobs(jobs)
+    scorer = CatalogScorer(random_model(space), space, j)
+    assert (scorer.shortlist_vectors.dtype == torch.bfloat16) == bfloat16
+    subset = torch.tensor([4, 0, 9])
+    for row in range(len(users)):
+        exact, rough = scorer.first_stage(u, row), scorer.first_stage(u, row, exact=False)
+        if bfloat16:
+            magnitude = scorer.job.s.abs() @ scorer.user_parts(u, row).s[0].abs()  # [N]
+            assert ((rough - exact).abs() <= 2**-7 * magnitude + 1e-5).all(), row
+            assert not torch.equal(rough, exact) or not magnitude.any()
+        else:
+            torch.testing.assert_close(rough, exact, rtol=0, atol=1e-5)
+        torch.testing.assert_close(scorer.first_stage(u, row, subset, exact=False),
+                                   exact[subset], rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("route", ["subset", "whole catalog"])
 def test_pair_features_of_a_subset_are_the_same_by_either_route(route, monkeypatch):
     """A few candidates get their own pair features; past `WHOLE_CATALOG_SHARE` of the
