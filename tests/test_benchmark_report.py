@@ -105,3 +105,32 @@ def test_the_report_gives_the_two_stages_step_by_step(tmp_path):
         "rerank_ms": 4.0, "read_mb": 512.0, "read_gb_s": 16.0, "floor_ms": 31.25}
     text = render(tmp_path, report)
     assert "| 1,000,000 | 1.0 | 20.0 | 25.0 | 0.5 | 4.0 | 512 | 16.0 | 31.2 |" in text
+
+
+def test_the_report_renders_a_load_tested_catalog_past_the_reference_limit(tmp_path):
+    """The reference forward is timed up to REFERENCE_LIMIT candidates: a run whose
+    load-tested catalog is larger has no scorer-vs-reference numbers to show."""
+    report = measured(rec_p50=20.0, rec_p99=30.0, rps=40, errors=0, p99_1m=45)
+    report["args"]["jobs"] = 1_000_000
+    report["sizes"]["1000000"]["in_process"] |= {
+        "candidates": 950148, "flops_per_candidate": {"reference": 654016, "scorer": 41172,
+                                                      "ratio": 15.9}}
+    text = render(tmp_path, report)
+    assert "950,148 candidates: the reference forward is timed up to 200,000" in text
+    assert "| 1M: /recommend p99 <= 50 ms (every request scored) | 45.00 ms | met |" in text
+
+
+def test_stage_times_measure_every_step_on_a_real_scorer():
+    """`stage_times` runs the service's two stages step by step on a real scorer."""
+    from benchmarks.serving import stage_times
+    from ml.scoring import CatalogScorer
+    from tests.helpers import fitted_space, random_model, random_records
+
+    users, jobs, interactions = random_records(n_users=5, n_jobs=60, seed=2)
+    space = fitted_space(users, jobs, interactions)
+    scorer = CatalogScorer(random_model(space), space, space.encode_jobs(jobs))
+    steps = stage_times(scorer, space.encode_users(users), lambda fn: (fn(), 0.001)[1],
+                        shortlist=10)
+    assert set(steps) == {"user_parts_ms", "pairs_ms", "first_stage_ms", "shortlist_ms",
+                          "rerank_ms", "read_mb", "read_gb_s", "floor_ms"}
+    assert all(value > 0 for value in steps.values())
