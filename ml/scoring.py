@@ -29,9 +29,10 @@ first-order and FM terms, an [Fp x H1] product, (k - 1) x C additions and ReLUs,
 For catalogs too large to score whole, `first_stage` is the first-order and FM part of
 the same logit, in full (pair fields included), at one D-dot plus O(Fp^2) per
 candidate; its shortlist is re-ranked by the full model (`app.recommender.rank`). For
-a shortlist its D-dots may run in bfloat16 (`native_bfloat16`), otherwise it is exact. The
-service gives it pair features with a cheaper stand-in for `history_skill`
-(`CatalogPairs.dense`) and the shortlist its true values (`mend_pairs`).
+a shortlist its D-dots may run in bfloat16 (`native_bfloat16`); otherwise it is
+exact. The service gives it pair features with a cheaper stand-in for
+`history_skill` (`CatalogPairs.dense`) and the shortlist its true values
+(`mend_pairs`).
 """
 
 from __future__ import annotations
@@ -337,7 +338,7 @@ class CatalogScorer:
                     pairs: Tensor | None = None, *, exact: bool = True) -> Tensor:
         """Cheap scores [n] for two-stage retrieval: the model's first-order and FM
         terms in full (pair fields included), without the conv and deep terms, up to a
-        per-user constant. Per candidate one D-dot and O(Fd^2) on the pair features;
+        per-user constant. Per candidate one D-dot and O(Fp^2) on the pair features;
         shortlist with it, then `score` the shortlist (reusing `pairs`).
 
         `exact=False` (a shortlist over the whole catalog): S_job . S_user may come
