@@ -30,6 +30,7 @@ from app.results import ResultCache
 from app.schemas import UserIn, resolve_location
 from ml.checkpoint import Checkpoint, CheckpointError, checkpoint_stamp, load_checkpoint
 from ml.data import aggregate_feedback, attach_history
+from ml.kernels import set_num_threads
 from ml.records import UserRecord
 
 log = logging.getLogger("jobrec.recommender")
@@ -106,8 +107,7 @@ class Recommender:
         # otherwise).
         threads = torch.get_num_threads()
         self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scoring",
-                                           initializer=torch.set_num_threads,
-                                           initargs=(threads,))
+                                           initializer=set_num_threads, initargs=(threads,))
         self._last_check = time.monotonic()
         # the checkpoint on disk this state came from (None: not watched)
         self.model_path: str | None = None
@@ -380,13 +380,19 @@ def _top(part: CatalogPart, visible, users, user_parts, job_filter: JobFilter, k
     candidates = None if whole else torch.from_numpy(rows)
     blocked = torch.from_numpy(np.flatnonzero(~mask)) if whole else None
     if n > two_stage.min_candidates:
-        pairs = scorer.pair_features(users, 0, candidates, stand_in=True)
+        if candidates is None:  # the whole part: its pair features factored
+            pairs = scorer.pair_table(users, 0, stand_in=True)
+        else:
+            pairs = scorer.pair_features(users, 0, candidates, stand_in=True)
         cheap = scorer.first_stage(users, 0, candidates, user_parts, pairs, exact=False)
         if blocked is not None:
             cheap[blocked] = -torch.inf
         keep = largest(cheap, min(two_stage.shortlist, n))
-        chosen = keep if candidates is None else candidates.index_select(0, keep)
-        kept = scorer.mend_pairs(users, 0, chosen, pairs.index_select(0, keep))
+        if candidates is None:
+            chosen, kept = keep, pairs.rows(keep)
+        else:
+            chosen, kept = candidates.index_select(0, keep), pairs.index_select(0, keep)
+        kept = scorer.mend_pairs(users, 0, chosen, kept)
         scores = scorer.score(users, 0, chosen, user_parts, kept)
         return _best(part, scores, k, len(keep), chosen.numpy())
     scores = scorer.score(users, 0, candidates, user_parts)

@@ -453,27 +453,27 @@ def stage_times(scorer, users, timed, shortlist: int = TwoStage().shortlist) -> 
     """In-process ms of each step of a two-stage request over the whole catalog (user 0),
     and the floor memory bandwidth sets: the per-job arrays the whole-catalog steps
     read (the shortlist's job vectors, pair-field dots, first-stage bias, setting codes,
-    salaries; of the skill lists, only the user's skills' are read) and the [Fd, N] pair
-    features they write and read back, over the bandwidth of one summing pass over the
-    float32 job vectors."""
+    salaries; of the skill lists, only the user's skills' are read) and the per-job
+    pair fields of the `PairTable` they write and read back, over the bandwidth of one
+    summing pass over the float32 job vectors."""
     user = scorer.user_parts(users, 0)
-    pairs = scorer.pair_features(users, 0, stand_in=True)
+    pairs = scorer.pair_table(users, 0, stand_in=True)
     cheap = scorer.first_stage(users, 0, None, user, pairs, exact=False)
     keep = largest(cheap, shortlist)
 
     def rerank():
-        kept = scorer.mend_pairs(users, 0, keep, pairs.index_select(0, keep))
+        kept = scorer.mend_pairs(users, 0, keep, pairs.rows(keep))
         return scorer.score(users, 0, keep, user, kept)
 
     read = [scorer.shortlist_vectors, scorer.pair_job_dots, scorer.first_stage_bias,
             scorer.pairs.setting_of, scorer.jobs.salary]
     per_job_mb = sum(t.numel() * t.element_size() for t in read) / 2**20
-    pairs_mb = pairs.numel() * pairs.element_size() / 2**20
+    pairs_mb = pairs.per_job.numel() * pairs.per_job.element_size() / 2**20
     vectors = scorer.job.s  # float32
     pass_s = timed(lambda: vectors.sum())
     gb_s = vectors.numel() * vectors.element_size() / 2**30 / pass_s
     return {"user_parts_ms": timed(lambda: scorer.user_parts(users, 0)) * 1000,
-            "pairs_ms": timed(lambda: scorer.pair_features(users, 0, stand_in=True)) * 1000,
+            "pairs_ms": timed(lambda: scorer.pair_table(users, 0, stand_in=True)) * 1000,
             "first_stage_ms": timed(lambda: scorer.first_stage(users, 0, None, user, pairs,
                                                                exact=False)) * 1000,
             "shortlist_ms": timed(lambda: largest(cheap, shortlist)) * 1000,

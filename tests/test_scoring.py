@@ -180,3 +180,32 @@ def test_catalog_pairs_equal_the_reference_dense_features(seed, skills_by, monke
                                    reference * ~job_side, rtol=0, atol=1e-5)
     assert own_history_in_catalog > 0  # the leave-one-out rows were exercised
     assert j.coords.isnan().any() and not j.coords.isnan().all()  # with and without place
+
+
+@pytest.mark.parametrize("stand_in", [False, True])
+@pytest.mark.parametrize("seed", [0, 4])
+def test_first_stage_of_a_pair_table_equals_the_dense_route(seed, stand_in):
+    """The whole catalog's first stage from a `PairTable` (setting fields once per
+    setting, one compiled pass; the user's own history jobs from their own rows) equals
+    the blocked torch products over the table's dense [N, Fd]; the table's rows are the
+    dense rows, own history jobs included."""
+    users, jobs, interactions = random_records(n_users=15, n_jobs=40, seed=seed)
+    space = fitted_space(users, jobs, interactions)
+    u, j = space.encode_users(users), space.encode_jobs(jobs)
+    scorer = CatalogScorer(random_model(space), space, j)
+    own_rows = 0
+    for row in range(len(users)):
+        user = scorer.user_parts(u, row)
+        table = scorer.pair_table(u, row, stand_in=stand_in)
+        dense = table.dense()
+        own_rows += len(table.own_rows)
+        for exact in (True, False):
+            torch.testing.assert_close(
+                scorer.first_stage(u, row, None, user, table, exact=exact),
+                scorer.first_stage(u, row, None, user, dense, exact=exact),
+                rtol=0, atol=1e-5)
+        rows = torch.cat([table.own_rows, torch.tensor([3, 0, 17])])
+        torch.testing.assert_close(table.rows(rows), dense[rows], rtol=0, atol=0)
+    assert own_rows > 0  # the rows that leave themselves out were exercised
+    with pytest.raises(ValueError, match="whole catalog"):
+        scorer.first_stage(u, 0, torch.tensor([1]), None, table)
