@@ -452,7 +452,7 @@ def in_process(url: str, model: Path, *, two_stage: bool, repeats: int = 15) -> 
 def stage_times(scorer, users, timed, shortlist: int = TwoStage().shortlist) -> dict:
     """In-process ms of each step of a two-stage request over the whole catalog (user 0),
     and the floor memory bandwidth sets: the per-job arrays the whole-catalog steps
-    read (the shortlist's job vectors, pair-field dots, first-stage bias, setting codes,
+    read (the job vectors' int8 codes, pair-field dots, first-stage bias, setting codes,
     salaries; of the skill lists, only the user's skills' are read) and the per-job
     pair fields of the `PairTable` they write and read back, over the bandwidth of one
     summing pass over the float32 job vectors."""
@@ -465,8 +465,8 @@ def stage_times(scorer, users, timed, shortlist: int = TwoStage().shortlist) -> 
         kept = scorer.mend_pairs(users, 0, keep, pairs.rows(keep))
         return scorer.score(users, 0, keep, user, kept)
 
-    read = [scorer.shortlist_vectors, scorer.pair_job_dots, scorer.first_stage_bias,
-            scorer.pairs.setting_of, scorer.jobs.salary]
+    read = [scorer.shortlist_codes, scorer.shortlist_scales, scorer.pair_job_dots,
+            scorer.first_stage_bias, scorer.pairs.setting_of, scorer.jobs.salary]
     per_job_mb = sum(t.numel() * t.element_size() for t in read) / 2**20
     pairs_mb = pairs.per_job.numel() * pairs.per_job.element_size() / 2**20
     vectors = scorer.job.s  # float32

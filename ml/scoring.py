@@ -28,10 +28,12 @@ first-order and FM terms, an [Fp x H1] product, (k - 1) x C additions and ReLUs,
 
 For catalogs too large to score whole, `first_stage` is the first-order and FM part of
 the same logit, in full (pair fields included), at one D-dot plus O(Fp^2) per
-candidate; its shortlist is re-ranked by the full model (`app.recommender.rank`). For
-a shortlist its D-dots may run in bfloat16 (`native_bfloat16`); otherwise it is
-exact. The service gives it pair features with a cheaper stand-in for
-`history_skill` (`CatalogPairs.dense`) and the shortlist its true values
+candidate; its shortlist is re-ranked by the full model (`app.recommender.rank`).
+Over the whole catalog it reads the pair features factored (`PairTable`: the fields of
+a job's place, city, region and company once per distinct combination) in one compiled
+pass (`ml.kernels`), where for a shortlist the D-dots may come from int8 codes of the
+job vectors; otherwise it is exact. The service gives it pair features with a cheaper
+stand-in for `history_skill` (`CatalogPairs.table`) and the shortlist its true values
 (`mend_pairs`).
 """
 
@@ -55,7 +57,7 @@ from ml.features import (
     history_validity,
     salary_fit,
 )
-from ml.kernels import add_pair_terms
+from ml.kernels import add_pair_terms, quantize_rows, shortlist_scores
 from ml.locations import EARTH_RADIUS_KM
 from ml.model import ConvFM
 from ml.vocab import PAD, UNK
@@ -203,16 +205,11 @@ class CatalogScorer:
             self.first_stage_bias = job.lin
             return
         self.first_stage_bias = job.lin + 0.5 * (job.s.pow(2).sum(1) - job.q)  # [N]
-        # S_job over the whole catalog for a shortlist (`first_stage(exact=False)`), in
-        # the type and layout this CPU reads fastest; exact scores read the row-major
-        # `job.s`, as the re-rank's gathers of a few rows do. With native bfloat16 dot
-        # products, a bfloat16 copy (half the bytes; 950k jobs on an AMD EPYC with
-        # AVX512-BF16: 4.9 against 10.0 ms for float32); elsewhere bfloat16 is
-        # emulated and slower, and float32 by dimension, [D, N], read row by row
-        # (torch's CPU BLAS took 1.6-2x as long over the row-major [N, D] on an older
-        # AMD EPYC: 24 vs 14 ms at 950k jobs)
-        self.shortlist_vectors = job.s.bfloat16() if native_bfloat16() \
-            else job.s.T.contiguous()
+        # S_job over the whole catalog for a shortlist (`first_stage(exact=False)`): int8
+        # codes with one scale per job, read in the pass that adds the pair terms (950k
+        # jobs on an AMD EPYC without AVX-512: X ms against Y ms for a float32 [D, N]
+        # copy through torch's BLAS and the pass apart); exact scores read `job.s`
+        self.shortlist_codes, self.shortlist_scales = quantize_rows(job.s)
         # only the Fp pair fields among the dense ones: the job-side ones are zero in the
         # pair features (they are in the job's parts); 950k jobs: 7.9-8.1 against
         # 8.7-9.0 ms for the pair terms over all 11. In the order of a PairTable: the
@@ -361,8 +358,9 @@ class CatalogScorer:
         shortlist with it, then `score` the shortlist (reusing `pairs`, [n, Fd], or
         the rows of the whole catalog's `pair_table`).
 
-        `exact=False` (a shortlist over the whole catalog): S_job . S_user may come
-        from bfloat16 copies (`shortlist_vectors`), about 3 significant digits."""
+        `exact=False` (a shortlist over the whole catalog): with a `PairTable`,
+        S_job . S_user comes from int8 codes of S_job (`shortlist_codes`), each value
+        within half a step of 1/127 of its job's largest."""
         with torch.inference_mode():
             user = user if user is not None else self.user_parts(users, user_row)
             if pairs is None:
@@ -381,7 +379,7 @@ class CatalogScorer:
                 return torch.addmv(bias, x, self.pair.lin)
             u = user.s[0]  # [D]
             if job_rows is None:
-                cheap = self._job_dots(u, exact).add_(bias)
+                cheap = torch.addmv(bias, self.job.s, u)
                 dots = self.pair_job_dots
             else:
                 s = self.job.s.index_select(0, job_rows)  # [n, D]
@@ -405,12 +403,12 @@ class CatalogScorer:
     def _first_stage_of_table(self, users: EntityFeatures, user_row: int, user: _Parts,
                               table: PairTable, exact: bool) -> Tensor:
         """`first_stage` over the whole catalog from a `PairTable`, in one compiled pass
-        (`ml.kernels.add_pair_terms`): the setting fields' terms are formed once per
-        setting, and no [Fp, N] intermediate is written (950k jobs: 4.5 ms for the
-        pair terms against 11-13 ms for the blocked torch products and 4-5 ms for
-        gathering the setting fields to every job)."""
+        (`ml.kernels`): the setting fields' terms are formed once per setting, and no
+        [Fp, N] intermediate is written (950k jobs: 4.2 ms for the pair terms against
+        11-13 ms for the blocked torch products and 4-5 ms for gathering the setting
+        fields to every job). Not `exact`: S_job . S_user from the jobs' int8 codes
+        (`shortlist_codes`), in the same pass."""
         u = user.s[0]  # [D]
-        scores = self._job_dots(u, exact)
         linear = (self.pair.lin + self.pair.s @ u)[self.pair_order]  # [Fp]
         x = table.per_job[self.pair_table_rows]  # [A, N]
         a, b = slice(0, len(x)), slice(len(x), None)  # per-job, setting fields
@@ -418,25 +416,23 @@ class CatalogScorer:
         y = table.settings  # [K, B]
         const = y @ linear[b] + 0.5 * ((y @ gram[b, b]) * y).sum(1)  # [K]
         cross = y @ gram[a, b].T  # [K, A]
-        add_pair_terms(len(x), y.shape[1])(
-            scores.numpy(), self.first_stage_bias.numpy(), self.pair_job_dots.numpy(),
-            x.numpy(), self.pairs.setting_of.numpy(), y.numpy(), const.numpy(),
-            cross.numpy(), linear[a].contiguous().numpy(), gram[a, a].contiguous().numpy())
+        pair_terms = (self.first_stage_bias.numpy(), self.pair_job_dots.numpy(), x.numpy(),
+                      self.pairs.setting_of.numpy(), y.numpy(), const.numpy(),
+                      cross.numpy(), linear[a].contiguous().numpy(),
+                      gram[a, a].contiguous().numpy())
+        if exact:
+            scores = self.job.s @ u
+            add_pair_terms(len(x), y.shape[1])(scores.numpy(), *pair_terms)
+        else:
+            scores = torch.empty(len(table))
+            shortlist_scores(len(x), y.shape[1], len(u))(
+                scores.numpy(), self.shortlist_codes.numpy(), self.shortlist_scales.numpy(),
+                u.numpy(), *pair_terms)
         if len(table.own_rows):  # their history fields are their own, not the setting's
             scores[table.own_rows] = self.first_stage(
                 users, user_row, table.own_rows, user, table.rows(table.own_rows),
                 exact=exact)
         return scores
-
-    def _job_dots(self, u: Tensor, exact: bool) -> Tensor:
-        """[N] S_job . u over the whole catalog (u [D])."""
-        vectors = self.shortlist_vectors
-        if vectors.dtype == torch.bfloat16:
-            if exact:
-                return self.job.s @ u
-            # oneDNN sums the products in float32 and rounds the sums to bfloat16
-            return (vectors @ u.bfloat16().unsqueeze(1)).squeeze(1).float()
-        return vectors.T @ u
 
     def score(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
               user: _Parts | None = None, pairs: Tensor | None = None) -> Tensor:
@@ -448,14 +444,6 @@ class CatalogScorer:
         if not len(user_rows):
             return torch.empty((0, len(self.jobs)))
         return torch.stack([self.score(users, int(r)) for r in user_rows])
-
-
-@functools.cache
-def native_bfloat16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so that
-    bfloat16 copies halve the bytes a pass reads without emulated arithmetic."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 def _cat(parts: list[_Parts]) -> _Parts:
