@@ -636,7 +636,8 @@ def render(report: dict, args) -> str:
     if staged:
         lines += ["", f"Past {TwoStage().min_candidates:,} candidates the service ranks in "
                       "two stages: the first stage (the model's first-order and FM terms, "
-                      "pair fields included, with a stand-in for the history skill match) "
+                      "pair fields included, with a stand-in for the history skill match; "
+                      "one compiled pass reading the job vectors as int8 codes) "
                       "shortlists, ConvFM re-ranks the shortlist with the true features. "
                       "Recall@100 of the two stages against full ConvFM scoring of the "
                       "whole catalog, and in-process time for one request:", "",
@@ -649,11 +650,12 @@ def render(report: dict, args) -> str:
         steps = {size: ts for size, ts in staged.items() if "floor_ms" in ts}
         if steps:
             lines += ["", "The two stages step by step, in-process, ms (user's parts; pair "
-                          "features of every job; first stage; shortlist; mending and "
-                          "re-ranking the shortlist), and the floor memory bandwidth sets "
-                          "on the whole-catalog steps: the per-job arrays they read and "
-                          "the pair features they write and read back, at the bandwidth "
-                          "of one summing pass over the float32 job vectors:", "",
+                          "features, per job and per setting; first stage; shortlist; "
+                          "mending and re-ranking the shortlist), and the floor memory "
+                          "bandwidth sets on the whole-catalog steps: the per-job arrays "
+                          "they read and the per-job pair features they write and read "
+                          "back, at the bandwidth of one summing pass over the float32 "
+                          "job vectors:", "",
                       "| jobs | user | pair features | first stage | shortlist | re-rank | "
                       "MiB read | GiB/s | floor ms |",
                       "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
