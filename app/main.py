@@ -6,6 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
+import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -25,7 +26,6 @@ from app.metrics import Metrics
 from app.migrate import is_migrated
 from app.recommender import Recommender, TwoStage
 from app.settings import Settings, get_settings
-from ml.kernels import set_num_threads
 from ml.locations import gazetteer
 
 log = logging.getLogger("jobrec")
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        set_num_threads(settings.torch_threads)
+        torch.set_num_threads(settings.torch_threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = \
             settings.request_threads
         engine = create_db_engine(settings.database_url, timeout=settings.db_timeout_seconds)

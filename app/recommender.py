@@ -30,7 +30,6 @@ from app.results import ResultCache
 from app.schemas import UserIn, resolve_location
 from ml.checkpoint import Checkpoint, CheckpointError, checkpoint_stamp, load_checkpoint
 from ml.data import aggregate_feedback, attach_history
-from ml.kernels import set_num_threads
 from ml.records import UserRecord
 
 log = logging.getLogger("jobrec.recommender")
@@ -107,7 +106,8 @@ class Recommender:
         # otherwise).
         threads = torch.get_num_threads()
         self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scoring",
-                                           initializer=set_num_threads, initargs=(threads,))
+                                           initializer=torch.set_num_threads,
+                                           initargs=(threads,))
         self._last_check = time.monotonic()
         # the checkpoint on disk this state came from (None: not watched)
         self.model_path: str | None = None

@@ -67,3 +67,24 @@ def test_shortlist_scores_add_the_int8_dots_to_the_pair_terms():
     shortlist_scores(1, 2, dim)(out, codes.numpy(), scales.numpy(), u, *args, 7)
     dequantized = (codes.float() * scales.unsqueeze(1)).numpy()
     np.testing.assert_allclose(out, dequantized @ u + pair_terms, rtol=1e-5, atol=1e-5)
+
+
+def test_the_loops_use_as_many_threads_as_torch():
+    """A worker given one torch thread (WORKERS=2, TORCH_THREADS=1) must not have the
+    compiled loops spread over every core."""
+    import numba
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        scores = np.zeros(3, dtype=np.float32)
+        add_pair_terms(1, 1)(scores, np.ones(3, dtype=np.float32),
+                             np.zeros((2, 3), dtype=np.float32),
+                             np.zeros((1, 3), dtype=np.float32), np.zeros(3, dtype=np.int64),
+                             np.zeros((1, 1), dtype=np.float32),
+                             np.zeros(1, dtype=np.float32), np.zeros((1, 1), dtype=np.float32),
+                             np.zeros(1, dtype=np.float32), np.zeros((1, 1), dtype=np.float32))
+        assert numba.get_num_threads() == 1
+        np.testing.assert_array_equal(scores, 1.0)
+    finally:
+        torch.set_num_threads(threads)
