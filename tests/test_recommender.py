@@ -16,8 +16,10 @@ from app.catalog import Catalog, TextColumn
 from app.db import session_scope
 from app.filters import JobFilter
 from app.recommender import (
+    DENSE_SHARE,
     REFRESH_OVERLAP,
     SELECT_SAMPLE,
+    WHOLE_FIRST_STAGE_SHARE,
     Recommender,
     ServingState,
     TwoStage,
@@ -159,13 +161,14 @@ def test_a_text_column_matches_like_the_strings_it_encodes():
 
 def test_filtered_ranking_equals_the_best_passing_jobs_whatever_the_share_passing():
     """Many passing (the whole part is scored, the rest dropped) or few (only they are
-    scored), in one stage or two: always exactly the best k passing jobs, with their
-    own scores."""
+    scored), in one stage or two (whose first stage takes the whole part from a tenth
+    passing): always exactly the best k passing jobs, with their own scores."""
     state, users = _state()
     part = state.catalog.base
     space = state.checkpoint.space
     ids = [j.job_id for j in part.jobs]
-    for excluded in (ids[:5], ids[5:]):  # 55 of 60 pass, then 5 of 60
+    assert WHOLE_FIRST_STAGE_SHARE < 12 / 60 < DENSE_SHARE
+    for excluded in (ids[:5], ids[12:], ids[5:]):  # 55 of 60 pass, 12 of 60, 5 of 60
         for user in users:
             ranked, scored = rank(state, user, JobFilter(excluded_ids=frozenset(excluded)), 8)
             scores = part.scorer.score(space.encode_users([user]), 0)
