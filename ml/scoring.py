@@ -387,11 +387,10 @@ class CatalogScorer:
                 # [Fp, n] from the rows gathered anyway: a gather of n scattered columns of
                 # the catalog's [Fp, N] dots costs a cache miss per value
                 dots = self.pair.s[self.pair_order] @ s.T
-            # [Fp, n]: contiguous for the whole catalog (see CatalogPairs.dense)
-            xt = x.T[self.pair_order]
+            xt = x.T[self.pair_order]  # [Fp, n], each field contiguous (a copy)
             # per candidate: x . (dots + lin + P u) + 0.5 x G x, G with a zero diagonal;
             # block by block, so that the [Fp, block] products stay in cache
-            linear = (self.pair.lin + self.pair.s @ u)[self.pair_order].unsqueeze(1)
+            linear = self._pair_linear(u).unsqueeze(1)
             block = torch.empty((len(xt), min(FIRST_STAGE_BLOCK, len(cheap))))
             for lo in range(0, len(cheap), FIRST_STAGE_BLOCK):
                 hi = min(lo + FIRST_STAGE_BLOCK, len(cheap))
@@ -399,6 +398,11 @@ class CatalogScorer:
                                       alpha=0.5, out=block[:, : hi - lo])
                 cheap[lo:hi] += weights.add_(linear).mul_(xt[:, lo:hi]).sum(0)
             return cheap
+
+    def _pair_linear(self, u: Tensor) -> Tensor:
+        """[Fp] the pair fields' linear weights against one user (u = S_user [D]): their
+        first-order weights plus their vectors dotted with u, in `pair_order`."""
+        return (self.pair.lin + self.pair.s @ u)[self.pair_order]
 
     def _first_stage_of_table(self, users: EntityFeatures, user_row: int, user: _Parts,
                               table: PairTable, exact: bool) -> Tensor:
@@ -409,7 +413,7 @@ class CatalogScorer:
         fields to every job). Not `exact`: S_job . S_user from the jobs' int8 codes
         (`shortlist_codes`), in the same pass."""
         u = user.s[0]  # [D]
-        linear = (self.pair.lin + self.pair.s @ u)[self.pair_order]  # [Fp]
+        linear = self._pair_linear(u)
         x = table.per_job[self.pair_table_rows]  # [A, N]
         a, b = slice(0, len(x)), slice(len(x), None)  # per-job, setting fields
         gram = self.pair_gram
