@@ -2,18 +2,21 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# torch build: cpu by default; `make install TORCH=cu128` takes a CUDA build (see README)
+TORCH ?= cpu
+export TORCH
+STAMP := $(VENV)/.installed-$(TORCH)
 MODEL_PATH ?= var/model
 export MODEL_PATH
+# where `make lock` finds torch's CPU build (e.g. TORCH_LOCK_SOURCE="--find-links DIR")
+TORCH_LOCK_SOURCE ?= --extra-index-url https://download.pytorch.org/whl/cpu
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint lock bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock scripts/install.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch pinned exactly: a looser spec pulls a multi-GB CUDA build
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	scripts/install.sh $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +33,14 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ml app migrations tests benchmarks
+
+# Refresh requirements.lock after a change to pyproject.toml (pins kept where allowed);
+# `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed release.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match \
+	    $(TORCH_LOCK_SOURCE) --no-emit-package torch --no-emit-index-url --no-emit-find-links \
+	    --custom-compile-command "make lock" $(LOCK_ARGS) -o requirements.lock
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
