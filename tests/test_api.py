@@ -351,6 +351,11 @@ def test_broken_json_and_unknown_routes(service):
     assert client.get("/nope").json()["error"]["code"] == "not_found"
     wrong = client.get("/recommend")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "POST"
+    # a path served by two routes (GET and PUT) names both
+    delete = client.delete("/users/u1")
+    assert delete.status_code == 405 and delete.headers["allow"] == "GET, PUT"
+    assert client.post("/healthz").headers["allow"] == "GET"
     radius = client.post("/recommend", json={"user_id": SHOWCASE, "location": {
         "city": "Nowhereville", "radius_km": 10}})
     assert radius.status_code == 422 and "Nowhereville" in radius.json()["error"]["message"]

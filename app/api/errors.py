@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.api.schemas import ErrorResponse
 from app.filters import FilterError
@@ -56,16 +57,20 @@ def validation_details(errors) -> list[dict]:
              "type": e.get("type", "")} for e in errors]
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (Starlette names only the first)."""
-    path = request.url.path
-    methods: set[str] = set()
-    for route in request.app.routes:
-        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods",
-                                                                          None)
-        if regex is not None and route_methods and regex.match(path):
-            methods |= set(route_methods)
-    return sorted(methods)
+    """Every method some route serves at this path (Starlette names only the first route
+    that matches the path). Asks each route through Starlette's own matching, so routes
+    inside included routers count too."""
+    routes = request.app.router.routes
+    allowed = []
+    for method in HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 def install(app: FastAPI) -> None:
