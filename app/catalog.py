@@ -48,10 +48,14 @@ class TextColumn:
 
     def equals(self, text: str) -> np.ndarray:
         """bool per row: the row's text is `text`."""
-        at = int(np.searchsorted(self.values, text))
-        if at == len(self.values) or self.values[at] != text:
+        if not self.contains(text):
             return np.zeros(len(self.codes), dtype=bool)
-        return self.codes == at
+        return self.codes == int(np.searchsorted(self.values, text))
+
+    def contains(self, text: str) -> bool:
+        """Whether some row holds `text`."""
+        at = int(np.searchsorted(self.values, text))
+        return at < len(self.values) and self.values[at] == text
 
     def isin(self, texts) -> np.ndarray:
         """bool per row: the row's text is one of `texts`."""
@@ -137,6 +141,11 @@ class Catalog:
         if self.delta is not None and len(self.delta):
             out.append((self.delta, None))
         return out
+
+    def has_city(self, city: str) -> bool:
+        """Whether some job of this snapshot is in that city (folded name)."""
+        return any(part.columns["city"].contains(city)
+                   for part, _ in self.parts())
 
     def find(self, job_id: str) -> CatalogJob | None:
         """The active job with that id in this snapshot, or None."""

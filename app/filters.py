@@ -6,7 +6,7 @@ handful of numpy comparisons over the part's columns, whatever the catalog size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +14,9 @@ import numpy as np
 from app.catalog import CatalogPart, Columns
 from ml.locations import (
     EARTH_RADIUS_KM,
+    Circle,
     LocationQuery,
+    gazetteer,
     location_query,
     make_place,
     parse_location_query,
@@ -24,14 +26,12 @@ from ml.text import name_key
 
 
 class FilterError(ValueError):
-    """A filter that cannot be applied (for example a radius around an unknown city)."""
+    """A filter that cannot be applied (an unknown place, a radius around one); `details`
+    name the field, the value and any close matches."""
 
-
-@dataclass(frozen=True)
-class RadiusFilter:
-    latitude: float
-    longitude: float
-    radius_km: float
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class JobFilter:
     salary_max_usd: float | None = None
     include_unspecified_salary: bool = False
     places: tuple[LocationQuery, ...] = ()  # each must match
-    radius: RadiusFilter | None = None
+    radius: Circle | None = None
     remote: str = "include"  # include | only | exclude
     companies: frozenset[str] = frozenset()  # name keys
     employment_types: frozenset[str] = frozenset()
@@ -83,15 +83,18 @@ def _place_mask(c: Columns, q: LocationQuery) -> np.ndarray:
     if q.remote:
         keep &= c["remote"]
     if q.city:
-        keep &= c["city"].equals(q.city)
+        keep &= (c["city"].isin((q.city, *q.city_names)) if q.city_names
+                 else c["city"].equals(q.city))
     if q.region:
         keep &= c["region_code"].equals(q.region) | c["region"].equals(q.region)
     if q.country:
         keep &= c["country"].equals(q.country)
+    if q.within:
+        keep &= _within(c, q.within)
     return keep
 
 
-def _within(c: Columns, r: RadiusFilter) -> np.ndarray:
+def _within(c: Columns, r: Circle) -> np.ndarray:
     lat1, lon1 = np.radians(r.latitude), np.radians(r.longitude)
     lat2, lon2 = np.radians(c["latitude"]), np.radians(c["longitude"])
     h = (np.sin((lat2 - lat1) / 2) ** 2
@@ -101,8 +104,13 @@ def _within(c: Columns, r: RadiusFilter) -> np.ndarray:
         return km <= r.radius_km  # NaN coordinates compare False
 
 
-def build_filter(request, *, seen: Iterable[str] = ()) -> JobFilter:
-    """The `JobFilter` of a RecommendRequest (app.api.schemas); `seen` job ids excluded."""
+def build_filter(request, *, seen: Iterable[str] = (),
+                 known_city: Callable[[str], bool] = lambda city: False) -> JobFilter:
+    """The `JobFilter` of a RecommendRequest (app.api.schemas); `seen` job ids excluded.
+
+    A place filter naming a city that neither the gazetteer nor `known_city` (the
+    catalog's own cities, folded) knows raises FilterError with close matches: it
+    would match nothing, most likely a misspelling."""
     def per_year(amount: float | None) -> float | None:
         if amount is None:
             return None
@@ -111,6 +119,7 @@ def build_filter(request, *, seen: Iterable[str] = ()) -> JobFilter:
     places = []
     if request.location_preference:
         query = parse_location_query(request.location_preference)
+        _check_city(query, "location_preference", request.location_preference, known_city)
         if not query.is_empty:
             places.append(query)
     radius = None
@@ -119,7 +128,9 @@ def build_filter(request, *, seen: Iterable[str] = ()) -> JobFilter:
         if loc.radius_km is not None:
             radius = _radius(loc)
         else:
-            places.append(location_query(loc.city, loc.region, loc.country))
+            query = location_query(loc.city, loc.region, loc.country)
+            _check_city(query, "location.city", loc.city, known_city)
+            places.append(query)
     excluded = set(request.exclude_job_ids)
     if request.exclude_seen:
         excluded.update(seen)
@@ -136,12 +147,27 @@ def build_filter(request, *, seen: Iterable[str] = ()) -> JobFilter:
     )
 
 
-def _radius(loc) -> RadiusFilter:
+def _check_city(query: LocationQuery, field: str, text: str | None,
+                known_city: Callable[[str], bool]) -> None:
+    if not query.city or known_city(query.city) or gazetteer().knows_city(query.city):
+        return
+    raise _unknown_place(field, text or query.city, "")
+
+
+def _unknown_place(field: str, text: str, why: str) -> FilterError:
+    suggestions = gazetteer().suggest(text.split(",")[0])
+    hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
+    return FilterError(
+        f"unknown place {text!r} in {field}{why}{hint}",
+        {"field": field, "value": text, "suggestions": suggestions})
+
+
+def _radius(loc) -> Circle:
     if loc.latitude is not None:
-        return RadiusFilter(loc.latitude, loc.longitude, loc.radius_km)
+        return Circle(loc.latitude, loc.longitude, loc.radius_km)
     place = make_place(loc.city, loc.region, loc.country)
     if place is None or not place.has_coordinates:
         where = ", ".join(p for p in (loc.city, loc.region, loc.country) if p)
-        raise FilterError(f"unknown place {where!r} for a radius search: give latitude and "
-                          "longitude, or a city of the gazetteer (15,000+ people)")
-    return RadiusFilter(place.latitude, place.longitude, loc.radius_km)
+        raise _unknown_place("location", where, " for a radius search: give latitude and "
+                             "longitude, or a city of the gazetteer (15,000+ people)")
+    return Circle(place.latitude, place.longitude, loc.radius_km)

@@ -308,7 +308,7 @@ class Recommender:
         store = Store(session)
         user, seen, cold_start = self.resolve_user(
             store, request.user_id, request.profile, state.checkpoint.space.config.max_history)
-        job_filter = build_filter(request, seen=seen)
+        job_filter = build_filter(request, seen=seen, known_city=state.catalog.has_city)
         session.close()  # give the connection back to the pool while the model works
         jobs, scored = self._scoring.submit(rank, state, user, job_filter,
                                             request.max_recommendations,

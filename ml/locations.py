@@ -8,10 +8,11 @@ coordinates.
 
 from __future__ import annotations
 
+import difflib
 import math
 import threading
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, replace
+from functools import cache, cached_property
 
 from ml.text import fold
 
@@ -21,6 +22,22 @@ REMOTE_WORDS = frozenset(
 _COUNTRY_ALIASES = {
     "usa": "US", "u.s.": "US", "u.s.a.": "US", "united states of america": "US",
     "america": "US", "uk": "GB", "england": "GB", "great britain": "GB",
+}
+# Short names people type for a city, folded -> the place they mean. ("LA" is left to
+# Louisiana, as a state code; "DC" is the District of Columbia already.)
+PLACE_ALIASES = {
+    "sf": "San Francisco, CA", "san fran": "San Francisco, CA", "nyc": "New York, NY",
+    "new york city": "New York, NY", "philly": "Philadelphia, PA",
+    "vegas": "Las Vegas, NV", "nola": "New Orleans, LA", "chi-town": "Chicago, IL",
+}
+# Metropolitan areas, folded -> (centre city, country, US state, radius in km): a
+# filter for the area keeps the jobs within the radius of the centre.
+AREAS = {
+    "bay area": ("San Francisco", "US", "CA", 75.0),
+    "sf bay area": ("San Francisco", "US", "CA", 75.0),
+    "san francisco bay area": ("San Francisco", "US", "CA", 75.0),
+    "silicon valley": ("San Jose", "US", "CA", 40.0),
+    "greater london": ("London", "GB", None, 35.0),
 }
 
 
@@ -116,6 +133,44 @@ class Gazetteer:
 
     def country_code(self, name: str | None) -> str | None:
         return self.countries.get(fold(name)) if name else None
+
+    def knows_city(self, name: str) -> bool:
+        """Whether some city of the gazetteer has that name (main or alternate)."""
+        return self.find_city(name) is not None
+
+    @cached_property
+    def _names(self) -> dict[str, tuple[str, int]]:
+        """Folded name -> (display name, people), for suggestions: the cities (the one a
+        bare name means: US first, then the most populous), US states, countries and
+        aliases (states, countries and aliases count as large)."""
+        large = 10_000_000
+        names = {fold(name): (name, large) for name in self.country_names.values()}
+        names.update((fold(name), (name, large)) for name in self.us_state_names.values())
+        for (key, country), cities in self._cities.items():
+            if country == "" and key not in names:
+                city = self.find_city(key) or cities[0]
+                code = city["countrycode"]
+                where = (city["admin1code"] if code == "US"
+                         else self.country_names.get(code, code))
+                names[key] = (f"{city['name']}, {where}", city["population"])
+        names.update((alias, (place, large)) for alias, place in PLACE_ALIASES.items())
+        names.update((area, (area.title(), large)) for area in AREAS)
+        return names
+
+    def suggest(self, text: str, n: int = 3) -> list[str]:
+        """Up to `n` known places whose names are closest to `text` (a misspelling),
+        best first: "San Fransisco" -> ["San Francisco, CA", ...]. Names equally close
+        go by size (a tenfold population is worth 0.01 of similarity)."""
+        names = self._names
+        close = difflib.get_close_matches(fold(text), names.keys(), n=4 * n, cutoff=0.8)
+        matcher = difflib.SequenceMatcher(b=fold(text))
+
+        def rank(key: str) -> float:
+            matcher.set_seq1(key)
+            return matcher.ratio() + 0.01 * math.log10(max(names[key][1], 1))
+
+        best = sorted(close, key=rank, reverse=True)
+        return list(dict.fromkeys(names[key][0] for key in best))[:n]
 
     def us_state_code(self, name: str | None) -> str | None:
         return self.us_states.get(fold(name).rstrip(".")) if name else None
@@ -265,45 +320,74 @@ def _clean(value: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Circle:
+    """Every point within `radius_km` of (latitude, longitude), in degrees."""
+
+    latitude: float
+    longitude: float
+    radius_km: float
+
+
+@dataclass(frozen=True, slots=True)
 class LocationQuery:
     """What a location filter asks for, folded for matching; None parts match anything.
 
     `region` is a US state code ("ca") where the text names a state, otherwise the
-    folded region name; `country` is ISO2 ("us").
+    folded region name; `country` is ISO2 ("us"); `within` is the circle of a
+    metropolitan area ("Bay Area"). `city_names` are the city's other folded names: the
+    gazetteer's name for it when the text gave one of its alternate names ("san
+    fransisco" -> "san francisco"); a job in either matches.
     """
 
     city: str | None = None
     region: str | None = None
     country: str | None = None
     remote: bool = False
+    within: Circle | None = None
+    city_names: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not (self.city or self.region or self.country or self.remote)
+        return not (self.city or self.region or self.country or self.remote or self.within)
 
 
 def parse_location_query(text: str | None) -> LocationQuery:
     """Parse a filter such as "San Francisco", "CA", "Texas", "Austin, TX", "USA",
-    "Remote". Only what the text says is kept (a city is not widened to its state).
+    "Remote", "SF", "Bay Area". Only what the text says is kept (a city is not widened
+    to its state).
 
     A single word that names a US state means the state ("Washington" -> WA; write
-    "Washington, DC" for the capital); "Remote" means remote jobs.
+    "Washington, DC" for the capital); "Remote" means remote jobs; common short names
+    (`PLACE_ALIASES`) mean their city, and metropolitan areas (`AREAS`) a circle.
 
     >>> parse_location_query("austin, texas")
-    LocationQuery(city='austin', region='tx', country='us', remote=False)
+    LocationQuery(city='austin', region='tx', country='us', remote=False, within=None, \
+city_names=())
     >>> parse_location_query("Remote").remote
     True
+    >>> parse_location_query("SF").city
+    'san francisco'
+    >>> parse_location_query("San Fransisco").city_names
+    ('san francisco',)
     """
+    return _with_city_names(_parse_location_query(text))
+
+
+def _parse_location_query(text: str | None) -> LocationQuery:
     folded = fold(text)
     if not folded:
         return LocationQuery()
+    if folded in PLACE_ALIASES:
+        return parse_location_query(PLACE_ALIASES[folded])
+    if folded in AREAS:
+        return LocationQuery(within=area_circle(folded))
     if any(word in folded for word in REMOTE_WORDS):
         rest = folded
         for word in REMOTE_WORDS:
             rest = rest.replace(word, " ")
         rest = rest.strip(" -,()/")
         inner = parse_location_query(rest) if rest else LocationQuery()
-        return LocationQuery(inner.city, inner.region, inner.country, remote=True)
+        return replace(inner, remote=True)
     parts = [fold(p) for p in folded.split(",") if p.strip()]
     state, country = _us_state_key, _country_key
     if len(parts) == 1:
@@ -325,11 +409,20 @@ def parse_location_query(text: str | None) -> LocationQuery:
     return location_query(parts[0], parts[1], parts[-1])
 
 
+def area_circle(name: str) -> Circle:
+    """The circle of a metropolitan area of `AREAS` (by its folded name)."""
+    city, country, state, radius_km = AREAS[name]
+    found = gazetteer().find_city(city, country, state)
+    if found is None:  # the table names gazetteer cities; a test holds it to that
+        raise LookupError(f"area {name!r}: {city} is not in the gazetteer")
+    return Circle(found["latitude"], found["longitude"], radius_km)
+
+
 def location_query(city: str | None, region: str | None, country: str | None) -> LocationQuery:
     """A query from structured parts; a region may be a name or a code.
 
-    >>> location_query("Toronto", "Ontario", "Canada")
-    LocationQuery(city='toronto', region='ontario', country='ca', remote=False)
+    >>> location_query("Toronto", "Ontario", "Canada").region
+    'ontario'
     """
     iso = (_country_key(country) or fold(country)) if country else None
     region_key = None
@@ -337,7 +430,20 @@ def location_query(city: str | None, region: str | None, country: str | None) ->
         state = _us_state_key(region) if iso in (None, "us") else None
         region_key = state or fold(region)
         iso = iso or ("us" if state else None)
-    return LocationQuery(city=fold(city) or None, region=region_key, country=iso)
+    return _with_city_names(LocationQuery(city=fold(city) or None, region=region_key,
+                                          country=iso))
+
+
+def _with_city_names(query: LocationQuery) -> LocationQuery:
+    """`query` with the gazetteer's name of its city where the text gave another one."""
+    if not query.city:
+        return query
+    country = query.country.upper() if query.country else None
+    state = query.region.upper() if query.region and country == "US" else None
+    found = gazetteer().find_city(query.city, country, state)
+    if found is None or fold(found["name"]) == query.city:
+        return query
+    return replace(query, city_names=(fold(found["name"]),))
 
 
 def _us_state_key(part: str) -> str | None:

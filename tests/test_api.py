@@ -124,6 +124,11 @@ FILTERS = {
     "state_name": ({"location_preference": "texas"}, lambda j: _place(j)[1] == "TX"),
     "country": ({"location_preference": "Canada"}, lambda j: _place(j)[2] == "CA"),
     "remote_text": ({"location_preference": "Remote"}, lambda j: j.record.remote),
+    "city_alias": ({"location_preference": "SF"}, lambda j: _place(j)[0] == "san francisco"),
+    "area": ({"location_preference": "Bay Area"}, lambda j: near(j, SF, 75)),
+    # one of the gazetteer's alternate names for San Francisco
+    "city_variant": ({"location_preference": "San Fransisco"},
+                     lambda j: _place(j)[0] == "san francisco"),
     "structured": ({"location": {"city": "Austin", "region": "Texas"}},
                    lambda j: _place(j)[:2] == ("austin", "TX")),
     "radius_point": ({"location": {"latitude": SF[0], "longitude": SF[1], "radius_km": 25}},
@@ -282,6 +287,43 @@ def test_upserts_are_seen_by_the_next_request(service):
     again = client.put("/users/new-user-1", json={"skills": ["java"]})
     assert again.status_code == 200 and client.get("/users/new-user-1").json()["skills"] == \
         ["java"]
+
+
+@pytest.mark.parametrize(("body", "field", "suggestion"), [
+    ({"location_preference": "San Fransico"}, "location_preference", "San Francisco, CA"),
+    ({"location_preference": "Nowhereville"}, "location_preference", None),
+    ({"location_preference": "Sna Jose, CA"}, "location_preference", "San Jose, CA"),
+    ({"location": {"city": "Austn", "region": "TX"}}, "location.city", "Austin, TX"),
+    ({"location": {"city": "Nowhereville", "radius_km": 10}}, "location", None),
+])
+def test_an_unknown_place_is_422_naming_it_with_close_matches(service, body, field,
+                                                               suggestion):
+    client, _, _ = service
+    response = client.post("/recommend", json={"user_id": SHOWCASE, **body})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    value = body.get("location_preference") or body["location"]["city"]
+    assert value in error["message"] and field in error["message"]
+    assert error["details"]["field"] == field
+    if suggestion:
+        assert error["details"]["suggestions"][0] == suggestion
+        assert f"did you mean {suggestion}" in error["message"]
+    batch = client.post("/recommend/batch", json={"requests": [
+        {"user_id": SHOWCASE, **body}, {"user_id": SHOWCASE}]}).json()["results"]
+    assert [item["status"] for item in batch] == [422, 200]
+    assert batch[0]["error"]["details"] == error["details"]
+
+
+def test_a_city_the_gazetteer_lacks_is_known_by_its_jobs(service):
+    client, _, _ = service
+    job = {"title": "Ranch Hand", "location": "Tinyburg Flats, WY", "salary": {"min": 1,
+                                                                               "max": 2}}
+    ask = {"user_id": SHOWCASE, "location_preference": "Tinyburg Flats"}
+    assert client.post("/recommend", json=ask).status_code == 422
+    assert client.put("/jobs/tiny-1", json=job).status_code == 201
+    found = client.post("/recommend", json=ask)
+    assert [r["job_id"] for r in found.json()["recommendations"]] == ["tiny-1"]
+    client.put("/jobs/tiny-1", json={**job, "active": False})
 
 
 def test_events(service):

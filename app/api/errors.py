@@ -96,7 +96,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(FilterError)
     async def _filter(request: Request, exc: FilterError):
-        return error_response(422, str(exc))
+        return error_response(422, str(exc), exc.details)
 
     @app.exception_handler(ReloadError)
     async def _reload(request: Request, exc: ReloadError):

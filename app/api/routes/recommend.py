@@ -84,7 +84,8 @@ def recommend_batch(body: BatchRecommendRequest, request: Request, session: Sess
         except NotFoundError as exc:
             results.append(BatchItem(status=404, error=error_body(404, str(exc))))
         except FilterError as exc:
-            results.append(BatchItem(status=422, error=error_body(422, str(exc))))
+            results.append(BatchItem(status=422,
+                                     error=error_body(422, str(exc), exc.details)))
         else:
             results.append(BatchItem(status=200,
                                      response=_response(ranked, request_id, request)))
