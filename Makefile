@@ -25,7 +25,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/jobrec db upgrade
 	$(BIN)/jobrec import demo --if-empty
-	test -f $(MODEL_PATH)/metadata.json || $(BIN)/jobrec train --out $(MODEL_PATH) --ablations none
+	test -f $(MODEL_PATH)/metadata.json || $(BIN)/jobrec train --out $(MODEL_PATH) --config configs/demo.toml
 	$(BIN)/jobrec serve
 
 test: $(STAMP)

@@ -50,13 +50,14 @@ make_base() {
             || { apt-get update -q >/dev/null && apt-get install -y -q debootstrap >/dev/null; }
     }
     root=$(mktemp -d "${TMPDIR:-/var/tmp}/jobrec-rootfs.XXXXXX")
-    trap 'rm -rf "$root"' EXIT INT TERM
+    trap 'rm -rf "$root" "$root.log"' EXIT
+    trap 'exit 130' INT TERM
+    chmod 755 "$root"  # the image's / (and apt's _apt user needs to get through it)
     say "debootstrap bookworm from $mirror into $root"
     debootstrap --variant=minbase \
         --include=ca-certificates,python3.11,python3.11-venv,python3-venv \
         bookworm "$root" "$mirror" >"$root.log" 2>&1 \
-        || { tail -n 30 "$root.log"; rm -f "$root.log"; exit 1; }
-    rm -f "$root.log"
+        || { tail -n 30 "$root.log"; exit 1; }
     say "security and point-release updates"
     cat >"$root/etc/apt/sources.list" <<EOF
 deb $mirror bookworm main
@@ -68,19 +69,20 @@ EOF
         >"$root/etc/apt/apt.conf.d/90jobrec-no-recommends"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     chroot "$root" sh -c 'export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q && apt-get upgrade -y -q && apt-get clean' >/dev/null
+        apt-get update -q && apt-get upgrade -y -q && apt-get clean' >"$root.log" 2>&1 \
+        || { tail -n 30 "$root.log"; exit 1; }
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/log/*.log
     : >"$root/etc/resolv.conf"
     say "docker import -> $base"
     tar --numeric-owner --xattrs -C "$root" \
-        --exclude=./dev/* --exclude=./proc/* --exclude=./sys/* -c . \
+        --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . \
         | docker import \
             --change 'ENV LANG=C.UTF-8' \
             --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
             --change 'CMD ["/bin/bash"]' \
             --message "debootstrap bookworm minbase + python3.11 from $mirror" \
             - "$base" >/dev/null
-    rm -rf "$root"
+    rm -rf "$root" "$root.log"
     trap - EXIT INT TERM
 }
 

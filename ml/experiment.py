@@ -44,7 +44,7 @@ from ml.records import Interaction, JobRecord, UserRecord
 from ml.report import plot_learning_curve
 from ml.scoring import CatalogScorer
 from ml.text import name_key
-from ml.train import TrainResult, train_convfm
+from ml.train import TrainResult, say, train_convfm
 
 ABLATIONS_DIR = "ablations"
 REPORT_FILE = "report.json"
@@ -209,12 +209,18 @@ def run_training(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     torch.manual_seed(config.train.seed)
+    note = say if progress else lambda text: None
+    note(f"preparing features: {len(users)} users, {len(jobs)} jobs, "
+         f"{len(interactions)} interactions")
     data = prepare(users, jobs, interactions, config=config)
     fingerprint = data_fingerprint(users, jobs, interactions)
     k = config.train.eval_k
     test_task = data.ranking_task(*test_targets(data.split))
 
+    note(f"training convfm: at most {config.train.epochs} epochs, "
+         f"{len(data.split.train)} training pairs")
     main = _train_one(data, config, config.model, progress=progress, label="convfm")
+    note(f"evaluating convfm and the baselines on {len(test_task.users)} test users")
     results = {"convfm": evaluate_ranking(data.model_ranker(main.model, test=True), test_task,
                                           k=k)}
     baselines = {name: evaluate_ranking(fn, test_task, k=k)
@@ -222,6 +228,7 @@ def run_training(
     ablations: dict[str, dict[str, float]] = {}
     ablation_histories = {}
     for ablation in config.train.ablations:
+        note(f"training the ablation {ablation}")
         result = _train_one(data, config, config.model.ablated(ablation),
                             progress=progress, label=ablation)
         ablations[ablation] = evaluate_ranking(data.model_ranker(result.model, test=True),

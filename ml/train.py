@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ def train_convfm(
     result = TrainResult(model=model)
     best_score, best_state, stale = -1.0, None, 0
     started = time.perf_counter()
-    bar = _ProgressBar(enabled=progress, label=label, epochs=train_config.epochs)
+    bar = TrainingProgress(enabled=progress, label=label, epochs=train_config.epochs)
     with bar:
         for epoch in range(1, train_config.epochs + 1):
             t0 = time.perf_counter()
@@ -112,6 +113,7 @@ def train_convfm(
             else:
                 stale += 1
                 if stale >= train_config.patience:
+                    bar.stopped_early(epoch, result.best_epoch)
                     break
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -131,16 +133,23 @@ def _drop_ids(x, rate: float, generator: torch.Generator):
     return x._replace(categorical=categorical)
 
 
-class _ProgressBar:
-    """A rich progress bar over the batches of each epoch (silent when disabled)."""
+class TrainingProgress:
+    """Progress of a training run: a rich bar over each epoch's batches on a terminal,
+    plain lines on stderr otherwise (a log file or a container's output shows the run
+    going: each epoch's start and end, and a line every `every` seconds within one);
+    nothing when disabled."""
 
-    def __init__(self, *, enabled: bool, label: str, epochs: int) -> None:
-        self.enabled, self.label, self.epochs = enabled, label, epochs
+    def __init__(self, *, enabled: bool, label: str, epochs: int,
+                 terminal: bool | None = None, every: float = 15.0) -> None:
+        self.enabled, self.label, self.epochs, self.every = enabled, label, epochs, every
+        self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self._progress = None
         self._task = None
+        self._epoch, self._batches, self._done = 0, 0, 0
+        self._started = self._last_line = 0.0
 
-    def __enter__(self):
-        if self.enabled:
+    def __enter__(self) -> TrainingProgress:
+        if self.enabled and self.terminal:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -156,25 +165,45 @@ class _ProgressBar:
             self._progress.__enter__()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)
 
+    def _line(self, text: str) -> None:
+        if self.enabled and self._progress is None:
+            say(f"{self.label}: {text}")
+
     def start_epoch(self, epoch: int, batches: int) -> None:
+        self._epoch, self._batches, self._done = epoch, batches, 0
+        self._started = self._last_line = time.perf_counter()
         if self._progress is not None:
             self._task = self._progress.add_task(
                 f"{self.label} epoch {epoch}/{self.epochs}", total=batches)
+        self._line(f"epoch {epoch}/{self.epochs} started ({batches} batches)")
 
     def advance(self) -> None:
+        self._done += 1
         if self._progress is not None:
             self._progress.advance(self._task)
+        elif self.enabled and time.perf_counter() - self._last_line >= self.every:
+            self._last_line = time.perf_counter()
+            self._line(f"epoch {self._epoch}/{self.epochs} {self._done}/{self._batches} "
+                       f"batches, {self._last_line - self._started:.0f} s")
 
     def end_epoch(self, log: EpochLog, key: str) -> None:
+        val = log.validation.get(key)
+        summary = f"loss {log.loss:.4f}" + (f" val {key} {val:.4f}" if val is not None
+                                            else "")
         if self._progress is not None:
-            val = log.validation.get(key)
-            extra = f" val {key} {val:.4f}" if val is not None else ""
             self._progress.update(
-                self._task,
-                description=f"{self.label} epoch {log.epoch}/{self.epochs} "
-                            f"loss {log.loss:.4f}{extra}",
-            )
+                self._task, description=f"{self.label} epoch {log.epoch}/{self.epochs} "
+                                        f"{summary}")
+        self._line(f"epoch {log.epoch}/{self.epochs} done in {log.seconds:.1f} s: {summary}")
+
+    def stopped_early(self, epoch: int, best_epoch: int) -> None:
+        self._line(f"stopped after epoch {epoch}: no better since epoch {best_epoch}")
+
+
+def say(text: str) -> None:
+    """One progress line on stderr, flushed at once (a pipe or a file buffers)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)

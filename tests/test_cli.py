@@ -32,9 +32,15 @@ def test_import_train_evaluate(empty_db_url, tmp_path):
     skipped = jobrec("import", "demo", "--if-empty", url=url)
     assert "skipped" in skipped.stderr
     model = tmp_path / "model"
-    jobrec("train", "--out", str(model), "--config", str(REPO / "configs" / "tiny.toml"),
-           "--epochs", "2", "--ablations", "no_fm", "--no-progress", url=url)
+    trained = jobrec("train", "--out", str(model), "--config",
+                     str(REPO / "configs" / "tiny.toml"), "--epochs", "2", "--ablations",
+                     "no_fm", url=url)
     assert (model / "weights.safetensors").exists() and (model / "report.json").exists()
+    # stderr is a pipe here, as in a log file: progress comes as plain lines
+    for line in ("preparing features", "convfm: epoch 1/2 started", "convfm: epoch 2/2 done",
+                 "training the ablation no_fm", "no_fm: epoch 1/2 done"):
+        assert line in trained.stderr, trained.stderr
+    assert "\r" not in trained.stderr and "\x1b" not in trained.stderr  # no bar redrawn
     report_path = tmp_path / "eval.json"
     jobrec("evaluate", "--checkpoint", str(model), "--k", "5", "--json", str(report_path),
            url=url)

@@ -93,3 +93,25 @@ def test_evaluation_with_a_holdout_list(demo_records, tmp_path):
     report = run_evaluation(out, users, jobs, interactions, holdout=holdout, k=5)
     assert report["protocol"] == "holdout csv"
     assert 0 < report["users"] <= 30 and "hr@5" in report and "ndcg@5" in report
+
+
+def test_progress_without_a_terminal_is_plain_lines(capsys):
+    from ml.train import EpochLog, TrainingProgress
+
+    with TrainingProgress(enabled=True, label="convfm", epochs=2, terminal=False,
+                          every=0.0) as progress:
+        progress.start_epoch(1, 3)
+        for _ in range(3):
+            progress.advance()
+        progress.end_epoch(EpochLog(1, 0.25, {"ndcg@10": 0.125}, 1.5), "ndcg@10")
+        progress.stopped_early(1, 1)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "convfm: epoch 1/2 started (3 batches)",
+        "convfm: epoch 1/2 1/3 batches, 0 s", "convfm: epoch 1/2 2/3 batches, 0 s",
+        "convfm: epoch 1/2 3/3 batches, 0 s",
+        "convfm: epoch 1/2 done in 1.5 s: loss 0.2500 val ndcg@10 0.1250",
+        "convfm: stopped after epoch 1: no better since epoch 1"]
+    with TrainingProgress(enabled=False, label="x", epochs=1, terminal=False) as quiet:
+        quiet.start_epoch(1, 1)
+    assert capsys.readouterr().err == ""
