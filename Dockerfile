@@ -4,21 +4,24 @@
 # runtime stage copies only that virtualenv and runs as a non-root user.
 #
 # Base image, chosen with --build-arg BASE_IMAGE (compose: BASE_IMAGE in .env):
-#   default   python:3.11-slim pinned by digest, from Docker Hub
+#   unset or empty   DEFAULT_BASE_IMAGE: python:3.11-slim pinned by digest, from Docker Hub
 #   jobrec-base:bookworm
-#             Debian 12 with Debian's Python 3.11, made locally by docker/make-base.sh
-#             (debootstrap + docker import) where Docker Hub cannot be reached
+#                    Debian 12 with Debian's Python 3.11, made locally by
+#                    docker/make-base.sh (debootstrap + docker import) where Docker Hub
+#                    cannot be reached
 # Both give python3 with venv; the virtualenv links to the base's own interpreter, so the
-# build and runtime stages always use the same base.
+# build and runtime stages always use the same base. (Empty counts as unset because
+# docker-compose v1 passes `args: [BASE_IMAGE]` as an empty value when it is not set.)
 #
 # The digest is the multi-arch OCI index of python:3.11-slim (Python 3.11.16 on Debian 13,
 # pushed 2026-08-16). It was not read from Docker Hub here (unreachable from where this was
 # written): it is the index digest that several independent public projects pin for this tag
 # and record as such. To move to a newer one: `docker pull python:3.11-slim` and
 # `docker image inspect --format '{{index .RepoDigests 0}}' python:3.11-slim`.
-ARG BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+ARG DEFAULT_BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+ARG BASE_IMAGE=
 
-FROM ${BASE_IMAGE} AS build
+FROM ${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}} AS build
 # PIP_FIND_LINKS: a local wheelhouse (docker/wheels/, empty in git) that scripts/install.sh
 # looks in first, e.g. for torch's CPU wheel where PyTorch's index cannot be reached.
 ENV PIP_NO_CACHE_DIR=1 \
@@ -48,7 +51,7 @@ COPY migrations ./migrations
 RUN scripts/install.sh /opt/venv/bin/python 0 \
     && /opt/venv/bin/python -c "import app, ml, migrations, torch; print('torch', torch.__version__)"
 
-FROM ${BASE_IMAGE} AS runtime
+FROM ${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}} AS runtime
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin jobrec \
     && mkdir -p /app/var && chown jobrec:jobrec /app/var
 COPY --from=build /opt/venv /opt/venv

@@ -11,7 +11,7 @@ export MODEL_PATH
 # where `make lock` finds torch's CPU build (e.g. TORCH_LOCK_SOURCE="--find-links DIR")
 TORCH_LOCK_SOURCE ?= --extra-index-url https://download.pytorch.org/whl/cpu
 
-.PHONY: run test install lint lock bench clean
+.PHONY: run test install lint lock browser bench clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/install.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,19 +28,27 @@ run: $(STAMP)
 	test -f $(MODEL_PATH)/metadata.json || $(BIN)/jobrec train --out $(MODEL_PATH) --config configs/demo.toml
 	$(BIN)/jobrec serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Debian's Chromium for the browser tests (installed when missing and run as root)
+browser:
+	scripts/ensure-chromium.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check ml app migrations tests benchmarks
 
 # Refresh requirements.lock after a change to pyproject.toml (pins kept where allowed);
 # `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed release.
-lock: $(STAMP)
+lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 	    --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match \
 	    $(TORCH_LOCK_SOURCE) --no-emit-package torch --no-emit-index-url --no-emit-find-links \
 	    --custom-compile-command "make lock" $(LOCK_ARGS) -o requirements.lock
+
+$(BIN)/uv:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$$(grep '^uv==' requirements.lock)"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py

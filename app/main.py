@@ -18,7 +18,7 @@ from app.api.middleware import (
     RateLimitMiddleware,
     RequestIdMiddleware,
 )
-from app.api.routes import admin, entities, ops, recommend
+from app.api.routes import admin, docs, entities, ops, recommend
 from app.api.security import API_KEY_REQUIRED
 from app.db import create_db_engine, session_factory
 from app.logs import configure_logging
@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=ml.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served with local assets by app.api.routes.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics = Metrics(
@@ -105,4 +107,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(entities.router)
     app.include_router(admin.router, dependencies=keyed)
     app.include_router(ops.router)
+    docs.install(app)
     return app

@@ -84,7 +84,7 @@ ensure_docker || exit $?
 
 # ---------------------------------------------------------------------------------------
 step "base images"
-default_base=$(sed -n 's/^ARG BASE_IMAGE=//p' Dockerfile | head -n 1)
+default_base=$(sed -n 's/^ARG DEFAULT_BASE_IMAGE=//p' Dockerfile | head -n 1)
 default_db=$(sed -n 's/.*DB_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.yml | head -n 1)
 [ -n "$default_base" ] && [ -n "$default_db" ] || fail "no default BASE_IMAGE/DB_IMAGE found"
 available() {  # present, or pulled within two minutes
