@@ -29,9 +29,10 @@ class FilterError(ValueError):
     """A filter that cannot be applied (an unknown place, a radius around one); `details`
     name the field, the value and any close matches."""
 
-    def __init__(self, message: str, details: dict | None = None) -> None:
+    def __init__(self, message: str, details: dict | None = None,
+                 code: str = "unknown_place") -> None:
         super().__init__(message)
-        self.details = details
+        self.details, self.code = details, code
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=ml.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # operation ids are the route functions' names: recommend, put_user, ...
+        generate_unique_id_function=lambda route: route.name,
         docs_url=None,  # served with local assets by app.api.routes.docs
         redoc_url=None,
     )

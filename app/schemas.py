@@ -23,33 +23,81 @@ from ml.salary import CURRENCIES, PayPeriod, Salary, SalaryError, to_annual_usd
 
 EmploymentType = Literal["full_time", "part_time", "contract", "temporary", "internship"]
 EMPLOYMENT_TYPES: tuple[str, ...] = EmploymentType.__args__  # type: ignore[attr-defined]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"),
+                     WithJsonSchema({"type": "string", "enum": list(CURRENCIES),
+                                     "description": "ISO 4217 code"})]
+# A text that is not blank once stripped: it holds a character that is not Python's
+# whitespace (ECMA's \s lacks \x1c-\x1f and \x85 of it, so they are named too).
+# Patterns are searched, not matched whole, in JSON Schema as in pydantic.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 SkillName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=100)]
+                                             max_length=100, pattern=NOT_BLANK)]
 MAX_SKILLS = 100
+
+
+# Integer ids are taken within I-JSON's exact range (RFC 7493): a JSON number past it may
+# reach a client, or come from one, already rounded (JavaScript's numbers are doubles).
+MAX_INTEGER_ID = 2**53 - 1
 
 
 def _id_to_str(value: Any) -> Any:
     if isinstance(value, bool):
         return value  # let validation refuse it
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 42.0 is an integer to JSON (and to JSON Schema)
     if isinstance(value, int):
-        if not -(2**63) <= value < 2**63:
-            raise ValueError("an integer id must fit in 64 bits")
+        if not -MAX_INTEGER_ID <= value <= MAX_INTEGER_ID:
+            raise ValueError(f"an integer id must be within ±{MAX_INTEGER_ID}: send a "
+                             "larger id as a string")
         return str(value)
     return value
 
 
-_ID_PATTERN = r"^[^\x00-\x1f]+$"
+# no control characters, and not blank
+_ID_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x1f\x85][^\x00-\x1f]*$"
 ExternalId = Annotated[
     str,
     BeforeValidator(_id_to_str),
     Field(min_length=1, max_length=64, pattern=_ID_PATTERN),
     WithJsonSchema({"anyOf": [
         {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _ID_PATTERN},
-        {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}],
-        "description": "the source's own id: a JSON string or a 64-bit integer"}),
+        {"type": "integer", "minimum": -MAX_INTEGER_ID, "maximum": MAX_INTEGER_ID}],
+        "description": "the source's own id: a JSON string (1 to 64 characters) or an "
+                       f"integer within ±{MAX_INTEGER_ID} (2^53 - 1: larger integers "
+                       "lose digits in JSON clients; send them as strings)",
+        "examples": ["u42", 123]}),
 ]
+
+# -- rules across fields, stated in JSON Schema where it can state them ---------------------
+
+
+def number(name: str) -> dict[str, Any]:
+    """JSON Schema: `name` is given as a number (not null)."""
+    return {"required": [name], "properties": {name: {"type": "number"}}}
+
+
+def text(name: str) -> dict[str, Any]:
+    """JSON Schema: `name` is given as a text that is not blank."""
+    return {"required": [name], "properties": {name: {"type": "string",
+                                                      "pattern": NOT_BLANK}}}
+
+
+def implies(condition: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": condition, "then": then}
+
+
+def both_or_neither(a: str, b: str) -> list[dict[str, Any]]:
+    return [implies(number(a), number(b)), implies(number(b), number(a))]
+
+
+def with_rules(*rules: dict[str, Any], examples: list[dict] | None = None):
+    """A `json_schema_extra` that adds `rules` (allOf) and `examples` to a model's schema."""
+    def extra(schema: dict[str, Any]) -> None:
+        schema.setdefault("allOf", []).extend(rules)
+        if examples:
+            schema["examples"] = examples
+    return extra
 
 
 def _leaf_types(annotation: Any) -> set[Any]:
@@ -95,13 +143,21 @@ def _check_currency(value: str) -> str:
 
 
 class PlaceIn(_Input):
-    """A structured place; `region` may be a name or a code ("California" or "CA")."""
+    """A structured place; `region` may be a name or a code ("California" or "CA").
+    Coordinates come in pairs: latitude and longitude, or neither (the gazetteer's, for
+    a city it knows)."""
 
-    city: ShortText | None = None
-    region: ShortText | None = None
-    country: ShortText | None = None
-    latitude: float | None = Field(None, ge=-90, le=90)
-    longitude: float | None = Field(None, ge=-180, le=180)
+    model_config = ConfigDict(json_schema_extra=with_rules(
+        *both_or_neither("latitude", "longitude"),
+        examples=[{"city": "Austin", "region": "TX", "country": "US"},
+                  {"city": "Lyon", "country": "France", "latitude": 45.76,
+                   "longitude": 4.84}]))
+
+    city: ShortText | None = Field(None, description="city name, e.g. Austin")
+    region: ShortText | None = Field(None, description="state or region: a name or a code")
+    country: ShortText | None = Field(None, description="a name or an ISO code (US, USA)")
+    latitude: float | None = Field(None, ge=-90, le=90, description="degrees north")
+    longitude: float | None = Field(None, ge=-180, le=180, description="degrees east")
 
     @model_validator(mode="after")
     def _coordinates_pair(self) -> PlaceIn:
@@ -125,12 +181,20 @@ def resolve_location(value: LocationText | PlaceIn | None, remote: bool = False)
 
 
 class SalaryIn(_Input):
-    """A pay range: `min` and/or `max` per `period`, in `currency`."""
+    """A pay range: `min`, `max` or both per `period`, in `currency`. When both are given,
+    `max` must not be below `min` (422 otherwise: JSON Schema cannot compare two
+    fields)."""
 
-    min: float | None = Field(None, ge=0, le=1e9)
-    max: float | None = Field(None, ge=0, le=1e9)
-    currency: Currency = "USD"
-    period: PayPeriod = "year"
+    model_config = ConfigDict(json_schema_extra=with_rules(
+        {"anyOf": [number("min"), number("max")]},
+        examples=[{"min": 120000, "max": 150000}, {"min": 25, "max": 32, "period": "hour"},
+                  {"min": 4000, "currency": "EUR", "period": "month"}]))
+
+    min: float | None = Field(None, ge=0, le=1e9, description="lowest pay per period")
+    max: float | None = Field(None, ge=0, le=1e9, description="highest pay per period; "
+                              "not below min")
+    currency: Currency = Field("USD", description="ISO 4217 code")
+    period: PayPeriod = Field("year", description="what one amount pays for")
 
     _currency = field_validator("currency")(_check_currency)
 
@@ -149,9 +213,11 @@ class SalaryIn(_Input):
 class DesiredSalaryIn(_Input):
     """What a user wants to earn at least: `amount` per `period` in `currency`."""
 
-    amount: float = Field(ge=0, le=1e9)
-    currency: Currency = "USD"
-    period: PayPeriod = "year"
+    model_config = ConfigDict(json_schema_extra={"examples": [{"amount": 120000}]})
+
+    amount: float = Field(ge=0, le=1e9, description="pay per period")
+    currency: Currency = Field("USD", description="ISO 4217 code")
+    period: PayPeriod = Field("year", description="what the amount pays for")
 
     _currency = field_validator("currency")(_check_currency)
 
@@ -160,31 +226,65 @@ class DesiredSalaryIn(_Input):
         return to_annual_usd(self.amount, self.currency, self.period)
 
 
+LOCATION_HELP = ('where: text such as "Austin, TX", "Paris, France" or "Remote - US", or '
+                 "a structured place; normalised to city, state/region and country with "
+                 "coordinates from an offline gazetteer")
+
+
 class JobIn(_Input):
-    """A job posting as clients and importers send it."""
+    """A job posting as clients and importers send it. Skills are also found in the
+    title and description; the salary is annualised to US dollars for filtering."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"title": "Senior Data Scientist", "company": "Acme Analytics",
+         "description": "Build ranking models in Python and SQL.",
+         "location": "San Francisco, CA", "skills": ["python", "sql", "machine learning"],
+         "salary": {"min": 150000, "max": 190000}, "employment_type": "full_time",
+         "posted_at": "2026-11-30T09:00:00Z"},
+        {"title": "Line Cook", "location": {"city": "Austin", "region": "TX"},
+         "salary": {"min": 18, "max": 22, "period": "hour"},
+         "employment_type": "part_time"},
+        {"title": "Support Engineer", "location": "Remote - US", "remote": True},
+    ]})
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                            max_length=300)]
-    description: Annotated[str, StringConstraints(max_length=50_000)] = ""
-    company: ShortText | None = None
-    location: LocationText | PlaceIn | None = None
-    remote: bool = False
-    skills: list[SkillName] = Field(default_factory=list, max_length=MAX_SKILLS)
-    salary: SalaryIn | None = None
+                                            max_length=300, pattern=NOT_BLANK)] = Field(
+        description="the posting's title; not blank")
+    description: Annotated[str, StringConstraints(max_length=50_000)] = Field(
+        "", description="the posting's text (skills are read from it too)")
+    company: ShortText | None = Field(None, description="employer name")
+    location: LocationText | PlaceIn | None = Field(None, description=LOCATION_HELP)
+    remote: bool = Field(False, description="remote work (also set by a location such as "
+                                            '"Remote")')
+    skills: list[SkillName] = Field(default_factory=list, max_length=MAX_SKILLS,
+                                    description="skills the job asks for")
+    salary: SalaryIn | None = Field(None, description="the posted pay range")
     employment_type: EmploymentType | None = None
-    posted_at: datetime | None = None
-    expires_at: datetime | None = None
-    active: bool = True
+    posted_at: datetime | None = Field(None, description="ISO 8601 date-time")
+    expires_at: datetime | None = Field(None, description="ISO 8601 date-time")
+    active: bool = Field(True, description="false takes the job out of recommendations")
 
 
 class UserIn(_Input):
-    """A job seeker's profile."""
+    """A job seeker's profile: what the model knows of a user beside their events."""
 
-    headline: Annotated[str, StringConstraints(max_length=2000)] = ""
-    location: LocationText | PlaceIn | None = None
-    current_company: ShortText | None = None
-    skills: list[SkillName] = Field(default_factory=list, max_length=MAX_SKILLS)
-    desired_salary: DesiredSalaryIn | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"headline": "Data scientist, 5 years in retail analytics",
+         "location": "Seattle, WA", "current_company": "Globex",
+         "skills": ["python", "sql", "forecasting"], "desired_salary": {"amount": 140000}},
+        {"headline": "Registered nurse", "location": {"city": "Boston", "region": "MA"},
+         "skills": ["nursing", "patient care"],
+         "desired_salary": {"amount": 45, "period": "hour"}},
+    ]})
+
+    headline: Annotated[str, StringConstraints(max_length=2000)] = Field(
+        "", description="a line about the person (skills are read from it too)")
+    location: LocationText | PlaceIn | None = Field(None, description=LOCATION_HELP)
+    current_company: ShortText | None = Field(None, description="employer now")
+    skills: list[SkillName] = Field(default_factory=list, max_length=MAX_SKILLS,
+                                    description="the person's skills")
+    desired_salary: DesiredSalaryIn | None = Field(
+        None, description="the least the person wants to earn")
 
 
 class EventIn(_Input):
@@ -194,6 +294,7 @@ class EventIn(_Input):
     job_id: ExternalId
     type: InteractionType
     timestamp: datetime | None = None
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                                      pattern=NOT_BLANK)] | None = None
 
 assert set(INTERACTION_TYPES) == set(InteractionType.__args__)  # type: ignore[attr-defined]

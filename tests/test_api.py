@@ -303,6 +303,7 @@ def test_an_unknown_place_is_422_naming_it_with_close_matches(service, body, fie
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     value = body.get("location_preference") or body["location"]["city"]
+    assert error["code"] == "unknown_place"
     assert value in error["message"] and field in error["message"]
     assert error["details"]["field"] == field
     if suggestion:

@@ -40,15 +40,18 @@ class ReloadError(RuntimeError):
 
 
 def error_response(status: int, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    code = CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
+                   headers: dict[str, str] | None = None, code: str | None = None
+                   ) -> JSONResponse:
+    code = code or CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def error_body(status: int, message: str, details: Any = None) -> dict:
+def error_body(status: int, message: str, details: Any = None, code: str | None = None
+               ) -> dict:
     """The error object alone, for batch items."""
-    return {"code": CODES.get(status, "error"), "message": message, "details": details}
+    return {"code": code or CODES.get(status, "error"), "message": message,
+            "details": details}
 
 
 def validation_details(errors) -> list[dict]:
@@ -96,7 +99,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(FilterError)
     async def _filter(request: Request, exc: FilterError):
-        return error_response(422, str(exc), exc.details)
+        return error_response(422, str(exc), exc.details, code=exc.code)
 
     @app.exception_handler(ReloadError)
     async def _reload(request: Request, exc: ReloadError):
@@ -121,7 +124,22 @@ def install(app: FastAPI) -> None:
         return error_response(500, "internal error", {"request_id": request_id})
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": HTTPStatus(status).phrase}
-    for status in (400, 401, 404, 409, 413, 422, 429, 500, 503)
+WHY = {
+    400: "the body cannot be read (it is not UTF-8)",
+    401: "X-API-Key is missing or wrong (only when the service has an API_KEY)",
+    404: "no such user or job",
+    409: "the change was refused; the message says why",
+    413: "the body is larger than MAX_BODY_BYTES",
+    422: "the request is not valid: the error names the field and the rule",
+    429: "over the rate limit (RATE_LIMIT_PER_SECOND): retry after Retry-After seconds",
+    503: "the database or the model is unavailable: retry after Retry-After seconds",
 }
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of the errors an operation can answer, in the error shape."""
+    return {status: {"model": ErrorResponse, "description": WHY[status]}
+            for status in statuses}
+
+
+BODY = (400, 413, 422)  # what any operation that reads a JSON body may answer

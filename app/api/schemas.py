@@ -22,6 +22,11 @@ from app.schemas import (
     UserIn,
     _check_currency,
     _Input,
+    both_or_neither,
+    implies,
+    number,
+    text,
+    with_rules,
 )
 from ml.salary import PayPeriod
 
@@ -32,13 +37,26 @@ class LocationFilter(_Input):
     """Structured location filter. city/region/country match the job's normalised place
     (case- and accent-insensitive; region as a name or a code). With `radius_km`, jobs
     within that distance of `latitude`/`longitude`, or of the named city, pass instead.
+    Give at least one of city, region, country and radius_km; latitude and longitude
+    come together and need radius_km; radius_km needs a centre (coordinates or a city).
+    A city that neither the gazetteer nor any job knows is refused (422, with close
+    matches).
     """
+
+    model_config = ConfigDict(json_schema_extra=with_rules(
+        *both_or_neither("latitude", "longitude"),
+        implies(number("latitude"), number("radius_km")),
+        implies(number("radius_km"), {"anyOf": [number("latitude"), text("city")]}),
+        {"anyOf": [text("city"), text("region"), text("country"), number("radius_km")]},
+        examples=[{"city": "Austin", "region": "TX"},
+                  {"city": "San Francisco", "radius_km": 50},
+                  {"latitude": 47.61, "longitude": -122.33, "radius_km": 25}]))
 
     city: ShortText | None = None
     region: ShortText | None = None
     country: ShortText | None = None
-    latitude: float | None = Field(None, ge=-90, le=90)
-    longitude: float | None = Field(None, ge=-180, le=180)
+    latitude: float | None = Field(None, ge=-90, le=90, description="degrees north")
+    longitude: float | None = Field(None, ge=-180, le=180, description="degrees east")
     radius_km: float | None = Field(None, gt=0, le=20_000)
 
     @model_validator(mode="after")
@@ -70,22 +88,34 @@ class RecommendRequest(_Input):
     ]})
 
     user_id: ExternalId
-    max_recommendations: int = Field(10, ge=1, le=100)
+    max_recommendations: int = Field(10, ge=1, le=100, description="at most this many jobs")
     location_preference: LocationText | None = Field(
-        None, description='a place name: city, region/state name or code, country, '
-                          'or "Remote"')
+        None, description='a place name: a city ("San Francisco", "Austin, TX"), a state '
+        'name or code, a country, "Remote", a common short name ("SF", "NYC") or a '
+        'metropolitan area ("Bay Area": jobs within 75 km of San Francisco). A city that '
+        "neither the gazetteer nor any job knows is refused (422, with close matches)")
     location: LocationFilter | None = None
-    salary_min: float | None = Field(None, ge=0, le=1e9, description="per salary_period")
-    salary_max: float | None = Field(None, ge=0, le=1e9, description="per salary_period")
-    salary_currency: Currency = "USD"
-    salary_period: PayPeriod = "year"
+    salary_min: float | None = Field(
+        None, ge=0, le=1e9, description="per salary_period, in salary_currency: a job "
+        "passes when the top of its range reaches it")
+    salary_max: float | None = Field(
+        None, ge=0, le=1e9, description="per salary_period, in salary_currency: a job "
+        "passes when the bottom of its range is at most this; not below salary_min (422 "
+        "otherwise: JSON Schema cannot compare two fields)")
+    salary_currency: Currency = Field("USD", description="ISO 4217 code of the salary "
+                                      "filters")
+    salary_period: PayPeriod = Field("year", description="what the salary filters pay for")
     include_unspecified_salary: bool = Field(
         False, description="with a salary filter, also keep jobs that state no salary")
-    remote: Literal["include", "only", "exclude"] = "include"
-    companies: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST)
+    remote: Literal["include", "only", "exclude"] = Field(
+        "include", description="remote jobs: kept, the only ones, or left out")
+    companies: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST,
+                                       description="only jobs of these employers")
     employment_types: list[EmploymentType] = Field(default_factory=list,
-                                                   max_length=len(EMPLOYMENT_TYPES))
-    exclude_job_ids: list[ExternalId] = Field(default_factory=list, max_length=1000)
+                                                   max_length=len(EMPLOYMENT_TYPES),
+                                                   description="only jobs of these types")
+    exclude_job_ids: list[ExternalId] = Field(default_factory=list, max_length=1000,
+                                              description="jobs never to return")
     exclude_seen: bool = Field(True, description="leave out jobs the user interacted with")
     profile: UserIn | None = Field(
         None, description="inline profile: scores a user who is not in the store (cold "
@@ -110,10 +140,15 @@ class Recommendation(BaseModel):
     salary_max: float | None
     salary_currency: str | None
     salary_period: str | None
-    salary_annual_min_usd: float | None
+    salary_annual_min_usd: float | None = Field(description="the range per year in US "
+                                                "dollars (what salary filters compare)")
     salary_annual_max_usd: float | None
     employment_type: str | None
-    score: float = Field(ge=0, le=1)
+    score: float = Field(ge=0, le=1, description=(
+        "the model's estimate, between 0 and 1, that this user engages with this job "
+        "(sigmoid of ConvFM's logit, trained on views, clicks, saves and applies). It "
+        "orders the list; compare scores within one answer, and across answers of the "
+        "same model_version only"))
 
 
 class RecommendResponse(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import RecommenderDep, SettingsDep
-from app.api.errors import ERROR_RESPONSES, ReloadError
+from app.api.errors import ReloadError, responses
 from app.api.schemas import ReloadOut
 from ml.checkpoint import CheckpointError
 
@@ -16,9 +16,9 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 log = logging.getLogger("jobrec.admin")
 
 
-@router.post("/reload", response_model=ReloadOut,
-             responses=ERROR_RESPONSES)
-async def reload(recommender: RecommenderDep, settings: SettingsDep) -> ReloadOut:
+@router.post("/reload", response_model=ReloadOut, summary="Load a new model",
+             responses=responses(401, 409, 429, 503))
+async def reload_model(recommender: RecommenderDep, settings: SettingsDep) -> ReloadOut:
     """Load the checkpoint at MODEL_PATH (for example after `jobrec train`) and rebuild the
     catalog, then switch to both at once. Requests in flight finish on the old model.
     If the checkpoint cannot be loaded, the old model keeps serving and the 409 says why.

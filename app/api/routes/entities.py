@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Response, status
 
 from app.api.convert import job_out, user_out
 from app.api.deps import RecommenderDep, SessionDep
-from app.api.errors import ERROR_RESPONSES
+from app.api.errors import BODY, responses
 from app.api.schemas import EventCreate, EventOut, JobIn, JobOut, UserIn, UserOut
 from app.recommender import NotFoundError
 from app.repositories import EventRow, Store
@@ -21,7 +21,9 @@ IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f
 
 
 @writes.put("/users/{user_id}", response_model=UserOut, tags=["users"],
-            responses={201: {"model": UserOut, "description": "created"}, **ERROR_RESPONSES})
+            summary="Create or replace a user",
+            responses={201: {"model": UserOut, "description": "created"},
+                       **responses(401, *BODY, 429, 503)})
 def put_user(user_id: IdPath, body: UserIn, session: SessionDep,
              response: Response, recommender: RecommenderDep) -> UserOut:
     """Create or replace a user's profile; the next recommendation uses it."""
@@ -36,8 +38,9 @@ def put_user(user_id: IdPath, body: UserIn, session: SessionDep,
 
 
 @router.get("/users/{user_id}", response_model=UserOut, tags=["users"],
-            responses=ERROR_RESPONSES)
+            summary="Read a user", responses=responses(404, 422, 429, 503))
 def get_user(user_id: IdPath, session: SessionDep) -> UserOut:
+    """The stored profile of a user, as normalised (place, skills, annual salary)."""
     user = Store(session).get_user(user_id)
     if user is None:
         raise NotFoundError(f"user {user_id!r} not found")
@@ -45,7 +48,9 @@ def get_user(user_id: IdPath, session: SessionDep) -> UserOut:
 
 
 @writes.put("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
-            responses={201: {"model": JobOut, "description": "created"}, **ERROR_RESPONSES})
+            summary="Create or replace a job",
+            responses={201: {"model": JobOut, "description": "created"},
+                       **responses(401, *BODY, 429, 503)})
 def put_job(job_id: IdPath, body: JobIn, session: SessionDep, response: Response,
             recommender: RecommenderDep) -> JobOut:
     """Create or replace a job; the catalog is updated before this returns."""
@@ -59,8 +64,10 @@ def put_job(job_id: IdPath, body: JobIn, session: SessionDep, response: Response
     return job_out(store.get_job(job_id))
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=ERROR_RESPONSES)
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="Read a job",
+            responses=responses(404, 422, 429, 503))
 def get_job(job_id: IdPath, session: SessionDep) -> JobOut:
+    """A stored job, as normalised (place, skills, annualised salary), active or not."""
     job = Store(session).get_job(job_id)
     if job is None:
         raise NotFoundError(f"job {job_id!r} not found")
@@ -68,9 +75,9 @@ def get_job(job_id: IdPath, session: SessionDep) -> JobOut:
 
 
 @writes.post("/events", response_model=EventOut, status_code=status.HTTP_201_CREATED,
-             tags=["events"], responses={200: {"model": EventOut,
-                                               "description": "already recorded"},
-                                         **ERROR_RESPONSES})
+             tags=["events"], summary="Record an interaction",
+             responses={200: {"model": EventOut, "description": "already recorded"},
+                        **responses(401, 404, *BODY, 429, 503)})
 def post_event(body: EventCreate, session: SessionDep, response: Response,
                recommender: RecommenderDep,
                idempotency_key: Annotated[str | None, Header(

@@ -7,19 +7,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from app.api.deps import RecommenderDep, SessionDep
-from app.api.errors import ERROR_RESPONSES, ServiceUnavailableError
+from app.api.errors import ServiceUnavailableError, responses
 from app.api.schemas import HealthOut, ModelOut, ReadyOut
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=HealthOut)
+@router.get("/healthz", response_model=HealthOut, summary="Liveness")
 async def healthz() -> HealthOut:
     """The process is alive (no dependency is checked)."""
     return HealthOut(status="ok")
 
 
-@router.get("/readyz", response_model=ReadyOut, responses=ERROR_RESPONSES)
+@router.get("/readyz", response_model=ReadyOut, summary="Readiness",
+            responses=responses(503))
 def readyz(session: SessionDep, recommender: RecommenderDep) -> ReadyOut:
     """200 only when the model is loaded and the database answers."""
     try:
@@ -31,8 +32,9 @@ def readyz(session: SessionDep, recommender: RecommenderDep) -> ReadyOut:
                     catalog_version=state.catalog.version, catalog_size=state.catalog.size)
 
 
-@router.get("/model", response_model=ModelOut)
-def model_info(recommender: RecommenderDep) -> ModelOut:
+@router.get("/model", response_model=ModelOut, summary="The serving model",
+            responses=responses(429))
+def get_model(recommender: RecommenderDep) -> ModelOut:
     """The serving model: version, configuration, offline metrics, training time."""
     state = recommender.state
     meta = state.checkpoint.metadata
@@ -44,10 +46,10 @@ def model_info(recommender: RecommenderDep) -> ModelOut:
                     catalog_version=state.catalog.version, catalog_size=state.catalog.size)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics", responses={200: {
     "content": {"text/plain": {"schema": {"type": "string"}}},
     "description": "Prometheus text exposition format"}})
-def metrics(request: Request) -> Response:
+def get_metrics(request: Request) -> Response:
     """Prometheus metrics: request latency by route and status, scored candidates,
     recommendation lists, the serving model version and the catalog size."""
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

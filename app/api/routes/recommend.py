@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.convert import recommendation
 from app.api.deps import RecommenderDep, SessionDep, request_session
-from app.api.errors import ERROR_RESPONSES, error_body
+from app.api.errors import BODY, error_body, responses
 from app.api.schemas import (
     BatchItem,
     BatchRecommendRequest,
@@ -44,7 +44,9 @@ def _response(ranked: Ranked, request_id: str, request: Request) -> RecommendRes
         recommendations=[recommendation(job, score) for job, score in ranked.jobs])
 
 
-@router.post("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES)
+@router.post("/recommend", response_model=RecommendResponse,
+             summary="Recommend jobs to a user",
+             responses=responses(401, 404, *BODY, 429, 503))
 async def recommend(body: RecommendRequest, request: Request, recommender: RecommenderDep,
                     cache_control: CacheControl = None) -> RecommendResponse:
     """Rank every active job that passes all filters for the user and return the best.
@@ -71,7 +73,8 @@ def _recommend(request: Request, recommender: Recommender, body: RecommendReques
 
 
 @router.post("/recommend/batch", response_model=BatchRecommendResponse,
-             responses=ERROR_RESPONSES)
+             summary="Recommend jobs to several users",
+             responses=responses(401, *BODY, 429, 503))
 def recommend_batch(body: BatchRecommendRequest, request: Request, session: SessionDep,
                     recommender: RecommenderDep,
                     cache_control: CacheControl = None) -> BatchRecommendResponse:
@@ -85,7 +88,8 @@ def recommend_batch(body: BatchRecommendRequest, request: Request, session: Sess
             results.append(BatchItem(status=404, error=error_body(404, str(exc))))
         except FilterError as exc:
             results.append(BatchItem(status=422,
-                                     error=error_body(422, str(exc), exc.details)))
+                                     error=error_body(422, str(exc), exc.details,
+                                                      exc.code)))
         else:
             results.append(BatchItem(status=200,
                                      response=_response(ranked, request_id, request)))
