@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
 import json
+import logging
 import os
 import shutil
 import sys
@@ -18,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.db import create_db_engine, session_factory, session_scope
+from app.logs import configure_logging
 from app.settings import get_settings
 
 app = typer.Typer(help="ConvFM job recommendations: store, training, evaluation, API.",
@@ -345,11 +348,27 @@ def serve(
     except CheckpointError as exc:
         raise fail(f"{exc}\n  train one with `jobrec train --out {settings.model_path}` "
                    "or set MODEL_PATH") from None
-    workers = workers or settings.workers
+    workers, host, port = workers or settings.workers, host or settings.host, \
+        port or settings.port
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.api_key is None and not _loopback(host):
+        logging.getLogger("jobrec").warning(
+            "API_KEY is not set and the server listens on %s: anyone who reaches port %d "
+            "can write users, jobs and events and reload the model. Set API_KEY (clients "
+            "then send X-API-Key), or listen on loopback only (HOST=127.0.0.1).", host, port)
     with _metrics_shared_by(workers):
-        uvicorn.run("app.main:create_app", factory=True, host=host or settings.host,
-                    port=port or settings.port, workers=workers,
-                    log_level=settings.log_level, access_log=False)
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
+                    workers=workers, log_level=settings.log_level, access_log=False)
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` (a bind address or name) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @contextmanager

@@ -167,8 +167,11 @@ def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> Dem
         if rng.random() < 0.4:
             options = [c for c in companies if c[1] == user_occ[u]]
             company = options[int(rng.integers(len(options)))][0]
+        headline = str(rng.choice(occ.titles))
+        if user_id == SHOWCASE_USER:
+            headline = "Data Scientist"  # as the README introduces them
         users.append((user_id, UserIn(
-            headline=str(rng.choice(occ.titles)),
+            headline=headline,
             location=f"{CITIES[int(user_city[u])][0]}, {CITIES[int(user_city[u])][1]}",
             current_company=company,
             skills=sorted(skills),

@@ -181,6 +181,9 @@ def test_filters_and_their_combinations(service, names):
 
 def test_the_seed_request(service):
     client, factory, _ = service
+    showcase = client.get(f"/users/{SHOWCASE}").json()  # as the README introduces them
+    assert showcase["headline"] == "Data Scientist"
+    assert showcase["location"]["label"] == "San Francisco, CA"
     seed = {"user_id": 123, "max_recommendations": 10, "location_preference": "San Francisco",
             "salary_min": 100000}
     response = client.post("/recommend", json=seed)

@@ -427,3 +427,17 @@ def test_json_logs_carry_the_request_id(trained):
     assert access[generated]["path"] == "/healthz"
     # one access line per request: uvicorn's own would repeat each
     assert not [entry for entry in lines if entry["logger"] == "uvicorn.access"]
+    # HOST is 0.0.0.0 by default and no API_KEY is set: said at start, as a warning
+    open_warning = [entry for entry in lines if "API_KEY is not set" in entry["message"]]
+    assert len(open_warning) == 1 and open_warning[0]["level"] == "warning"
+
+
+def test_no_open_server_warning_with_a_key_or_on_loopback(trained):
+    from app.cli import _loopback
+
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
+    assert not _loopback("0.0.0.0") and not _loopback("::") and not _loopback("10.0.0.5")
+    url, model = trained
+    with ServeProcess(_serve_env(url, model, API_KEY=KEY, LOG_FORMAT="json")) as server:
+        assert server.client.get("/healthz").status_code == 200
+    assert "API_KEY is not set" not in server.stderr
