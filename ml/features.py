@@ -55,7 +55,7 @@ import torch
 from torch import Tensor
 
 from ml.config import FeatureConfig
-from ml.locations import EARTH_RADIUS_KM
+from ml.geo import great_circle_km
 from ml.records import JobRecord, UserRecord
 from ml.skills import SkillExtractor, canonical_skill, learn_terms
 from ml.text import name_key
@@ -624,11 +624,7 @@ def same_key(a: Tensor, b: Tensor) -> Tensor:
 def proximity(a: Tensor, b: Tensor, scale_km: float) -> Tensor:
     """exp(-great-circle km / scale_km) for [..., 2] lat/lon degrees (broadcast) -> [...];
     0 if either is NaN."""
-    lat1, lon1, lat2, lon2 = (torch.deg2rad(t) for t in (a[..., 0], a[..., 1],
-                                                          b[..., 0], b[..., 1]))
-    h = (torch.sin((lat2 - lat1) / 2) ** 2
-         + torch.cos(lat1) * torch.cos(lat2) * torch.sin((lon2 - lon1) / 2) ** 2)
-    km = 2 * EARTH_RADIUS_KM * torch.asin(h.clamp(0, 1).sqrt())
+    km = great_circle_km(a[..., 0], a[..., 1], b[..., 0], b[..., 1])
     return torch.nan_to_num(torch.exp(-km / scale_km), nan=0.0)
 
 

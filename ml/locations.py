@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, replace
 from functools import cache, cached_property
 
+from ml.geo import EARTH_RADIUS_KM  # noqa: F401 (re-exported for app.filters)
 from ml.text import fold
 
 REMOTE_WORDS = frozenset(
@@ -297,17 +298,6 @@ def parse_location(text: str | None) -> Location:
             return Location(make_place(city=first, country=second))
         return Location(make_place(city=first, region=second))
     return Location(make_place(city=parts[0], region=parts[1], country=parts[-1]))
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in kilometres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-EARTH_RADIUS_KM = 6371.0088
 
 
 def _clean(value: str | None) -> str | None:

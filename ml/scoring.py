@@ -57,8 +57,8 @@ from ml.features import (
     history_validity,
     salary_fit,
 )
+from ml.geo import chord_km, unit_vectors
 from ml.kernels import add_pair_terms, quantize_rows, shortlist_scores
-from ml.locations import EARTH_RADIUS_KM
 from ml.model import ConvFM
 from ml.vocab import PAD, UNK
 
@@ -522,7 +522,7 @@ class CatalogPairs:
         places, inverse = torch.unique(jobs.coords[located], dim=0, return_inverse=True)
         self.place_of = torch.full((len(jobs),), len(places), dtype=torch.int32)
         self.place_of[located] = inverse.int()
-        self.place_units = _unit_vectors(torch.cat([places, torch.full((1, 2), math.nan)]))
+        self.place_units = unit_vectors(torch.cat([places, torch.full((1, 2), math.nan)]))
         # city, region, company: the distinct values (sorted) and each job's code
         self.values, codes = [], []
         for column in range(jobs.attributes.shape[1]):
@@ -586,10 +586,9 @@ class CatalogPairs:
         if not len(past):
             past_wanted = torch.zeros((self.vocab, 1))  # history_skill 0
         columns = torch.cat([wanted, past_wanted], 1)  # [V, 1 + h]
-        centres = _unit_vectors(torch.cat([users.coords[user_row].unsqueeze(0),
+        centres = unit_vectors(torch.cat([users.coords[user_row].unsqueeze(0),
                                            users.history_coords[user_row, past]]))
-        chord2 = (self.place_units.unsqueeze(1) - centres.unsqueeze(0)).pow(2).sum(-1)
-        km = 2 * EARTH_RADIUS_KM * torch.asin((chord2 / 4).clamp(0, 1).sqrt())
+        km = chord_km(self.place_units, centres)
         near = torch.nan_to_num(torch.exp(-km / self.space.config.proximity_scale_km),
                                 nan=0.0).float()  # [P + 1, 1 + h]
         history, u_attr = users.history[user_row, past], users.attributes[user_row]
@@ -777,9 +776,3 @@ def _affine(norm: torch.nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
     """(a, c) with norm(x) == x * a + c in eval mode."""
     a = norm.weight / torch.sqrt(norm.running_var + norm.eps)
     return a, norm.bias - norm.running_mean * a
-
-
-def _unit_vectors(coords: Tensor) -> Tensor:
-    """[n, 2] lat/lon degrees -> [n, 3] unit vectors in float64 (NaN stays NaN)."""
-    lat, lon = torch.deg2rad(coords.double()).unbind(1)
-    return torch.stack([lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()], dim=1)
