@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml.geo import EARTH_RADIUS_KM, chord_km, great_circle_km, unit_vectors
+from ml.geo import EARTH_RADIUS_KM, Circle, chord_km, great_circle_km, unit_vectors
 from ml.locations import AREAS, PLACE_ALIASES, area_circle, gazetteer, parse_location_query
 
 
@@ -107,3 +107,12 @@ def test_chord_km_equals_the_haversine():
                             dtype=torch.float64)
     torch.testing.assert_close(km[:4], expected, rtol=1e-9, atol=1e-6)
     assert km[4].isnan().all()
+
+
+def test_a_circle_contains_the_points_within_its_radius():
+    around_sf = Circle(*CITIES[0], radius_km=600.0)
+    lat = np.array([CITIES[1][0], CITIES[2][0], np.nan])
+    lon = np.array([CITIES[1][1], CITIES[2][1], np.nan])
+    with np.errstate(all="raise"):
+        assert around_sf.contains(lat, lon).tolist() == [True, False, False]
+    assert not Circle(*CITIES[0], radius_km=500.0).contains(lat, lon).any()
