@@ -1,7 +1,7 @@
 # The jobrec image: one image for compose's `init` and `api` services (docker/entrypoint.sh).
-# Multi-stage: the build stage installs the dependencies and the package into a virtualenv
-# with scripts/install.sh (the same lock file and CPU torch build as `make install`); the
-# runtime stage copies only that virtualenv and runs as a non-root user.
+# Multi-stage: scripts/install.sh (the same lock file and CPU torch build as `make install`)
+# installs the dependencies (stage deps) and then the package (stage build) into a
+# virtualenv; the runtime stage copies only the virtualenv and runs as a non-root user.
 #
 # Base image, chosen with --build-arg BASE_IMAGE (compose: BASE_IMAGE in .env):
 #   unset or empty   DEFAULT_BASE_IMAGE: python:3.11-slim pinned by digest, from Docker Hub
@@ -21,7 +21,11 @@
 ARG DEFAULT_BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 ARG BASE_IMAGE=
 
-FROM ${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}} AS build
+# 1. deps: the dependencies, rebuilt only when the lock file, pyproject.toml, the install
+#    script or the wheelhouse change, not for a change of the source. The package is
+#    installed here without its modules (an empty README, no ml/, app/, migrations/) so that
+#    scripts/install.sh runs unchanged; the build stage installs it again with the source.
+FROM ${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}} AS deps
 # PIP_FIND_LINKS: a local wheelhouse (docker/wheels/, empty in git) that scripts/install.sh
 # looks in first, e.g. for torch's CPU wheel where PyTorch's index cannot be reached.
 ENV PIP_NO_CACHE_DIR=1 \
@@ -30,31 +34,37 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_FIND_LINKS=/wheels \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 # Extra CA certificates for the build's downloads (docker/ca-certificates/*.crt, empty in
-# git: for a TLS-inspecting proxy). They stay in this stage: the runtime image has none.
+# git: for a TLS-inspecting proxy). They stay in the build: the runtime image has none.
 COPY docker/ca-certificates/ /usr/local/share/ca-certificates/
 RUN update-ca-certificates >/dev/null
 RUN python3 -m venv /opt/venv
 WORKDIR /src
-# 1. Dependencies, in their own layer: rebuilt only when the lock file, the install script,
-#    pyproject.toml or the wheelhouse change, not for a change of the source. The package is
-#    installed here without its modules (an empty README and no ml/, app/, migrations/), so
-#    that scripts/install.sh runs unchanged; step 2 installs it again with the source.
 COPY docker/wheels/ /wheels/
 COPY requirements.lock pyproject.toml ./
 COPY scripts/install.sh ./scripts/
 RUN touch README.md && scripts/install.sh /opt/venv/bin/python 0 && rm README.md
-# 2. The package. install.sh again: everything above is already satisfied (no download).
+
+# 2. build: the package, with install.sh again (the dependencies are satisfied: nothing is
+#    downloaded); its installed files are gathered in /pkg for the runtime stage.
+FROM deps AS build
 COPY README.md ./
 COPY ml ./ml
 COPY app ./app
 COPY migrations ./migrations
 RUN scripts/install.sh /opt/venv/bin/python 0 \
-    && /opt/venv/bin/python -c "import app, ml, migrations, torch; print('torch', torch.__version__)"
+    && /opt/venv/bin/python -I -c "import app, ml, migrations, torch; print('torch', torch.__version__)" \
+    && /opt/venv/bin/python -I -c "import importlib.metadata as m; [print(p.relative_to('/')) for p in (f.locate().resolve() for f in m.distribution('jobrec').files) if p.is_file()]" >/tmp/jobrec.files \
+    && grep -q 'site-packages/app/__init__.py$' /tmp/jobrec.files \
+    && mkdir /pkg && tar -C / -cf - -T /tmp/jobrec.files | tar -C /pkg -xf -
 
+# 3. runtime: the dependencies' virtualenv as one layer (unchanged, and so cached, pulled and
+#    pushed once, while the dependencies are), the package on top; a non-root user.
 FROM ${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}} AS runtime
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin jobrec \
     && mkdir -p /app/var && chown jobrec:jobrec /app/var
-COPY --from=build /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=build /pkg/ /
+RUN /opt/venv/bin/python -I -c "import app.cli, ml, migrations"
 COPY configs /app/configs
 COPY docker/entrypoint.sh /usr/local/bin/jobrec-entrypoint
 WORKDIR /app

@@ -224,8 +224,10 @@ def test_dockerfile_base_is_pinned_by_digest_and_chosen_by_a_build_argument():
     assert DIGEST.search(args["DEFAULT_BASE_IMAGE"])
     assert args["DEFAULT_BASE_IMAGE"].startswith("python:3.11-slim@")
     assert args["BASE_IMAGE"] == ""  # empty or unset: the default (Compose v1 sends "")
-    froms = [v for k, v in instructions if k == "FROM"]
-    assert all(v.startswith("${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}} AS ") for v in froms)
+    bases = [v.split()[0] for k, v in instructions if k == "FROM"]
+    stages = [v.split()[-1] for k, v in instructions if k == "FROM"]
+    assert all(b == "${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}}" for b in bases if b not in stages)
+    assert bases[0] == bases[-1] == "${BASE_IMAGE:-${DEFAULT_BASE_IMAGE}}"
 
 
 def test_dockerfile_installs_dependencies_in_a_layer_before_the_source():
@@ -240,6 +242,10 @@ def test_dockerfile_installs_dependencies_in_a_layer_before_the_source():
     source = min(i for i, (k, v) in enumerate(instructions)
                  if k == "COPY" and v.split()[0] in ("ml", "app", "migrations", "README.md"))
     assert max(lock, script, wheels) < deps < source
+    # the runtime stage takes the dependencies' virtualenv apart from the package
+    final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM"):]
+    copies = [v for k, v in final if k == "COPY"]
+    assert copies[:2] == ["--from=deps /opt/venv /opt/venv", "--from=build /pkg/ /"]
     assert any(k == "ENV" and "PIP_FIND_LINKS=/wheels" in v for k, v in instructions)
     assert (REPO / "docker" / "wheels" / ".gitkeep").exists()
 
