@@ -171,13 +171,26 @@ def test_docker_context_leaves_out_local_secrets_and_state():
         assert entry in ignored
 
 
-@pytest.mark.parametrize("command", [["docker", "compose"], ["docker-compose"]],
-                         ids=["compose-v2", "compose-v1"])
-def test_compose_itself_accepts_the_file(command, tmp_path):
+def compose_command(version: int) -> list[str] | None:
+    """Compose v2 (the docker plugin, or the binary `make test-docker` fetched) or v1."""
+    candidates = {2: [["docker", "compose"],
+                      [str(REPO / "var" / "test-docker" / "bin" / "docker-compose")]],
+                  1: [["docker-compose"]]}[version]
+    for command in candidates:
+        if shutil.which(command[0]) is None:
+            continue
+        done = subprocess.run([*command, "version"], capture_output=True, text=True)
+        if done.returncode == 0 and re.search(rf"\bv?{version}\.\d+", done.stdout):
+            return command
+    return None
+
+
+@pytest.mark.parametrize("version", [2, 1], ids=["compose-v2", "compose-v1"])
+def test_compose_itself_accepts_the_file(version, tmp_path):
     """`compose config` needs no daemon; skipped where that Compose is not installed."""
-    if shutil.which(command[0]) is None or subprocess.run(
-            [*command, "version"], capture_output=True).returncode != 0:
-        pytest.skip(f"{' '.join(command)} is not installed")
+    command = compose_command(version)
+    if command is None:
+        pytest.skip(f"Compose v{version} is not installed")
     envfile = tmp_path / "compose.env"
     envfile.write_text(ENV_EXAMPLE.read_text())
     args = [*command, "--project-directory", str(REPO), "-f", str(COMPOSE),
