@@ -2,8 +2,8 @@
 # Entry point of the jobrec image.
 #   init   wait for the database, migrate, load the demo (JOBREC_DEMO=1, the default)
 #          and train a checkpoint at MODEL_PATH unless one exists; then exit
-#   serve  wait for the database and serve the API on $HOST:$PORT (0.0.0.0:8001); warns
-#          when API_KEY is empty, since writes and /admin are then open to the network
+#   serve  wait for the database and serve the API on $HOST:$PORT (0.0.0.0:8001); the
+#          server warns at start when API_KEY is empty (writes and /admin are then open)
 #   other  run that command (e.g. `jobrec evaluate --json -`)
 set -eu
 
@@ -14,7 +14,7 @@ set -eu
 : "${JOBREC_DEMO:=1}"
 : "${JOBREC_DEMO_USERS:=2000}"
 : "${JOBREC_DEMO_JOBS:=1500}"
-: "${JOBREC_TRAIN_ARGS:=--ablations none}"
+: "${JOBREC_TRAIN_ARGS:=--config configs/demo.toml}"
 export MODEL_PATH PORT HOST
 
 command="${1:-serve}"
@@ -33,17 +33,6 @@ case "$command" in
         fi
         ;;
     serve)
-        case "$HOST" in
-            127.*|localhost|::1|\[::1\]) ;;
-            *)
-                if [ -z "${API_KEY:-}" ]; then
-                    echo "WARNING: API_KEY is empty and the API listens on $HOST:$PORT," \
-                        "beyond loopback: PUT /users, PUT /jobs, POST /events and /admin/*" \
-                        "are open to anyone who reaches this port. Set API_KEY" \
-                        "(see .env.example) to require the X-API-Key header." >&2
-                fi
-                ;;
-        esac
         jobrec db wait --timeout "$JOBREC_DB_WAIT_SECONDS"
         exec jobrec serve --host "$HOST" --port "$PORT"
         ;;

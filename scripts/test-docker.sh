@@ -13,8 +13,9 @@
 # packages by docker/make-base.sh), `compose up`, wait for /readyz, the README's request,
 # an event (201), `compose restart api` and the data checked again (the event in
 # PostgreSQL and through the API, the same model served), `compose down` and `up` again
-# (volumes kept: no new training, the event still there); then everything is torn down,
-# volumes too, whatever happened. Every step is printed with its time.
+# (volumes kept: no new training, the event still there; API_KEY now empty, and the API
+# warns of it); then everything is torn down, volumes too, whatever happened. Every step is
+# printed with its time.
 #
 # Environment:
 #   COMPOSE        the compose command (default: `docker compose` when it works, else
@@ -303,7 +304,7 @@ events_in_postgres() {
 }
 check_data_kept() {
     [ "$(events_in_postgres)" = 1 ] || fail "the event is not in PostgreSQL"
-    http POST /events "$event" -H "X-API-Key: $api_key"
+    http POST /events "$event" -H "X-API-Key: ${api_key:-none}"
     [ "$code" = 200 ] && [ "$(json 'd["created"]')" = False ] \
         || fail "the event again: $code $body (200, created false expected)"
     http GET /users/123 ""
@@ -324,8 +325,19 @@ compose restart api 2>&1 | sed 's/^/    /' || fail "compose restart api"
 wait_ready
 check_data_kept
 
-step "compose down (volumes kept) and up -d again"
+# the server's warning when API_KEY is empty and it listens beyond loopback (app/cli.py)
+api_warning() {  # the API's log lines that warn of API_KEY
+    local log
+    log=$(compose logs --no-color api 2>&1)
+    grep -iE 'warn.*API_KEY|API_KEY.*warn' <<<"$log" || true
+}
+[ -z "$(api_warning)" ] || fail "the API warns of an empty API_KEY although one is set"
+check "no API_KEY warning in the API's log (API_KEY is set)"
+
+step "compose down (volumes kept) and up -d again, now with API_KEY empty"
 compose down >"$work/down.log" 2>&1 || { cat "$work/down.log"; fail "compose down"; }
+sed -i 's/^API_KEY=.*/API_KEY=/' "$envfile"
+api_key=
 compose up -d 2>&1 | sed 's/^/    /' || fail "compose up (second time)"
 wait_ready
 init_log=$(compose logs --no-color init 2>&1)
@@ -333,20 +345,8 @@ grep -q "training skipped" <<<"$init_log" \
     || fail "init trained again: the checkpoint in the model volume was not kept"
 check "init found the checkpoint in the volume (training skipped)"
 check_data_kept
-
-step "the API_KEY warning of the entry script"
-api_log=$(compose logs --no-color api 2>&1)
-if grep -q "WARNING: API_KEY is empty" <<<"$api_log"; then
-    fail "the API warns of an empty API_KEY although one is set"
-fi
-check "no warning in the stack's API log (API_KEY is set)"
-# no database reachable: the entry script warns, then `jobrec db wait` gives up after 1 s
-warning=$(docker run --rm --network none -e API_KEY= -e JOBREC_DB_WAIT_SECONDS=1 \
-    -e DATABASE_URL=postgresql+psycopg://nobody@127.0.0.1:9/none "$image" serve 2>&1 \
-    | head -n 1 || true)
-case "$warning" in
-    "WARNING: API_KEY is empty and the API listens on 0.0.0.0:8001"*) check "$warning" ;;
-    *) fail "no warning for an empty API_KEY on 0.0.0.0: $warning" ;;
-esac
+warning=$(api_warning)
+[ -n "$warning" ] || fail "no warning in the API's log although API_KEY is empty"
+check "the API warns that API_KEY is empty: $(head -n 1 <<<"$warning" | grep -o 'API_KEY[^"]*')"
 
 ok=1

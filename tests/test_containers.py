@@ -292,28 +292,22 @@ def test_make_test_docker_runs_the_script_and_ci_runs_it_when_docker_can_start()
     assert "scripts/test-docker.sh --ensure-docker" in ci and "make test-docker" in ci
 
 
-def entry_script(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """The entry script with a stand-in `jobrec` that records its arguments and fails."""
+def test_entry_script_serves_on_host_and_port_from_the_environment(tmp_path):
+    """With a stand-in `jobrec` that records its arguments."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    fake = bin_dir / "jobrec"
-    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\nexit 3\n')
-    fake.chmod(0o755)
-    environment = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
-    return subprocess.run(["sh", str(ENTRYPOINT), *args], env=environment, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=30)
-
-
-def test_entry_script_warns_when_the_api_is_open_beyond_loopback(tmp_path):
-    warning = "WARNING: API_KEY is empty and the API listens on 0.0.0.0:8001"
-    open_api = entry_script(tmp_path, "serve")
-    assert open_api.returncode == 3 and open_api.stderr.startswith(warning)
-    assert "Set API_KEY" in open_api.stderr
-    keyed = entry_script(tmp_path, "serve", API_KEY="secret")
-    loopback = entry_script(tmp_path, "serve", HOST="127.0.0.1", PORT="9000")
-    for quiet in (keyed, loopback):
-        assert quiet.returncode == 3 and "WARNING" not in quiet.stderr
-    assert "db wait" in (tmp_path / "calls").read_text()  # the warning comes first
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "jobrec").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / "jobrec").chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    for env, expected in (({}, "serve --host 0.0.0.0 --port 8001"),
+                          ({"HOST": "127.0.0.1", "PORT": "9000"},
+                           "serve --host 127.0.0.1 --port 9000")):
+        calls.unlink(missing_ok=True)
+        done = subprocess.run(["sh", str(ENTRYPOINT), "serve"], env={"PATH": path, **env},
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert calls.read_text().splitlines() == ["db wait --timeout 60", expected]
 
 
 def test_entry_script_is_valid_shell():
