@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml.kernels import add_pair_terms, quantize_rows, shortlist_scores
+from ml.scoring.kernels import add_pair_terms, quantize_rows, shortlist_scores
 
 
 @pytest.mark.parametrize("chunk", [7, 16_384])

@@ -5,10 +5,12 @@ import math
 import pytest
 import torch
 
-from ml import scoring
 from ml.config import ModelConfig
 from ml.features import dense_features_of_user, fields_of
 from ml.scoring import CatalogPairs, CatalogScorer, score_catalog
+from ml.scoring import first_stage as first_stage_module
+from ml.scoring import pairs as pairs_module
+from ml.scoring import scorer as scorer_module
 from tests.helpers import fitted_space, random_model, random_records
 
 CONFIGS = [
@@ -60,7 +62,7 @@ def test_scorer_refuses_a_model_with_nonzero_padding():
         CatalogScorer(model, space, space.encode_jobs(jobs))
 
 
-@pytest.mark.parametrize("block", [scoring.FIRST_STAGE_BLOCK, 4])
+@pytest.mark.parametrize("block", [first_stage_module.FIRST_STAGE_BLOCK, 4])
 @pytest.mark.parametrize("use_fm", [True, False])
 def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm, block,
                                                                          monkeypatch):
@@ -68,7 +70,7 @@ def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm, 
     for a model without conv and deep it equals the reference forward's logit up to a
     per-user constant, on the whole catalog and on a subset, in one block of candidates
     or in several."""
-    monkeypatch.setattr(scoring, "FIRST_STAGE_BLOCK", block)
+    monkeypatch.setattr(first_stage_module, "FIRST_STAGE_BLOCK", block)
     users, jobs, interactions = random_records(seed=3)
     space = fitted_space(users, jobs, interactions)
     model = random_model(space, ModelConfig(embedding_dim=32, conv_filters=32, use_fm=use_fm,
@@ -99,7 +101,7 @@ def test_shortlist_first_stage_is_the_exact_one_up_to_int8_rounding():
     subset = torch.tensor([4, 0, 9])
     for row in range(len(users)):
         exact, rough = scorer.first_stage(u, row), scorer.first_stage(u, row, exact=False)
-        bound = 0.5 * scorer.shortlist_scales * scorer.user_parts(u, row).s[0].abs().sum()
+        bound = 0.5 * scorer.stage1.shortlist_scales * scorer.user_parts(u, row).s[0].abs().sum()
         assert ((rough - exact).abs() <= bound + 1e-5).all(), row
         assert not torch.equal(rough, exact)
         torch.testing.assert_close(scorer.first_stage(u, row, subset, exact=False),
@@ -110,7 +112,7 @@ def test_shortlist_first_stage_is_the_exact_one_up_to_int8_rounding():
 def test_pair_features_of_a_subset_are_the_same_by_either_route(route, monkeypatch):
     """A few candidates get their own pair features; past `WHOLE_CATALOG_SHARE` of the
     catalog they are cut from the whole catalog's (cheaper per row). Same values."""
-    monkeypatch.setattr(scoring, "WHOLE_CATALOG_SHARE", 1.0 if route == "subset" else 0.0)
+    monkeypatch.setattr(scorer_module, "WHOLE_CATALOG_SHARE", 1.0 if route == "subset" else 0.0)
     users, jobs, interactions = random_records(seed=5)
     space = fitted_space(users, jobs, interactions)
     u, j = space.encode_users(users), space.encode_jobs(jobs)
@@ -156,7 +158,7 @@ def test_catalog_pairs_equal_the_reference_dense_features(seed, skills_by, monke
     """The whole-catalog pair features (skill overlaps by either route, per-place
     proximity, O(N) history shares, the user's own history jobs recomputed
     leave-one-out) equal `dense_features_of_user`."""
-    monkeypatch.setattr(scoring, "SKILL_LISTS_SHARE",
+    monkeypatch.setattr(pairs_module, "SKILL_LISTS_SHARE",
                         math.inf if skills_by == "lists" else 0.0)
     users, jobs, interactions = random_records(n_users=15, n_jobs=40, seed=seed)
     space = fitted_space(users, jobs, interactions)
