@@ -10,10 +10,10 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,12 @@ from rich.table import Table
 from app.db import create_db_engine, session_factory, session_scope
 from app.logs import configure_logging
 from app.settings import get_settings
+
+if TYPE_CHECKING:  # the commands import what they use when they run (a fast --help)
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from app.importers import ImportResult
+    from ml.records import Interaction, JobRecord, UserRecord
 
 app = typer.Typer(help="ConvFM job recommendations: store, training, evaluation, API.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -38,7 +44,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _factory():
+def _factory() -> sessionmaker[Session]:
     settings = get_settings()
     engine = create_db_engine(settings.database_url)
     from app.migrate import is_migrated
@@ -99,7 +105,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="target revision, e.g.
 # -- import ------------------------------------------------------------------------------
 
 
-def _print_import(result) -> None:
+def _print_import(result: ImportResult) -> None:
     console.print(f"users {result.users}, jobs {result.jobs}, events read "
                   f"{result.events_read}, events inserted {result.events_inserted}"
                   + (f", skipped {result.skipped}" if result.skipped else ""))
@@ -107,35 +113,40 @@ def _print_import(result) -> None:
 
 @import_app.command("demo")
 def import_demo_cmd(
-    users: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
-    jobs: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1500,
-    seed: int = 7,
+    users: Annotated[int | None, typer.Option(min=1, max=1_000_000,
+                                              help="[DEMO_USERS: 2000]")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, max=1_000_000,
+                                             help="[DEMO_JOBS: 1500]")] = None,
+    seed: Annotated[int | None, typer.Option(help="[DEMO_SEED: 7]")] = None,
     if_empty: Annotated[bool, typer.Option(help="do nothing when the store has users")] = False,
 ) -> None:
     """Synthetic users u1..uN, jobs j1..jN and their interactions."""
     from app.importers.demo import import_demo
-    from app.repositories import Store
+    from app.repositories import counts
 
     factory = _factory()
     if if_empty:
         with session_scope(factory) as session:
-            if Store(session).counts()["users"]:
+            if counts(session)["users"]:
                 console.print("store already has data: demo import skipped")
                 return
     with console.status("generating and importing the demo data"):
-        result = import_demo(factory, users=users, jobs=jobs, seed=seed)
+        settings = get_settings()
+        result = import_demo(factory, users=users or settings.demo_users,
+                             jobs=jobs or settings.demo_jobs,
+                             seed=settings.demo_seed if seed is None else seed)
     _print_import(result)
 
 
-def _run_import(label: str, load) -> None:
-    from app.importers.job_views import SourceError
+def _run_import(label: str, load: Callable[[sessionmaker[Session]], ImportResult]) -> None:
+    from app.errors import SourceError
 
     factory = _factory()
     try:
         with console.status(f"importing {label}"):
             result = load(factory)
     except SourceError as exc:
-        raise fail(str(exc)) from None
+        raise fail(exc.message) from None
     _print_import(result)
 
 
@@ -174,12 +185,10 @@ def import_dataset_cmd(
 # -- train / evaluate -----------------------------------------------------------------------
 
 
-def _load_records():
-    from app.repositories import Store
+def _load_records() -> tuple[list[UserRecord], list[JobRecord], list[Interaction]]:
+    from app.services.training import training_records
 
-    with session_scope(_factory()) as session:
-        store = Store(session)
-        return store.training_records()
+    return training_records(_factory())
 
 
 @app.command()

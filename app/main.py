@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.orm import Session, sessionmaker
 
 import ml
 from app.api import errors
+from app.api.deps import Services
 from app.api.middleware import (
     AccessMiddleware,
     BodyLimitMiddleware,
     RateLimitMiddleware,
     RequestIdMiddleware,
 )
-from app.api.routes import admin, docs, entities, ops, recommend
+from app.api.routes import admin, docs, events, jobs, ops, recommend, users
 from app.api.security import API_KEY_REQUIRED
 from app.db import create_db_engine, session_factory
+from app.errors import JobrecError
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.migrate import is_migrated
-from app.recommender import Recommender, TwoStage
+from app.services.events import EventService
+from app.services.health import HealthService
+from app.services.jobs import JobService
+from app.services.models import ModelService
+from app.services.recommend import RecommendService
+from app.services.users import UserService
+from app.serving.ranking import TwoStage
+from app.serving.state import Serving
 from app.settings import Settings, get_settings
 from ml.locations import gazetteer
 
@@ -41,17 +52,14 @@ user. Every error has the shape `{"error": {"code", "message", "details"}}`.
 """
 
 
-class StartupError(RuntimeError):
-    """The service cannot start; the message says what to do."""
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the lifespan loads the checkpoint and the catalog once."""
+    """Build the app; the lifespan loads the checkpoint and the catalog once, builds the
+    services on them and starts the store poller."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = \
             settings.request_threads
@@ -59,18 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             if not is_migrated(engine):
                 raise StartupError("the database has no schema: run `jobrec db upgrade`")
-            factory = session_factory(engine)
             gazetteer()  # load it now, not in the first request that names a place
-            app.state.session_factory = factory
-            app.state.recommender = Recommender.start(
-                settings.model_path, factory, refresh_seconds=settings.catalog_refresh_seconds,
-                max_delta=settings.catalog_max_delta,
-                two_stage=TwoStage(settings.two_stage_min_candidates,
-                                   settings.two_stage_shortlist),
-                result_cache_size=settings.result_cache_size)
-            state = app.state.recommender.state
+            services = build_services(settings, session_factory(engine))
+            app.state.services = services
+            state = services.serving.state
             log.info("serving model %s with %d jobs", state.model_version, state.catalog.size)
-            yield
+            services.serving.start_polling()
+            try:
+                yield
+            finally:
+                services.serving.close()
         finally:
             engine.dispose()
 
@@ -86,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics = Metrics(
-        lambda: app.state.recommender.state if hasattr(app.state, "recommender") else None)
+        lambda: app.state.services.serving.state if hasattr(app.state, "services") else None)
     errors.install(app)
     # added innermost first: a request meets request id, CORS, access log, size, rate
     if settings.rate_limit_per_second > 0:
@@ -105,9 +111,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keyed = API_KEY_REQUIRED if settings.api_key else []
     app.include_router(recommend.router,
                        dependencies=keyed if settings.recommend_requires_api_key else [])
-    app.include_router(entities.writes, dependencies=keyed)
-    app.include_router(entities.router)
+    for module in (users, jobs, events):
+        app.include_router(module.writes, dependencies=keyed)
+    app.include_router(users.router)
+    app.include_router(jobs.router)
     app.include_router(admin.router, dependencies=keyed)
     app.include_router(ops.router)
     docs.install(app)
     return app
+
+
+class StartupError(JobrecError):
+    """The service cannot start; the message says what to do."""
+
+
+def build_services(settings: Settings, factory: sessionmaker[Session]) -> Services:
+    """Load the checkpoint (raises CheckpointError) and the catalog, and the services on
+    them; the scoring thread is warmed up."""
+    serving = Serving.load(settings.model_path, factory,
+                           refresh_seconds=settings.catalog_refresh_seconds,
+                           max_delta=settings.catalog_max_delta,
+                           result_cache_size=settings.result_cache_size)
+    recommend = RecommendService(serving, factory, TwoStage.of(settings))
+    recommend.warm_up()
+    return Services(serving=serving, recommend=recommend,
+                    users=UserService(factory, serving), jobs=JobService(factory, serving),
+                    events=EventService(factory, serving), models=ModelService(serving),
+                    health=HealthService(factory, serving))

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
                                      description="candidates the first stage keeps")
     catalog_max_delta: int = Field(default=2000, ge=1, description="changed jobs kept "
                                    "beside the base catalog before it is rebuilt")
+    demo_users: int = Field(default=2000, ge=1, le=1_000_000, description="users of `jobrec "
+                            "import demo` (u1..uN, plus the showcase user 123)")
+    demo_jobs: int = Field(default=1500, ge=1, le=1_000_000, description="jobs of `jobrec "
+                           "import demo` (j1..jN)")
+    demo_seed: int = Field(default=7, description="seed of `jobrec import demo`")
     result_cache_size: int = Field(
         default=10_000, ge=0, le=10_000_000, description="answers each worker keeps for "
         "repeated /recommend requests, until the model, the catalog or the user changes "

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from app.db import create_db_engine, session_factory, session_scope
+from app.db import create_db_engine, session_factory
 from app.migrate import upgrade
-from app.repositories import Store
+from app.services.training import training_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,9 +31,7 @@ def temporary_store(prefix: str = "jobrec-bench-"):
 
 
 def load_records(factory):
-    with session_scope(factory) as session:
-        store = Store(session)
-        return store.training_records()
+    return training_records(factory)
 
 
 def machine() -> str:

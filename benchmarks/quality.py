@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.importers.demo import import_demo
 from app.importers.job_views import import_job_views
+from app.settings import Settings
 from benchmarks.common import REPO, load_records, machine, temporary_store
 from ml.config import Config
 from ml.experiment import run_training
@@ -53,7 +54,8 @@ def main() -> None:
     demo = None
     if args.demo_users > 0:
         with temporary_store() as (_, factory, folder):
-            import_demo(factory, users=args.demo_users, jobs=args.demo_jobs)
+            import_demo(factory, users=args.demo_users, jobs=args.demo_jobs,
+                        seed=Settings().demo_seed)
             demo = run_training(*load_records(factory), config, folder / "model",
                                 progress=not args.no_progress)
 

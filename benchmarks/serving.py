@@ -43,15 +43,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import torch
 
-from app.catalog import Catalog
 from app.db import create_db_engine, session_factory, session_scope
 from app.demo import generate_catalog
-from app.filters import JobFilter
 from app.importers import write_all
 from app.importers.demo import import_demo
 from app.migrate import upgrade
-from app.recommender import ServingState, TwoStage, largest, rank
-from app.repositories import Store
+from app.repositories import CatalogReader, EventRepository, JobRepository, UserRepository
+from app.serving.catalog import Catalog
+from app.serving.filters import JobFilter
+from app.serving.ranking import TwoStage, largest
+from app.serving.ranking import rank as rank_catalog
+from app.serving.state import ServingState
+from app.settings import Settings
 from benchmarks.common import REPO, load_records, machine
 from ml.checkpoint import load_checkpoint
 from ml.config import Config
@@ -62,6 +65,7 @@ from ml.scoring import score_catalog
 DEMO_USERS, DEMO_JOBS = 2000, 1500
 FILTERS = {"salary_min": 60000, "location_preference": "CA", "remote": "exclude"}
 FRESH = {"Cache-Control": "no-cache"}  # score the request even when its answer is kept
+SERVICE_TWO_STAGE = TwoStage.of(Settings())  # what the served app uses
 
 
 def main() -> None:
@@ -127,7 +131,7 @@ def main() -> None:
                                                           args.duration, filtered=False,
                                                           healthz=False)}
             entry["in_process"] = in_process(url, model,
-                                             two_stage=size > TwoStage().min_candidates)
+                                             two_stage=size > SERVICE_TWO_STAGE.min_candidates)
             print(json.dumps({size: entry}, indent=1), flush=True)
     report["seconds"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +150,7 @@ def train_checkpoint(folder: Path) -> Path:
     upgrade(url)
     engine = create_db_engine(url)
     factory = session_factory(engine)
-    import_demo(factory, users=DEMO_USERS, jobs=DEMO_JOBS)
+    import_demo(factory, users=DEMO_USERS, jobs=DEMO_JOBS, seed=Settings().demo_seed)
     config = Config.load(**{"train.epochs": 3, "train.ablations": []})
     run_training(*load_records(factory), config, folder / "model", progress=False)
     engine.dispose()
@@ -162,7 +166,7 @@ def build_store(path: Path, size: int) -> str:
     upgrade(url)
     engine = create_db_engine(url)
     factory = session_factory(engine)
-    import_demo(factory, users=DEMO_USERS, jobs=DEMO_JOBS)
+    import_demo(factory, users=DEMO_USERS, jobs=DEMO_JOBS, seed=Settings().demo_seed)
     extra = size - DEMO_JOBS
     if extra > 0:
         write_all(factory, jobs=generate_catalog(extra), batch=20_000)
@@ -405,11 +409,10 @@ def in_process(url: str, model: Path, *, two_stage: bool, repeats: int = 15) -> 
     engine = create_db_engine(url)
     factory = session_factory(engine)
     with session_scope(factory) as session:
-        store = Store(session)
-        jobs = store.catalog_jobs()
-        users = store.user_records([f"u{i}" for i in range(1, 51)])
-        feedback = aggregate_feedback(store.interactions())
-        liked = store.job_records(external_ids=sorted({f.job_id for f in feedback
+        jobs = CatalogReader(session).jobs()
+        users = UserRepository(session).records([f"u{i}" for i in range(1, 51)])
+        feedback = aggregate_feedback(EventRepository(session).interactions())
+        liked = JobRepository(session).records(external_ids=sorted({f.job_id for f in feedback
                                                        if f.label > 0}))
     engine.dispose()
     space = checkpoint.space
@@ -449,7 +452,7 @@ def in_process(url: str, model: Path, *, two_stage: bool, repeats: int = 15) -> 
     return out
 
 
-def stage_times(scorer, users, timed, shortlist: int = TwoStage().shortlist) -> dict:
+def stage_times(scorer, users, timed, shortlist: int = SERVICE_TWO_STAGE.shortlist) -> dict:
     """In-process ms of each step of a two-stage request over the whole catalog (user 0),
     and the floor memory bandwidth sets: the per-job arrays the whole-catalog steps
     read (the job vectors' int8 codes, pair-field dots, first-stage bias, setting codes,
@@ -485,18 +488,23 @@ def stage_times(scorer, users, timed, shortlist: int = TwoStage().shortlist) -> 
 def recall_at_100(state: ServingState, records, timed, n_users: int = 20) -> dict:
     """The service's ranking (`app.recommender.rank`) in two stages, as configured by
     default, against full scoring of every job: recall@100, and the time of each."""
-    two_stages, full = TwoStage(), TwoStage(min_candidates=state.catalog.size)
+    two_stages = SERVICE_TWO_STAGE
+    full = TwoStage(min_candidates=state.catalog.size, shortlist=SERVICE_TWO_STAGE.shortlist)
 
     def top_100(record, two_stage: TwoStage) -> set[str]:
-        return {job.job_id for job, _ in rank(state, record, JobFilter(), 100, two_stage)[0]}
+        ranked, _ = rank_catalog(state.checkpoint, state.catalog, record, JobFilter(), 100,
+                                 two_stage)
+        return {job.job_id for job, _ in ranked}
 
     recalls = [len(top_100(r, full) & top_100(r, two_stages)) / 100
                for r in records[:n_users]]
     return {"shortlist": two_stages.shortlist, "recall@100": statistics.mean(recalls),
             "recall@100_min": min(recalls), "users": len(recalls),
-            "two_stage_ms": timed(lambda: rank(state, records[0], JobFilter(), 100,
-                                                two_stages)) * 1000,
-            "full_ms": timed(lambda: rank(state, records[0], JobFilter(), 100, full)) * 1000}
+            "two_stage_ms": timed(lambda: rank_catalog(state.checkpoint, state.catalog,
+                                                       records[0], JobFilter(), 100,
+                                                       two_stages)) * 1000,
+            "full_ms": timed(lambda: rank_catalog(state.checkpoint, state.catalog, records[0],
+                                                  JobFilter(), 100, full)) * 1000}
 
 
 def flops(model) -> dict:
@@ -634,7 +642,7 @@ def render(report: dict, args) -> str:
     staged = {size: e["in_process"]["two_stage"] for size, e in report["sizes"].items()
               if "two_stage" in e["in_process"]}
     if staged:
-        lines += ["", f"Past {TwoStage().min_candidates:,} candidates the service ranks in "
+        lines += ["", f"Past {SERVICE_TWO_STAGE.min_candidates:,} candidates the service ranks in "
                       "two stages: the first stage (the model's first-order and FM terms, "
                       "pair fields included, with a stand-in for the history skill match; "
                       "one compiled pass reading the job vectors as int8 codes) "

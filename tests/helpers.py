@@ -89,7 +89,7 @@ def demo_store(url: str, model_dir: Path, *, users: int, jobs: int, seed: int, e
     from app.db import create_db_engine, session_factory, session_scope
     from app.importers.demo import import_demo
     from app.migrate import upgrade
-    from app.repositories import Store
+    from app.repositories import JobRepository
 
     upgrade(url)
     engine = create_db_engine(url)
@@ -97,19 +97,17 @@ def demo_store(url: str, model_dir: Path, *, users: int, jobs: int, seed: int, e
     import_demo(factory, users=users, jobs=jobs, seed=seed)
     if extra_jobs:
         with session_scope(factory) as session:
-            Store(session).upsert_jobs(list(extra_jobs.items()))
+            JobRepository(session).upsert(list(extra_jobs.items()))
     return engine, factory, train_tiny(factory, model_dir, epochs=epochs)
 
 
 def train_tiny(factory, out: Path, epochs: int) -> Path:
     """A checkpoint of configs/tiny.toml (no ablations) trained on the store at `out`."""
-    from app.db import session_scope
-    from app.repositories import Store
+    from app.services.training import training_records
     from ml.config import Config
     from ml.experiment import run_training
 
-    with session_scope(factory) as session:
-        records = Store(session).training_records()
+    records = training_records(factory)
     config = Config.load(Path(__file__).resolve().parents[1] / "configs" / "tiny.toml",
                          **{"train.epochs": epochs, "train.ablations": []})
     run_training(*records, config, out, progress=False)

@@ -15,7 +15,7 @@ import torch
 
 from app.db import session_scope
 from app.main import create_app
-from app.repositories import Store
+from app.repositories import CatalogReader, EventRepository, JobRepository, UserRepository
 from app.schemas import JobIn
 from app.settings import Settings
 from ml.checkpoint import load_checkpoint
@@ -75,8 +75,8 @@ def service(request, tmp_path_factory, pg_databases):
 
 def catalog(factory):
     with session_scope(factory) as s:
-        store = Store(s)
-        return store.catalog_jobs(), {i.job_id for i in store.interactions(SHOWCASE)}
+        return CatalogReader(s).jobs(), {i.job_id for i in EventRepository(s).interactions(
+            SHOWCASE)}
 
 
 def km(lat1, lon1, lat2, lon2):
@@ -208,11 +208,11 @@ def test_served_scores_equal_the_model_on_each_pair_alone(service):
                                            "remote": "exclude"}).json()
     checkpoint = load_checkpoint(model_path)
     with session_scope(factory) as s:
-        store = Store(s)
-        user = store.user_records([SHOWCASE])
-        jobs = {j.job_id: j.record for j in store.catalog_jobs()}
-        feedback = aggregate_feedback(store.interactions(SHOWCASE))
-        liked = store.job_records(external_ids=[f.job_id for f in feedback if f.label > 0])
+        user = UserRepository(s).records([SHOWCASE])
+        jobs = {j.job_id: j.record for j in CatalogReader(s).jobs()}
+        feedback = aggregate_feedback(EventRepository(s).interactions(SHOWCASE))
+        liked = JobRepository(s).records(
+            external_ids=[f.job_id for f in feedback if f.label > 0])
     space, model = checkpoint.space, checkpoint.model
     users = space.encode_users(attach_history(user, feedback, liked,
                                               space.config.max_history))

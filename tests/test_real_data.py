@@ -13,7 +13,7 @@ from app.importers.glassdoor import company_name, import_glassdoor, read_glassdo
 from app.importers.job_views import import_job_views
 from app.main import create_app
 from app.migrate import upgrade
-from app.repositories import Store
+from app.repositories import UserRepository, counts
 from app.settings import Settings
 from ml.salary import parse_salary_text
 from tests.conftest import SHARED_DATA
@@ -106,19 +106,19 @@ def test_import_counts_match_the_files(real_store):
     assert views.events_inserted == len(distinct_views)
     assert glassdoor.jobs == len(rows(GLASSDOOR))
     with session_scope(factory) as s:
-        counts = Store(s).counts()
-    assert counts["jobs"] == len(job_rows) + glassdoor.jobs
-    assert counts["interactions"] == len(distinct_views)
+        before = counts(s)
+    assert before["jobs"] == len(job_rows) + glassdoor.jobs
+    assert before["interactions"] == len(distinct_views)
     again = import_job_views(factory, JOB_VIEWS)
     assert again.events_inserted == 0
     with session_scope(factory) as s:
-        assert Store(s).counts() == counts  # idempotent
+        assert counts(s) == before  # idempotent
 
 
 def test_profiles_are_completed_from_the_earliest_view(real_store):
     _, factory, _, _ = real_store
     with session_scope(factory) as s:
-        users = {u.user_id: u for u in Store(s).user_records()}
+        users = {u.user_id: u for u in UserRepository(s).records()}
     experience = {r["Applicant.ID"] for r in rows(JOB_VIEWS / "Experience.csv")}
     viewers = {r["Applicant.ID"] for r in rows(JOB_VIEWS / "Job_Views.csv")}
     completed = [users[u] for u in viewers - experience]

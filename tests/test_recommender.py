@@ -12,24 +12,34 @@ import torch
 from sqlalchemy import update
 
 from app import models as m
-from app.catalog import Catalog, TextColumn
 from app.db import session_scope
-from app.filters import JobFilter
-from app.recommender import (
+from app.repositories import CatalogJob, CatalogReader, JobRepository
+from app.schemas import JobIn
+from app.serving.catalog import Catalog, TextColumn
+from app.serving.filters import JobFilter
+from app.serving.ranking import (
     DENSE_SHARE,
-    REFRESH_OVERLAP,
     SELECT_SAMPLE,
     WHOLE_FIRST_STAGE_SHARE,
-    Recommender,
-    ServingState,
     TwoStage,
     largest,
-    rank,
 )
-from app.repositories import CatalogJob, Store
-from app.schemas import JobIn
+from app.serving.ranking import rank as rank_catalog
+from app.serving.state import REFRESH_OVERLAP, Serving, ServingState
 from ml.checkpoint import METADATA_FILE, Checkpoint, save_checkpoint
 from tests.helpers import fitted_space, random_model, random_records
+
+ONE_STAGE = TwoStage(min_candidates=10**9, shortlist=2000)
+
+
+def rank(state: ServingState, user, job_filter: JobFilter, k: int,
+         two_stage: TwoStage = ONE_STAGE):
+    return rank_catalog(state.checkpoint, state.catalog, user, job_filter, k, two_stage)
+
+
+def serving(state: ServingState, factory, model_path) -> Serving:
+    return Serving(state, factory, model_path=model_path, refresh_seconds=1.0,
+                   max_delta=2000, result_cache_size=100)
 
 
 def _state(seed: int = 4):
@@ -90,11 +100,11 @@ def test_a_change_to_jobs_the_catalog_does_not_rank_keeps_its_content():
     _, jobs, space, model, catalog = _catalog_of_fifty()
     t1 = datetime.now(UTC) + timedelta(seconds=1)
     closed = _at(replace(jobs[55], active=False), t1)
-    applied = catalog.apply([closed], model, space)
+    applied = catalog.apply([closed], model, space, max_delta=2000)
     assert all(a is b for a, b in zip(applied.content, catalog.content, strict=True))
     assert applied.is_current(closed.job_id, t1) and not catalog.is_current(closed.job_id, t1)
     closing = _at(replace(jobs[0], active=False), t1)
-    after = applied.apply([closing], model, space)
+    after = applied.apply([closing], model, space, max_delta=2000)
     assert after.base_visible is not applied.base_visible
     assert after.size == applied.size - 1
 
@@ -183,33 +193,33 @@ def test_filtered_ranking_equals_the_best_passing_jobs_whatever_the_share_passin
             assert n == scored and [j.job_id for j, _ in staged] == [i for _, i in best]
 
 
-def test_refresh_reads_only_what_changed_near_the_last_sync(factory, monkeypatch):
+def test_refresh_reads_only_what_changed_near_the_last_sync(factory, monkeypatch, tmp_path):
     """A job committed late (written shortly before the last sync) is picked up, and
     jobs written long before it are not read again on every check."""
     users, jobs, interactions = random_records(n_users=4, n_jobs=12, seed=2)
     space = fitted_space(users, jobs, interactions)
     old = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(factory) as session:
-        Store(session).upsert_jobs([(f"j{i}", JobIn(title=f"Job {i}")) for i in range(10)])
+        JobRepository(session).upsert([(f"j{i}", JobIn(title=f"Job {i}"))
+                                        for i in range(10)])
         session.execute(update(m.Job).values(updated_at=old))
     checkpoint = Checkpoint(random_model(space), space, {"model_version": "test"})
-    recommender = Recommender(ServingState.read(checkpoint, factory), factory)
-    synced = recommender.state.synced_at
+    live = serving(ServingState.read(checkpoint, factory), factory, tmp_path / "none")
+    synced = live.state.synced_at
     read: list[int] = []
-    versions = Store.job_versions
-    monkeypatch.setattr(Store, "job_versions",
+    versions = CatalogReader.versions
+    monkeypatch.setattr(CatalogReader, "versions",
                         lambda self, since: read.append(len(out := versions(self, since)))
                         or out)
-    with session_scope(factory) as session:
-        recommender.refresh_catalog(session, force=True)
+    live.refresh()
     assert read == [0]  # nothing near the sync: the ten old jobs are not re-read
     with session_scope(factory) as session:
-        Store(session).upsert_jobs([("late", JobIn(title="Late")), ("new", JobIn(title="New"))])
+        JobRepository(session).upsert([("late", JobIn(title="Late")),
+                                       ("new", JobIn(title="New"))])
         session.execute(update(m.Job).where(m.Job.external_id == "late")
                         .values(updated_at=synced - REFRESH_OVERLAP / 2))
-    with session_scope(factory) as session:
-        recommender.refresh_catalog(session, force=True)
-    catalog = recommender.state.catalog
+    live.refresh()
+    catalog = live.state.catalog
     assert read[-1] == 2 and catalog.size == 12
     assert catalog.find("late") is not None and catalog.find("new") is not None
 
@@ -222,15 +232,16 @@ def test_a_new_checkpoint_on_disk_is_picked_up_by_every_worker(factory, tmp_path
     users, jobs, interactions = random_records(n_users=4, n_jobs=12, seed=2)
     space = fitted_space(users, jobs, interactions)
     with session_scope(factory) as session:
-        Store(session).upsert_jobs([(f"j{i}", JobIn(title=f"Job {i}")) for i in range(5)])
+        JobRepository(session).upsert([(f"j{i}", JobIn(title=f"Job {i}"))
+                                        for i in range(5)])
     path = tmp_path / "model"
     first = save_checkpoint(path, random_model(space, seed=1), space)["model_version"]
-    recommender = Recommender.start(path, factory)
+    recommender = Serving.load(path, factory, refresh_seconds=1.0, max_delta=2000,
+                               result_cache_size=100)
     assert recommender.state.model_version == first
 
     def refreshed() -> None:
-        with session_scope(factory) as session:
-            recommender.refresh_catalog(session, force=True)
+        recommender.refresh()
         deadline = time.monotonic() + 60
         while recommender._reloading.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -244,9 +255,32 @@ def test_a_new_checkpoint_on_disk_is_picked_up_by_every_worker(factory, tmp_path
     assert recommender.state.model_version == second
     assert recommender.state.catalog.size == 5
     (path / METADATA_FILE).write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="jobrec.recommender"):
+    with caplog.at_level(logging.WARNING, logger="jobrec.serving"):
         refreshed()
         refreshed()
     assert recommender.state.model_version == second  # the old model keeps serving
     failures = [r for r in caplog.records if "did not load" in r.getMessage()]
     assert len(failures) == 1  # tried once, not on every check
+
+
+def test_the_poller_applies_another_writers_jobs_without_a_request(factory, tmp_path):
+    """The store is polled on a background thread every refresh_seconds: a job written
+    by someone else (another worker, an import) is served without any request paying for
+    the poll."""
+    users, jobs, interactions = random_records(n_users=4, n_jobs=12, seed=2)
+    space = fitted_space(users, jobs, interactions)
+    checkpoint = Checkpoint(random_model(space), space, {"model_version": "test"})
+    live = Serving(ServingState.read(checkpoint, factory), factory,
+                   model_path=tmp_path / "none", refresh_seconds=0.05, max_delta=2000,
+                   result_cache_size=100)
+    live.start_polling()
+    try:
+        with session_scope(factory) as session:
+            JobRepository(session).upsert([("elsewhere", JobIn(title="Written elsewhere"))])
+        deadline = time.monotonic() + 10
+        while live.state.catalog.find("elsewhere") is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert live.state.catalog.find("elsewhere") is not None
+    finally:
+        live.close()
+    assert live._poller is None

@@ -11,9 +11,9 @@ import pytest
 
 from app.db import session_scope
 from app.main import create_app
-from app.repositories import EventRow, Store
-from app.results import ResultCache
+from app.repositories import EventRepository, EventRow
 from app.schemas import JobIn
+from app.serving.results import ResultCache
 from app.settings import Settings
 from tests.conftest import BACKENDS, new_database
 from tests.helpers import demo_store
@@ -109,7 +109,7 @@ def service(request, tmp_path_factory, pg_databases):
     app = create_app(Settings(database_url=url, model_path=model_path,
                               catalog_refresh_seconds=3600.0))
     with serve(app) as client:
-        yield client, factory, app.state.recommender
+        yield client, factory, app.state.services.serving
     engine.dispose()
 
 
@@ -176,23 +176,23 @@ def test_a_profile_put_here_reaches_the_next_answer(service):
 def test_another_workers_event_reaches_the_next_answer(service):
     """A write this process did not make (another worker, an import) is found by the
     poll of the store that runs with the catalog's."""
-    client, factory, recommender = service
+    client, factory, serving = service
     recommend(client, user_id="u6")
     first, kept = recommend(client, user_id="u6")
     assert kept
     top = first[0][0]
     with session_scope(factory) as session:
-        Store(session).add_events([EventRow("u6", top, "apply", datetime.now(UTC))])
+        EventRepository(session).add([EventRow("u6", top, "apply", datetime.now(UTC))])
     stale, kept = recommend(client, user_id="u6")
     assert kept and stale == first  # not polled yet
-    recommender.refresh_seconds = 0.0  # poll on every request from now on
-    try:
-        after, kept = recommend(client, user_id="u6")
-        assert not kept and top not in [j for j, _ in after]
-        again, kept = recommend(client, user_id="u6")  # the change is evicted for once
-        assert kept and again == after
-    finally:
-        recommender.refresh_seconds = 3600.0
+    serving.refresh()  # what the poller runs every CATALOG_REFRESH_SECONDS
+    after, kept = recommend(client, user_id="u6")
+    assert not kept and top not in [j for j, _ in after]
+    again, kept = recommend(client, user_id="u6")
+    assert kept and again == after
+    serving.refresh()  # the change is still in the poll's window: evicted once only
+    again, kept = recommend(client, user_id="u6")
+    assert kept and again == after
 
 
 def test_a_changed_catalog_is_answered_afresh(service):

@@ -9,10 +9,17 @@ from pydantic import ValidationError
 from sqlalchemy import inspect, text
 
 from app.db import create_db_engine, session_scope
+from app.errors import NotFoundError
 from app.importers.demo import import_demo
 from app.migrate import downgrade, upgrade
 from app.models import Base
-from app.repositories import EventRow, Store, UnknownEntityError
+from app.repositories import (
+    EventRepository,
+    EventRow,
+    JobRepository,
+    UserRepository,
+    counts,
+)
 from app.schemas import EventIn, JobIn, UserIn
 
 TABLES = {"companies", "places", "skills", "users", "jobs", "user_skills", "job_skills",
@@ -47,32 +54,31 @@ def job(title="Data Scientist", **fields):
 
 def test_upsert_jobs_is_idempotent_and_updates(factory):
     with session_scope(factory) as s:
-        ids = Store(s).upsert_jobs([("j1", job(
+        ids = JobRepository(s).upsert([("j1", job(
             company="Acme", location="San Francisco, CA", skills=["Python", "SQL", "pyspark"],
             salary={"min": 50, "max": 60, "period": "hour"}))])
     with session_scope(factory) as s:
-        again = Store(s).upsert_jobs([("j1", job(title="Senior Data Scientist",
+        again = JobRepository(s).upsert([("j1", job(title="Senior Data Scientist",
                                                  company="ACME", skills=["python"]))])
     assert ids == again
     with session_scope(factory) as s:
-        store = Store(s)
-        row = store.get_job("j1")
+        row = JobRepository(s).get("j1")
         assert row.title == "Senior Data Scientist"
         assert row.company.name == "Acme"  # same company key, first spelling kept
         assert [sk.name for sk in row.skills] == ["python"]
         assert row.salary_period is None and row.place is None
-        assert store.counts()["jobs"] == 1
+        assert counts(s)["jobs"] == 1
 
 
 def test_job_salary_and_place_are_normalised(factory):
     with session_scope(factory) as s:
-        Store(s).upsert_jobs([
+        JobRepository(s).upsert([
             ("hourly", job(location={"city": "austin", "region": "Texas"},
                            salary={"min": 20, "max": 25, "period": "hour"})),
             ("remote", job(location="Remote", salary={"min": 90000, "currency": "EUR"})),
         ])
     with session_scope(factory) as s:
-        records = {r.job_id: r for r in Store(s).job_records()}
+        records = {r.job_id: r for r in JobRepository(s).records()}
     hourly = records["hourly"]
     assert (hourly.salary_min_usd, hourly.salary_max_usd) == (20 * 2080, 25 * 2080)
     assert (hourly.place.city, hourly.place.region_code, hourly.place.country) == \
@@ -96,42 +102,39 @@ def test_bad_inputs_are_rejected_before_the_store():
 
 def test_users_and_records(factory):
     with session_scope(factory) as s:
-        store = Store(s)
-        store.upsert_jobs([("j1", job())])
-        store.upsert_users([("u1", UserIn(location="Boston, MA", current_company="Globex",
+        JobRepository(s).upsert([("j1", job())])
+        UserRepository(s).upsert([("u1", UserIn(location="Boston, MA", current_company="Globex",
                                           skills=["Java", "sql"], headline="backend dev",
                                           desired_salary={"amount": 50, "period": "hour"}))])
     with session_scope(factory) as s:
-        (user,) = Store(s).user_records()
+        (user,) = UserRepository(s).records()
         assert user.user_id == "u1" and user.skills == ("java", "sql")
         assert user.place.city == "Boston" and user.company == "Globex"
         assert user.desired_salary_usd == 50 * 2080
-        assert Store(s).user_records(["nobody"]) == []
+        assert UserRepository(s).records(["nobody"]) == []
 
 
 def test_events_are_idempotent_and_checked(factory):
     with session_scope(factory) as s:
-        store = Store(s)
-        store.upsert_jobs([("j1", job())])
-        store.upsert_users([("u1", UserIn())])
+        JobRepository(s).upsert([("j1", job())])
+        UserRepository(s).upsert([("u1", UserIn())])
     t = datetime(2026, 3, 1, 12, tzinfo=UTC)
     with session_scope(factory) as s:
-        store = Store(s)
-        assert store.add_events([EventRow("u1", "j1", "view", t, "k1"),
-                                 EventRow("u1", "j1", "apply", t, None)]) == 2
-        assert store.add_events([EventRow("u1", "j1", "view", t, "k1")]) == 0
-        with pytest.raises(UnknownEntityError, match="ghost"):
-            store.add_events([EventRow("ghost", "j1", "view", t)])
+        events = EventRepository(s)
+        assert events.add([EventRow("u1", "j1", "view", t, "k1"),
+                           EventRow("u1", "j1", "apply", t, None)]) == 2
+        assert events.add([EventRow("u1", "j1", "view", t, "k1")]) == 0
+        with pytest.raises(NotFoundError, match="ghost"):
+            events.add([EventRow("ghost", "j1", "view", t)])
     with session_scope(factory) as s:
-        interactions = Store(s).interactions()
+        interactions = EventRepository(s).interactions()
         assert [(i.type, i.timestamp) for i in interactions] == [("view", t), ("apply", t)]
 
 
 def test_the_database_enforces_event_types(factory):
     with session_scope(factory) as s:
-        store = Store(s)
-        store.upsert_jobs([("j1", job())])
-        store.upsert_users([("u1", UserIn())])
+        JobRepository(s).upsert([("j1", job())])
+        UserRepository(s).upsert([("u1", UserIn())])
     with pytest.raises(Exception, match=r"(?i)check"), session_scope(factory) as s:
         s.execute(text("INSERT INTO interactions (user_id, job_id, type, occurred_at, "
                        "created_at) VALUES (1, 1, 'like', '2026-01-01', '2026-01-01')"))
@@ -144,12 +147,11 @@ def test_demo_import_counts_and_idempotence(factory):
     again = import_demo(factory, users=40, jobs=30, seed=3)
     assert again.events_inserted == 0
     with session_scope(factory) as s:
-        store = Store(s)
-        counts = store.counts()
-        assert (counts["users"], counts["jobs"], counts["interactions"]) == \
+        rows = counts(s)
+        assert (rows["users"], rows["jobs"], rows["interactions"]) == \
             (41, 30, first.events_read)
-        jobs = store.job_records()
+        jobs = JobRepository(s).records()
         assert any(j.salary_max_usd is None for j in jobs)  # some jobs state no salary
         assert any(j.salary_max_usd is not None for j in jobs)
-        types = {i.type for i in store.interactions()}
+        types = {i.type for i in EventRepository(s).interactions()}
         assert {"impression", "view", "click"} <= types

@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from app.db import session_scope
 from app.importers.demo import import_demo
-from app.repositories import Store
+from app.services.training import training_records
 from ml.config import Config
 from ml.experiment import CURVE_FILE, REPORT_FILE, run_evaluation, run_training
 from ml.metrics import metric_keys
@@ -24,9 +23,7 @@ def demo_records(tmp_path_factory):
     upgrade(url)
     factory = session_factory(create_db_engine(url))
     import_demo(factory, users=300, jobs=200, seed=11)
-    with session_scope(factory) as s:
-        store = Store(s)
-        return store.training_records()
+    return training_records(factory)
 
 
 def tiny_config(**overrides):

@@ -1,11 +1,76 @@
-"""Store rows and catalog jobs -> response models."""
+"""Between the HTTP models and the domain: requests -> service queries, store rows and
+ranked jobs -> response models."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from app import models as m
-from app.api.schemas import DesiredSalaryOut, JobOut, PlaceOut, Recommendation, SalaryOut, UserOut
+from app.api.schemas import (
+    DesiredSalaryOut,
+    JobOut,
+    LocationFilter,
+    PlaceOut,
+    Recommendation,
+    RecommendRequest,
+    RecommendResponse,
+    SalaryOut,
+    UserOut,
+)
 from app.repositories import CatalogJob, as_utc
+from app.schemas import UserIn, resolve_location
+from app.services.recommend import Profile, Ranked, RecommendQuery
+from app.serving.filters import FilterSpec, LocationSpec
 from ml.locations import Place
+
+
+def recommend_query(body: RecommendRequest) -> RecommendQuery:
+    """The service's query for a request body."""
+    return RecommendQuery(
+        user_id=body.user_id, k=body.max_recommendations,
+        filters=FilterSpec(
+            salary_min=body.salary_min, salary_max=body.salary_max,
+            salary_currency=body.salary_currency, salary_period=body.salary_period,
+            include_unspecified_salary=body.include_unspecified_salary,
+            location_preference=body.location_preference,
+            location=_location(body.location), remote=body.remote,
+            companies=tuple(body.companies), employment_types=tuple(body.employment_types),
+            exclude_job_ids=tuple(body.exclude_job_ids), exclude_seen=body.exclude_seen),
+        profile=None if body.profile is None else profile(body.profile))
+
+
+def _location(loc: LocationFilter | None) -> LocationSpec | None:
+    if loc is None:
+        return None
+    return LocationSpec(city=loc.city, region=loc.region, country=loc.country,
+                        latitude=loc.latitude, longitude=loc.longitude,
+                        radius_km=loc.radius_km)
+
+
+def profile(body: UserIn) -> Profile:
+    """The fields the client gave, as the model's user record names them."""
+    given = body.model_fields_set
+    fields: list[tuple[str, Any]] = []
+    if "skills" in given:
+        fields.append(("skills", tuple(body.skills)))
+    if "headline" in given:
+        fields.append(("headline", body.headline))
+    if "location" in given:
+        fields.append(("place", resolve_location(body.location).place))
+    if "current_company" in given:
+        fields.append(("company", body.current_company))
+    if "desired_salary" in given:
+        fields.append(("desired_salary_usd", body.desired_salary.annual_usd
+                       if body.desired_salary else None))
+    return Profile(tuple(fields))
+
+
+def recommend_response(ranked: Ranked, request_id: str) -> RecommendResponse:
+    return RecommendResponse(
+        request_id=request_id, user_id=ranked.user_id,
+        model_version=ranked.state.model_version,
+        catalog_version=ranked.state.catalog.version, cold_start=ranked.cold_start,
+        recommendations=[recommendation(job, score) for job, score in ranked.jobs])
 
 
 def place_out(place: m.Place | None) -> PlaceOut | None:

@@ -1,8 +1,10 @@
 """One JSON error shape for every error: {"error": {"code", "message", "details"}}.
 
-Exception text never reaches a client except for our own typed errors, whose messages
-are written for clients; anything unexpected is logged with its traceback and answered
-with a generic 500 that carries the request id.
+Our own errors (`app.errors.JobrecError`) carry their code, status and a message written
+for clients. Request validation, Starlette's HTTP errors and a database that does not
+answer are mapped to the same shape; exception text of anything else never reaches a
+client: it is logged with its traceback and answered with a generic 500 that carries
+the request id.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app.api.schemas import ErrorResponse
-from app.filters import FilterError
-from app.recommender import NotFoundError
-from app.repositories import UnknownEntityError
+from app.errors import JobrecError, UnavailableError
 
 log = logging.getLogger("jobrec.api")
 
@@ -29,14 +29,7 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
          405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
          413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
          429: "rate_limited", 500: "internal_error", 503: "unavailable"}
-
-
-class ServiceUnavailableError(RuntimeError):
-    """The service cannot answer now (database or model not usable)."""
-
-
-class ReloadError(RuntimeError):
-    """An admin reload that did not happen; the message says why."""
+DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
 def error_response(status: int, message: str, details: Any = None,
@@ -45,13 +38,6 @@ def error_response(status: int, message: str, details: Any = None,
     code = code or CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def error_body(status: int, message: str, details: Any = None, code: str | None = None
-               ) -> dict:
-    """The error object alone, for batch items."""
-    return {"code": code or CODES.get(status, "error"), "message": message,
-            "details": details}
 
 
 def validation_details(errors) -> list[dict]:
@@ -76,52 +62,38 @@ def allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):
-        return error_response(422, "the request is not valid", validation_details(exc.errors()))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
-        message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        headers = dict(getattr(exc, "headers", None) or {})
+def _response(request: Request, exc: Exception) -> JSONResponse:
+    """The error shape for any exception (the one handler)."""
+    if isinstance(exc, JobrecError):
+        return error_response(exc.status, exc.message, exc.details, exc.headers, exc.code)
+    if isinstance(exc, RequestValidationError):
+        return error_response(422, "the request is not valid",
+                              validation_details(exc.errors()))
+    if isinstance(exc, StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(
+            exc.status_code).phrase
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return error_response(exc.status_code, message, headers=headers or None)
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(request: Request, exc: NotFoundError):
-        return error_response(404, str(exc))
-
-    @app.exception_handler(UnknownEntityError)
-    async def _unknown(request: Request, exc: UnknownEntityError):
-        return error_response(404, str(exc))
-
-    @app.exception_handler(FilterError)
-    async def _filter(request: Request, exc: FilterError):
-        return error_response(422, str(exc), exc.details, code=exc.code)
-
-    @app.exception_handler(ReloadError)
-    async def _reload(request: Request, exc: ReloadError):
-        return error_response(409, str(exc))
-
-    @app.exception_handler(ServiceUnavailableError)
-    async def _unavailable(request: Request, exc: ServiceUnavailableError):
-        return error_response(503, str(exc), headers={"Retry-After": "1"})
-
-    @app.exception_handler(sa_exc.OperationalError)
-    @app.exception_handler(sa_exc.InterfaceError)
-    @app.exception_handler(sa_exc.TimeoutError)
-    async def _database_down(request: Request, exc: Exception):
+    if isinstance(exc, DATABASE_DOWN):
         log.warning("database unavailable: %s", type(exc).__name__)
-        return error_response(503, "the database is unavailable; retry shortly",
-                              headers={"Retry-After": "1"})
+        unavailable = UnavailableError("the database is unavailable; retry shortly")
+        return _response(request, unavailable)
+    request_id = getattr(request.state, "request_id", None)
+    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+    return error_response(500, "internal error", {"request_id": request_id})
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        request_id = getattr(request.state, "request_id", None)
-        log.exception("unhandled error", extra={"request_id": request_id})
-        return error_response(500, "internal error", {"request_id": request_id})
+
+def install(app: FastAPI) -> None:
+    """Route every exception to the one error shape."""
+    for kind in (JobrecError, RequestValidationError, StarletteHTTPException,
+                 *DATABASE_DOWN, Exception):
+        app.add_exception_handler(kind, _handler)
+
+
+async def _handler(request: Request, exc: Exception) -> JSONResponse:
+    return _response(request, exc)
 
 
 WHY = {

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas import (
@@ -31,6 +32,8 @@ from app.schemas import (
 from ml.salary import PayPeriod
 
 MAX_LIST = 100
+IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f/]+$",
+                             description="the source's own id")]
 
 
 class LocationFilter(_Input):

@@ -6,16 +6,14 @@ deterministic idempotency key, so running an import twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
-from app.repositories import CHUNK, EventRow, Store
+from app.repositories import CHUNK, EventRepository, EventRow, JobRepository, UserRepository
 from app.schemas import JobIn, UserIn
-
-Progress = Callable[[str, int], None]
 
 
 @dataclass
@@ -39,12 +37,13 @@ def write_all(
     result = ImportResult()
     for start in range(0, len(jobs), batch):
         with session_scope(factory) as session:
-            result.jobs += len(Store(session).upsert_jobs(jobs[start : start + batch]))
+            result.jobs += len(JobRepository(session).upsert(jobs[start : start + batch]))
     for start in range(0, len(users), batch):
         with session_scope(factory) as session:
-            result.users += len(Store(session).upsert_users(users[start : start + batch]))
+            result.users += len(UserRepository(session).upsert(users[start : start + batch]))
     result.events_read = len(events)
     for start in range(0, len(events), batch):
         with session_scope(factory) as session:
-            result.events_inserted += Store(session).add_events(events[start : start + batch])
+            result.events_inserted += EventRepository(session).add(
+                events[start : start + batch])
     return result

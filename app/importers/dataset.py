@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
+from app.errors import SourceError
 from app.importers import ImportResult, write_all
-from app.importers.job_views import SourceError
-from app.repositories import EventRow, Store
+from app.repositories import EventRow, JobRepository, UserRepository
 from app.schemas import EventIn, JobIn, UserIn
 
 MAX_ERRORS_SHOWN = 20
@@ -150,11 +150,10 @@ def import_dataset(factory: sessionmaker[Session], directory: str | Path) -> Imp
     new_users = {u for u, _ in users}
     new_jobs = {j for j, _ in jobs}
     with session_scope(factory) as session:
-        store = Store(session)
-        known_users = new_users | store.existing_ids("users", {e.user_id for e in events}
-                                                     - new_users)
-        known_jobs = new_jobs | store.existing_ids("jobs", {e.job_id for e in events}
-                                                   - new_jobs)
+        known_users = new_users | UserRepository(session).existing(
+            {e.user_id for e in events} - new_users)
+        known_jobs = new_jobs | JobRepository(session).existing(
+            {e.job_id for e in events} - new_jobs)
     errors = [f"interactions.csv: user {e.user_id!r} or job {e.job_id!r} is neither in "
               "the dataset nor in the store" for e in events
               if e.user_id not in known_users or e.job_id not in known_jobs]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.errors import SourceError
 from app.importers import ImportResult, write_all
-from app.importers.job_views import SourceError
 from app.schemas import JobIn, SalaryIn
 from ml.salary import parse_salary_text
 from ml.skills import SkillExtractor

@@ -22,24 +22,21 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.errors import SourceError
 from app.importers import ImportResult, write_all
 from app.repositories import EventRow
 from app.schemas import JobIn, PlaceIn, UserIn
 
-FILES = ("Jobs.csv", "Job_Views.csv", "Experience.csv", "Positions_Of_Interest.csv")
 MISSING = {"", "NA", "N/A", "NULL", "None", "nan"}
+Row = dict[str, str]
 
 
-class SourceError(ValueError):
-    """The source files are missing or not in the expected shape."""
-
-
-def _value(row: dict, key: str) -> str | None:
+def _value(row: Row, key: str) -> str | None:
     value = (row.get(key) or "").strip()
     return None if value in MISSING else value
 
 
-def _read(path: Path, required: set[str]) -> list[dict]:
+def _read(path: Path, required: set[str]) -> list[Row]:
     if not path.is_file():
         raise SourceError(f"{path} not found")
     with path.open(newline="", encoding="utf-8") as fh:
@@ -62,14 +59,14 @@ def _time(text: str | None) -> datetime | None:
     return None
 
 
-def _place(row: dict) -> PlaceIn | None:
+def _place(row: Row) -> PlaceIn | None:
     city, state = _value(row, "City"), _value(row, "State.Code") or _value(row, "State.Name")
     if not (city or state):
         return None
     return PlaceIn(city=city, region=state, country="US")
 
 
-def _title(row: dict) -> str:
+def _title(row: Row) -> str:
     position = _value(row, "Position")
     if position:
         return position[:300]
@@ -77,8 +74,10 @@ def _title(row: dict) -> str:
     return title.split(" @ ")[0][:300]
 
 
-def read_job_views(directory: str | Path):
-    """(jobs, users, events) of the export, ready for `write_all`."""
+def read_job_views(directory: str | Path
+                   ) -> tuple[list[tuple[str, JobIn]], list[tuple[str, UserIn]], list[EventRow]]:
+    """(jobs, users, events) of the export, ready for `write_all`: the files are read
+    (every required column checked first), then each part is built in turn."""
     directory = Path(directory)
     job_rows = _read(directory / "Jobs.csv", {"Job.ID", "Title", "Position", "Company",
                                               "City", "State.Name", "State.Code"})
@@ -88,9 +87,15 @@ def read_job_views(directory: str | Path):
                                                       "Start.Date", "End.Date"})
     interests = _read(directory / "Positions_Of_Interest.csv",
                       {"Applicant.ID", "Position.Of.Interest"})
+    jobs = _jobs(job_rows)
+    events, first_view = _views(view_rows, jobs)
+    users = _profiles(experience, interests, first_view, jobs)
+    return list(jobs.items()), users, events
 
+
+def _jobs(rows: list[Row]) -> dict[str, JobIn]:
     jobs: dict[str, JobIn] = {}
-    for row in job_rows:
+    for row in rows:
         job_id = _value(row, "Job.ID")
         if job_id is None:
             continue
@@ -98,10 +103,15 @@ def read_job_views(directory: str | Path):
         jobs[job_id] = JobIn(title=_title(row), company=(_value(row, "Company") or "")[:200]
                              or None, location=_place(row),
                              description=f"Industry: {industry}" if industry else "")
+    return jobs
 
+
+def _views(rows: list[Row], jobs: dict[str, JobIn]
+           ) -> tuple[list[EventRow], dict[str, tuple[datetime, str]]]:
+    """One `view` per row of a known job, and each user's first view (time, job id)."""
     events: list[EventRow] = []
     first_view: dict[str, tuple[datetime, str]] = {}
-    for row in view_rows:
+    for row in rows:
         user_id, job_id, start = (_value(row, "Applicant.ID"), _value(row, "Job.ID"),
                                   _time(_value(row, "View.Start")))
         if user_id is None or job_id is None or start is None or job_id not in jobs:
@@ -110,38 +120,48 @@ def read_job_views(directory: str | Path):
         events.append(EventRow(user_id, job_id, "view", start, key))
         if user_id not in first_view or (start, job_id) < first_view[user_id]:
             first_view[user_id] = (start, job_id)
+    return events, first_view
 
-    history: dict[str, list[dict]] = defaultdict(list)
+
+def _profiles(experience: list[Row], interests: list[Row],
+              first_view: dict[str, tuple[datetime, str]], jobs: dict[str, JobIn]
+              ) -> list[tuple[str, UserIn]]:
+    history: dict[str, list[Row]] = defaultdict(list)
     for row in experience:
-        if _value(row, "Applicant.ID"):
-            history[_value(row, "Applicant.ID")].append(row)
+        if (applicant := _value(row, "Applicant.ID")) is not None:
+            history[applicant].append(row)
     wanted: dict[str, list[str]] = defaultdict(list)
     for row in interests:
         user_id, position = _value(row, "Applicant.ID"), _value(row, "Position.Of.Interest")
         if user_id and position and position not in wanted[user_id]:
             wanted[user_id].append(position)
+    return [(user_id, _profile(history.get(user_id, []), wanted.get(user_id, []),
+                               jobs.get(first_view[user_id][1]) if user_id in first_view
+                               else None))
+            for user_id in sorted(set(history) | set(wanted) | set(first_view))]
 
-    users = []
-    for user_id in sorted(set(history) | set(wanted) | set(first_view)):
-        # most recent first: current positions (no end date), then by start date
-        past = sorted(history.get(user_id, ()), key=lambda r: (
-            _value(r, "End.Date") is None, _value(r, "Start.Date") or ""), reverse=True)
-        titles = list(wanted.get(user_id, ()))
-        for row in past:
-            name = _value(row, "Position.Name")
-            if name and name not in titles:
-                titles.append(name)
-        place = next((p for p in map(_place, past) if p is not None and p.city), None)
-        current = next((_value(r, "Employer.Name") for r in past
-                        if _value(r, "End.Date") is None and _value(r, "Employer.Name")), None)
-        earliest = jobs.get(first_view[user_id][1]) if user_id in first_view else None
-        if place is None and earliest is not None:
-            place = earliest.location
-        if not titles and earliest is not None:
-            titles = [earliest.title]
-        users.append((user_id, UserIn(headline="; ".join(titles)[:2000], location=place,
-                                      current_company=current[:200] if current else None)))
-    return list(jobs.items()), users, events
+
+def _profile(history: list[Row], wanted: list[str], earliest: JobIn | None) -> UserIn:
+    """A user's profile from their experience, their positions of interest and (where
+    those lack a place or a headline) their earliest viewed job."""
+    # most recent first: current positions (no end date), then by start date
+    past = sorted(history, key=lambda r: (_value(r, "End.Date") is None,
+                                          _value(r, "Start.Date") or ""), reverse=True)
+    titles = list(wanted)
+    for row in past:
+        name = _value(row, "Position.Name")
+        if name and name not in titles:
+            titles.append(name)
+    place: PlaceIn | str | None = next(
+        (p for p in map(_place, past) if p is not None and p.city), None)
+    current = next((_value(r, "Employer.Name") for r in past
+                    if _value(r, "End.Date") is None and _value(r, "Employer.Name")), None)
+    if place is None and earliest is not None:
+        place = earliest.location
+    if not titles and earliest is not None:
+        titles = [earliest.title]
+    return UserIn(headline="; ".join(titles)[:2000], location=place,
+                  current_company=current[:200] if current else None)
 
 
 def import_job_views(factory: sessionmaker[Session], directory: str | Path) -> ImportResult:

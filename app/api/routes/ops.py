@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
-from app.api.deps import RecommenderDep, SessionDep
-from app.api.errors import ServiceUnavailableError, responses
+from app.api.deps import ServicesDep
+from app.api.errors import responses
 from app.api.schemas import HealthOut, ModelOut, ReadyOut
 
 router = APIRouter(tags=["operations"])
@@ -21,22 +20,18 @@ async def healthz() -> HealthOut:
 
 @router.get("/readyz", response_model=ReadyOut, summary="Readiness",
             responses=responses(503))
-def readyz(session: SessionDep, recommender: RecommenderDep) -> ReadyOut:
+def readyz(services: ServicesDep) -> ReadyOut:
     """200 only when the model is loaded and the database answers."""
-    try:
-        session.execute(text("SELECT 1"))
-    except Exception as exc:
-        raise ServiceUnavailableError("the database does not answer") from exc
-    state = recommender.state
+    state = services.health.ready()
     return ReadyOut(status="ready", model_version=state.model_version,
                     catalog_version=state.catalog.version, catalog_size=state.catalog.size)
 
 
 @router.get("/model", response_model=ModelOut, summary="The serving model",
             responses=responses(429))
-def get_model(recommender: RecommenderDep) -> ModelOut:
+def get_model(services: ServicesDep) -> ModelOut:
     """The serving model: version, configuration, offline metrics, training time."""
-    state = recommender.state
+    state = services.serving.state
     meta = state.checkpoint.metadata
     return ModelOut(model_version=state.model_version, trained_at=meta.get("trained_at"),
                     created_at=meta["created_at"], config=meta["model_config"],

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from app.api.convert import recommendation
-from app.api.deps import RecommenderDep, SessionDep, request_session
-from app.api.errors import BODY, error_body, responses
+from app.api.convert import recommend_query, recommend_response
+from app.api.deps import ServicesDep
+from app.api.errors import BODY, responses
 from app.api.schemas import (
     BatchItem,
     BatchRecommendRequest,
@@ -17,8 +17,9 @@ from app.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from app.filters import FilterError
-from app.recommender import NotFoundError, Ranked, Recommender
+from app.errors import JobrecError
+from app.metrics import Metrics
+from app.services.recommend import Ranked
 
 router = APIRouter(tags=["recommendations"])
 
@@ -31,23 +32,18 @@ def _fresh(cache_control: str | None) -> bool:
     return cache_control is not None and "no-cache" in cache_control.lower()
 
 
-def _response(ranked: Ranked, request_id: str, request: Request) -> RecommendResponse:
-    metrics = request.app.state.metrics
+def _counted(ranked: Ranked, metrics: Metrics) -> Ranked:
     metrics.scored_candidates.inc(ranked.scored)
     metrics.recommendations.labels(str(ranked.cold_start).lower()).inc()
     if ranked.kept:
         metrics.kept_answers.inc()
-    return RecommendResponse(
-        request_id=request_id, user_id=ranked.user_id,
-        model_version=ranked.state.model_version,
-        catalog_version=ranked.state.catalog.version, cold_start=ranked.cold_start,
-        recommendations=[recommendation(job, score) for job, score in ranked.jobs])
+    return ranked
 
 
 @router.post("/recommend", response_model=RecommendResponse,
              summary="Recommend jobs to a user",
              responses=responses(401, 404, *BODY, 429, 503))
-async def recommend(body: RecommendRequest, request: Request, recommender: RecommenderDep,
+async def recommend(body: RecommendRequest, request: Request, services: ServicesDep,
                     cache_control: CacheControl = None) -> RecommendResponse:
     """Rank every active job that passes all filters for the user and return the best.
 
@@ -57,40 +53,31 @@ async def recommend(body: RecommendRequest, request: Request, recommender: Recom
     from the worker's kept answer while the model, the catalog and the user are
     unchanged (RESULT_CACHE_SIZE), unless the request says `Cache-Control: no-cache`.
     """
-    fresh = _fresh(cache_control)
+    query, fresh = recommend_query(body), _fresh(cache_control)
     # a kept answer is served right here on the event loop; scoring (and the database)
     # goes to a worker thread
-    ranked = None if fresh else recommender.kept(body)
+    ranked = None if fresh else services.recommend.kept(query)
     if ranked is None:
-        ranked = await run_in_threadpool(_recommend, request, recommender, body, fresh)
-    return _response(ranked, request.state.request_id, request)
-
-
-def _recommend(request: Request, recommender: Recommender, body: RecommendRequest,
-               fresh: bool) -> Ranked:
-    with request_session(request) as session:
-        return recommender.recommend(session, body, fresh=fresh)
+        ranked = await run_in_threadpool(services.recommend.recommend, query, fresh=fresh)
+    _counted(ranked, request.app.state.metrics)
+    return recommend_response(ranked, request.state.request_id)
 
 
 @router.post("/recommend/batch", response_model=BatchRecommendResponse,
              summary="Recommend jobs to several users",
              responses=responses(401, *BODY, 429, 503))
-def recommend_batch(body: BatchRecommendRequest, request: Request, session: SessionDep,
-                    recommender: RecommenderDep,
+def recommend_batch(body: BatchRecommendRequest, request: Request, services: ServicesDep,
                     cache_control: CacheControl = None) -> BatchRecommendResponse:
     """Several users in one call; each result carries the status it would have alone."""
     results = []
     for i, item in enumerate(body.requests):
-        request_id = f"{request.state.request_id}.{i}"
         try:
-            ranked = recommender.recommend(session, item, fresh=_fresh(cache_control))
-        except NotFoundError as exc:
-            results.append(BatchItem(status=404, error=error_body(404, str(exc))))
-        except FilterError as exc:
-            results.append(BatchItem(status=422,
-                                     error=error_body(422, str(exc), exc.details,
-                                                      exc.code)))
+            ranked = services.recommend.recommend(recommend_query(item),
+                                                  fresh=_fresh(cache_control))
+        except JobrecError as exc:
+            results.append(BatchItem(status=exc.status, error=exc.body()))
         else:
-            results.append(BatchItem(status=200,
-                                     response=_response(ranked, request_id, request)))
+            _counted(ranked, request.app.state.metrics)
+            results.append(BatchItem(status=200, response=recommend_response(
+                ranked, f"{request.state.request_id}.{i}")))
     return BatchRecommendResponse(results=results)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.catalog import CatalogPart, Columns
+from app.errors import UnknownPlaceError
+from app.serving.catalog import CatalogPart, Columns
 from ml.locations import (
     EARTH_RADIUS_KM,
     Circle,
@@ -25,14 +26,36 @@ from ml.salary import to_annual_usd
 from ml.text import name_key
 
 
-class FilterError(ValueError):
-    """A filter that cannot be applied (an unknown place, a radius around one); `details`
-    name the field, the value and any close matches."""
+@dataclass(frozen=True)
+class LocationSpec:
+    """A structured location filter: city / region / country, or with `radius_km` a
+    circle around `latitude`/`longitude` or around the city."""
 
-    def __init__(self, message: str, details: dict | None = None,
-                 code: str = "unknown_place") -> None:
-        super().__init__(message)
-        self.details, self.code = details, code
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_km: float | None = None
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """Every filter a recommendation request can give, as the client gave it (amounts
+    per `salary_period` in `salary_currency`). Hashable: part of a kept answer's key."""
+
+    salary_min: float | None = None
+    salary_max: float | None = None
+    salary_currency: str = "USD"
+    salary_period: str = "year"
+    include_unspecified_salary: bool = False
+    location_preference: str | None = None
+    location: LocationSpec | None = None
+    remote: str = "include"  # include | only | exclude
+    companies: tuple[str, ...] = ()
+    employment_types: tuple[str, ...] = ()
+    exclude_job_ids: tuple[str, ...] = ()
+    exclude_seen: bool = True
 
 
 @dataclass(frozen=True)
@@ -105,26 +128,26 @@ def _within(c: Columns, r: Circle) -> np.ndarray:
         return km <= r.radius_km  # NaN coordinates compare False
 
 
-def build_filter(request, *, seen: Iterable[str] = (),
+def build_filter(spec: FilterSpec, *, seen: Iterable[str] = (),
                  known_city: Callable[[str], bool] = lambda city: False) -> JobFilter:
-    """The `JobFilter` of a RecommendRequest (app.api.schemas); `seen` job ids excluded.
+    """The `JobFilter` of `spec`; the `seen` job ids are excluded when it says so.
 
     A place filter naming a city that neither the gazetteer nor `known_city` (the
-    catalog's own cities, folded) knows raises FilterError with close matches: it
+    catalog's own cities, folded) knows raises UnknownPlaceError with close matches: it
     would match nothing, most likely a misspelling."""
     def per_year(amount: float | None) -> float | None:
         if amount is None:
             return None
-        return to_annual_usd(amount, request.salary_currency, request.salary_period)
+        return to_annual_usd(amount, spec.salary_currency, spec.salary_period)
 
     places = []
-    if request.location_preference:
-        query = parse_location_query(request.location_preference)
-        _check_city(query, "location_preference", request.location_preference, known_city)
+    if spec.location_preference:
+        query = parse_location_query(spec.location_preference)
+        _check_city(query, "location_preference", spec.location_preference, known_city)
         if not query.is_empty:
             places.append(query)
     radius = None
-    loc = request.location
+    loc = spec.location
     if loc is not None:
         if loc.radius_km is not None:
             radius = _radius(loc)
@@ -132,18 +155,18 @@ def build_filter(request, *, seen: Iterable[str] = (),
             query = location_query(loc.city, loc.region, loc.country)
             _check_city(query, "location.city", loc.city, known_city)
             places.append(query)
-    excluded = set(request.exclude_job_ids)
-    if request.exclude_seen:
+    excluded = set(spec.exclude_job_ids)
+    if spec.exclude_seen:
         excluded.update(seen)
     return JobFilter(
-        salary_min_usd=per_year(request.salary_min),
-        salary_max_usd=per_year(request.salary_max),
-        include_unspecified_salary=request.include_unspecified_salary,
+        salary_min_usd=per_year(spec.salary_min),
+        salary_max_usd=per_year(spec.salary_max),
+        include_unspecified_salary=spec.include_unspecified_salary,
         places=tuple(places),
         radius=radius,
-        remote=request.remote,
-        companies=frozenset(name_key(c) for c in request.companies),
-        employment_types=frozenset(request.employment_types),
+        remote=spec.remote,
+        companies=frozenset(name_key(c) for c in spec.companies),
+        employment_types=frozenset(spec.employment_types),
         excluded_ids=frozenset(excluded),
     )
 
@@ -155,16 +178,17 @@ def _check_city(query: LocationQuery, field: str, text: str | None,
     raise _unknown_place(field, text or query.city, "")
 
 
-def _unknown_place(field: str, text: str, why: str) -> FilterError:
+def _unknown_place(field: str, text: str, why: str) -> UnknownPlaceError:
     suggestions = gazetteer().suggest(text.split(",")[0])
     hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
-    return FilterError(
+    return UnknownPlaceError(
         f"unknown place {text!r} in {field}{why}{hint}",
         {"field": field, "value": text, "suggestions": suggestions})
 
 
-def _radius(loc) -> Circle:
-    if loc.latitude is not None:
+def _radius(loc: LocationSpec) -> Circle:
+    assert loc.radius_km is not None
+    if loc.latitude is not None and loc.longitude is not None:
         return Circle(loc.latitude, loc.longitude, loc.radius_km)
     place = make_place(loc.city, loc.region, loc.country)
     if place is None or not place.has_coordinates:

@@ -182,7 +182,7 @@ class Catalog:
         return [j for j in jobs if not self.is_current(j.job_id, j.updated_at)]
 
     def apply(self, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
-              *, max_delta: int = 2000) -> Catalog:
+              *, max_delta: int) -> Catalog:
         """A new snapshot with `jobs` (new, updated or deactivated) applied."""
         jobs = self.changed(jobs)
         if not jobs:

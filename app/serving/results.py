@@ -19,10 +19,22 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from app.repositories import CatalogJob
+
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A kept answer: whether the user was scored from a profile alone, and the ranked
+    jobs with their scores, best first."""
+
+    cold_start: bool
+    jobs: list[tuple[CatalogJob, float]]
 
 
 class ResultCache(Generic[T]):
@@ -45,8 +57,9 @@ class ResultCache(Generic[T]):
         self.owner = owner  # what the results were computed from (compared by identity)
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[str, T]] = OrderedDict()  # key -> (user, value)
-        self._keys_of: dict[str, set[str]] = {}  # user id -> their keys
+        # key -> (user, value); user id -> their keys
+        self._entries: OrderedDict[Hashable, tuple[str, T]] = OrderedDict()
+        self._keys_of: dict[str, set[Hashable]] = {}
         # user id -> sequence number of their last eviction; forgotten past `capacity`
         # users by raising `_floor` (results read before it are then never stored)
         self._evicted: dict[str, int] = {}
@@ -61,7 +74,7 @@ class ResultCache(Generic[T]):
         with self._lock:
             return self._sequence
 
-    def get(self, key: str) -> T | None:
+    def get(self, key: Hashable) -> T | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -69,7 +82,7 @@ class ResultCache(Generic[T]):
             self._entries.move_to_end(key)
             return entry[1]
 
-    def put(self, key: str, user_id: str, ticket: int, value: T) -> bool:
+    def put(self, key: Hashable, user_id: str, ticket: int, value: T) -> bool:
         """Keep `value` unless the user was evicted after `ticket` was taken (then it
         may be stale). Returns whether it was kept."""
         if self.capacity <= 0:
@@ -99,7 +112,7 @@ class ResultCache(Generic[T]):
                 self._evicted.clear()
                 self._floor = self._sequence
 
-    def _forget(self, user_id: str, key: str) -> None:
+    def _forget(self, user_id: str, key: Hashable) -> None:
         keys = self._keys_of[user_id]
         keys.discard(key)
         if not keys:

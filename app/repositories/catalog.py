@@ -1,0 +1,74 @@
+"""What serving reads to build and refresh its catalog: active jobs with their display
+fields, and the jobs changed since a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select
+
+from app import models as m
+from app.repositories.base import as_utc
+from app.repositories.jobs import JobRepository, job_record
+from ml.records import JobRecord
+
+
+@dataclass(frozen=True)
+class CatalogJob:
+    """A job as serving sees it: the model's record plus what responses and filters show.
+
+    Salary fields are as posted (`salary_min` per `salary_period` in `salary_currency`);
+    the record holds the annualised US-dollar range.
+    """
+
+    record: JobRecord
+    updated_at: datetime
+    salary_min: float | None
+    salary_max: float | None
+    salary_currency: str | None
+    salary_period: str | None
+    employment_type: str | None
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
+
+
+class CatalogReader(JobRepository):
+    def jobs(self, external_ids: Sequence[str] | None = None) -> list[CatalogJob]:
+        """Jobs with what serving needs: model record, display fields, update time.
+
+        Without `external_ids`, the active jobs; with them, those jobs whether active or
+        not, so a catalog can apply changes and removals.
+        """
+        if external_ids is None:
+            rows, skills = self.rows(active_only=True)
+        else:
+            rows, skills = self.rows(sorted(set(external_ids)))
+        return [CatalogJob(record=job_record(r, skills.get(r.id, ())),
+                           updated_at=_utc(r.updated_at), salary_min=r.salary_min,
+                           salary_max=r.salary_max, salary_currency=r.salary_currency,
+                           salary_period=r.salary_period, employment_type=r.employment_type)
+                for r in rows]
+
+    def versions(self, updated_since: datetime) -> list[tuple[str, datetime]]:
+        """(external id, updated_at) of every job updated at or after `updated_since`:
+        an index range scan, cheap enough to run every second."""
+        rows = self.session.execute(_versions_since(), {"since": updated_since})
+        return [(job_id, _utc(at)) for job_id, at in rows]
+
+
+def _utc(value: datetime) -> datetime:
+    utc = as_utc(value)
+    assert utc is not None  # updated_at is NOT NULL
+    return utc
+
+
+@cache
+def _versions_since() -> Select[Any]:
+    return (select(m.Job.external_id, m.Job.updated_at)
+            .where(m.Job.updated_at >= bindparam("since")))

@@ -1,0 +1,117 @@
+"""Users: profiles by external id, their skills, and the model's view of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import selectinload
+
+from app import models as m
+from app.repositories.base import (
+    Repository,
+    as_utc,
+    by_ids,
+    place_columns,
+    place_of,
+    skills_select,
+)
+from app.schemas import UserIn, resolve_location
+from ml.records import UserRecord
+from ml.text import name_key
+
+UserChange = tuple[str, str, object]  # (user id, "profile" | "event", when or row id)
+
+
+class UserRepository(Repository):
+    def upsert(self, items: Sequence[tuple[str, UserIn]]) -> dict[str, int]:
+        """Create or replace users by external id; returns external id -> row id."""
+        users = dict(items)  # the last of duplicate ids wins
+        locations = {ext: resolve_location(user.location) for ext, user in users.items()}
+        places = self.place_ids(loc.place for loc in locations.values() if loc.place)
+        companies = self.company_ids(u.current_company for u in users.values()
+                                     if u.current_company)
+        rows = []
+        for ext, user in users.items():
+            place = locations[ext].place
+            desired = user.desired_salary
+            rows.append({
+                "external_id": ext, "headline": user.headline,
+                "place_id": places[place.key] if place else None,
+                "company_id": (companies.get(name_key(user.current_company))
+                               if user.current_company else None),
+                "desired_salary_amount": desired.amount if desired else None,
+                "desired_salary_currency": desired.currency if desired else None,
+                "desired_salary_period": desired.period if desired else None,
+                "desired_salary_annual_usd": desired.annual_usd if desired else None,
+            })
+        ids = self._upsert(m.User.__table__, rows)
+        self._replace_skills(m.user_skills, "user_id",
+                             {ids[ext]: user.skills for ext, user in users.items()})
+        return ids
+
+    def get(self, external_id: str) -> m.User | None:
+        """The user with its place, company and skills loaded (usable after the session
+        closes)."""
+        return self.session.scalar(
+            select(m.User).where(m.User.external_id == external_id).options(
+                selectinload(m.User.place), selectinload(m.User.company),
+                selectinload(m.User.skills)))
+
+    def existing(self, external_ids: set[str]) -> set[str]:
+        """Those of `external_ids` that are users."""
+        return set(self._ids(m.User.__table__, external_ids))
+
+    def records(self, external_ids: Sequence[str] | None = None) -> list[UserRecord]:
+        """All users, or those with the given external ids, as model records."""
+        one = external_ids is not None
+        rows = self._rows(_user_select(by_id=one), external_ids)
+        skills = self._skills_by_owner(_user_skills_select(by_id=one),
+                                       [r.id for r in rows] if one else None)
+        return [UserRecord(user_id=r.external_id, skills=skills.get(r.id, ()),
+                           headline=r.headline or "", place=place_of(r), company=r.name,
+                           desired_salary_usd=r.desired_salary_annual_usd)
+                for r in rows]
+
+    def changes(self, since: datetime) -> set[UserChange]:
+        """The profile writes (user, "profile", updated_at) and the events (user,
+        "event", row id) written at or after `since`: index range scans. A change is the
+        same tuple every time it is read, so a poller can tell the new ones."""
+        at = {"since": since}
+        return ({(user, "profile", as_utc(when))
+                 for user, when in self.session.execute(_profiles_since(), at)}
+                | {(user, "event", row)
+                   for user, row in self.session.execute(_events_since(), at)})
+
+
+# Read statements are built once: building one costs more than running it on a small
+# store, and several run per recommendation request.
+
+@cache
+def _user_select(*, by_id: bool) -> Select[Any]:
+    stmt = (select(m.User.id, m.User.external_id, m.User.headline,
+                   m.User.desired_salary_annual_usd, m.Company.name, *place_columns())
+            .outerjoin(m.Company, m.Company.id == m.User.company_id)
+            .outerjoin(m.Place, m.Place.id == m.User.place_id).order_by(m.User.id))
+    return by_ids(stmt, m.User.external_id) if by_id else stmt
+
+
+@cache
+def _user_skills_select(*, by_id: bool) -> Select[Any]:
+    return skills_select(m.user_skills, "user_id", by_id=by_id)
+
+
+@cache
+def _profiles_since() -> Select[Any]:
+    return (select(m.User.external_id, m.User.updated_at)
+            .where(m.User.updated_at >= bindparam("since")))
+
+
+@cache
+def _events_since() -> Select[Any]:
+    return (select(m.User.external_id, m.Interaction.id)
+            .join(m.Interaction, m.Interaction.user_id == m.User.id)
+            .where(m.Interaction.created_at >= bindparam("since")))

@@ -1,0 +1,147 @@
+"""Recommending: resolve the user (store + inline profile), build the filter, rank the
+serving catalog, and keep the answer for a repeated query.
+
+A repeated query is answered from the kept answers while the model, the catalog and the
+user are unchanged (`app.serving.results`); otherwise the user is read in a short
+read-only transaction and the ranking runs on one long-lived scoring thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import session_scope
+from app.errors import NotFoundError
+from app.repositories import CatalogJob, EventRepository, JobRepository, UserRepository
+from app.serving.filters import FilterSpec, JobFilter, build_filter
+from app.serving.ranking import TwoStage, rank
+from app.serving.results import Kept
+from app.serving.state import Serving, ServingState
+from ml.data import aggregate_feedback, attach_history
+from ml.records import UserRecord
+
+log = logging.getLogger("jobrec.recommend")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An inline profile: the `UserRecord` fields the client gave, as (name, value) pairs
+    (skills, headline, place, company, desired_salary_usd). Given fields replace the
+    stored ones; a user the store does not know is scored from these alone."""
+
+    fields: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class RecommendQuery:
+    """Who to recommend for, how many, and the filters. Hashable: the key of a kept
+    answer (two equal queries get the same answer while nothing they depend on
+    changes)."""
+
+    user_id: str
+    k: int
+    filters: FilterSpec = field(default_factory=FilterSpec)
+    profile: Profile | None = None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The top jobs of one query, best first."""
+
+    user_id: str
+    cold_start: bool  # scored from the inline profile alone
+    jobs: list[tuple[CatalogJob, float]]
+    state: ServingState
+    scored: int  # candidates the model scored (after filters and any first stage)
+    kept: bool = False  # the kept answer to the same query: nothing was scored
+
+
+class RecommendService:
+    """Thread-safe: any number of request threads may call it."""
+
+    def __init__(self, serving: Serving, factory: sessionmaker[Session],
+                 two_stage: TwoStage) -> None:
+        self.serving = serving
+        self.factory = factory
+        self.two_stage = two_stage
+        # Scoring runs on ONE long-lived thread per process: torch already spreads one
+        # request's work over TORCH_THREADS, concurrent scoring would only oversubscribe
+        # the cores and multiply the peak memory of the intermediates, and every thread
+        # that runs torch keeps its own spinning intra-op pool.
+        self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scoring",
+                                           initializer=torch.set_num_threads,
+                                           initargs=(torch.get_num_threads(),))
+
+    def warm_up(self) -> None:
+        """Rank once for a user with nothing known, on the scoring thread: its first
+        torch work (intra-op pool, kernels) is paid here, not by the first request."""
+        state = self.serving.state
+        self._scoring.submit(rank, state.checkpoint, state.catalog, UserRecord(user_id=""),
+                             JobFilter(), 1, self.two_stage).result()
+
+    def kept(self, query: RecommendQuery) -> Ranked | None:
+        """The kept answer to `query`, or None (then call `recommend`). It never waits for
+        the database or the model: safe to call on the event loop."""
+        state = self.serving.state
+        results = self.serving.results(state)
+        kept = results.get(query) if results is not None else None
+        if kept is None:
+            return None
+        return Ranked(user_id=query.user_id, cold_start=kept.cold_start, jobs=kept.jobs,
+                      state=state, scored=0, kept=True)
+
+    def recommend(self, query: RecommendQuery, *, fresh: bool = False) -> Ranked:
+        """Top `query.k` jobs passing every filter: the kept answer to the same query
+        while the model, the catalog and the user are unchanged (unless `fresh`), else
+        scored now (and kept). Raises NotFoundError for an unknown user without a
+        profile, UnknownPlaceError for a place filter that matches no known place."""
+        if not fresh and (ranked := self.kept(query)):
+            return ranked
+        state = self.serving.state
+        results = self.serving.results(state)  # None: a swap is under way, keep nothing
+        ticket = results.ticket() if results is not None else 0  # before the user is read
+        with session_scope(self.factory) as session:
+            user, seen, cold_start = self._resolve_user(session, state, query)
+        job_filter = build_filter(query.filters, seen=seen,
+                                  known_city=state.catalog.has_city)
+        jobs, scored = self._scoring.submit(rank, state.checkpoint, state.catalog, user,
+                                            job_filter, query.k, self.two_stage).result()
+        if results is not None:
+            results.put(query, query.user_id, ticket, Kept(cold_start, jobs))
+        return Ranked(user_id=query.user_id, cold_start=cold_start, jobs=jobs, state=state,
+                      scored=scored)
+
+    def _resolve_user(self, session: Session, state: ServingState, query: RecommendQuery
+                      ) -> tuple[UserRecord, set[str], bool]:
+        """The user's record from the store (skills, place, company, and the jobs they
+        liked as history, by the training rules) with the inline profile on top; the ids
+        of every job they interacted with; and whether they are scored from the profile
+        alone."""
+        stored = UserRepository(session).records([query.user_id])
+        if not stored and query.profile is None:
+            raise NotFoundError(f"user {query.user_id!r} not found; send an inline "
+                                "'profile' to score a user who is not in the store")
+        record = stored[0] if stored else UserRecord(user_id=query.user_id)
+        seen: set[str] = set()
+        if stored:
+            events = EventRepository(session).interactions(query.user_id)
+            seen = {e.job_id for e in events}
+            feedback = aggregate_feedback(events)
+            liked_ids = [f.job_id for f in feedback if f.label > 0]
+            # history jobs still in the catalog come from memory, the others from the store
+            in_memory = [job.record for job in map(state.catalog.find, liked_ids) if job]
+            known = {record.job_id for record in in_memory}
+            missing = [j for j in liked_ids if j not in known]
+            liked = in_memory + (JobRepository(session).records(external_ids=missing)
+                                 if missing else [])
+            depth = state.checkpoint.space.config.max_history
+            (record,) = attach_history([record], feedback, liked, depth)
+        if query.profile is not None:
+            record = replace(record, **dict(query.profile.fields))
+        return record, seen, not stored
