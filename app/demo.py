@@ -124,7 +124,7 @@ class DemoData:
     events: list[EventRow]
 
 
-def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> DemoData:
+def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
     """Users u1..uN (plus "123", the showcase user of the API examples), jobs j1..jN
     and their interactions, from one seeded generator."""
     if n_users < 1 or n_jobs < 1:
@@ -136,8 +136,6 @@ def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> Dem
     companies = _companies(rng, city_weights)
     made = _jobs(rng, n_jobs, companies, city_weights, prefix="j")
     jobs = made.jobs
-    job_occ, job_city, job_remote = made.occupation, made.city, made.remote
-    job_salary_max, job_skill_sets, job_appeal = made.salary_max, made.skills, made.appeal
 
     # users; the last one is the showcase user "123" of the API examples: a data
     # scientist in San Francisco
@@ -179,9 +177,8 @@ def generate_demo(n_users: int = 2000, n_jobs: int = 1500, seed: int = 7) -> Dem
         )))
         user_skill_sets.append(skills)
 
-    events = _browse(rng, user_ids, user_occ, user_city, user_skill_sets, user_desired, job_occ,
-                     job_city, job_remote, job_skill_sets, job_salary_max, job_appeal,
-                     np.array([j.active for _, j in jobs]))
+    events = _browse(rng, _Users(user_ids, user_occ, user_city, user_skill_sets, user_desired),
+                     made, np.array([j.active for _, j in jobs]))
     return DemoData(jobs=jobs, users=users, events=events)
 
 
@@ -221,8 +218,17 @@ class _Jobs:
     appeal: np.ndarray  # hidden per-job quality
 
 
-def _jobs(rng: np.random.Generator, n_jobs: int, companies, city_weights: np.ndarray,
-          prefix: str) -> _Jobs:
+@dataclass
+class _Users:
+    ids: list[str]
+    occupation: np.ndarray
+    city: np.ndarray
+    skills: list[set[str]]
+    desired: np.ndarray  # USD per year, NaN when not stated
+
+
+def _jobs(rng: np.random.Generator, n_jobs: int, companies: list[tuple[str, int, int]],
+          city_weights: np.ndarray, prefix: str) -> _Jobs:
     job_occ = np.empty(n_jobs, dtype=np.int64)
     job_city = np.empty(n_jobs, dtype=np.int64)
     job_remote = np.zeros(n_jobs, dtype=bool)
@@ -277,7 +283,8 @@ def _pick_skills(rng: np.random.Generator, occ: Occupation, n: int) -> set[str]:
     return {occ.skills[i] for i in picked}
 
 
-def _describe(rng, occ: Occupation, title: str, company: str, skills: set[str]) -> str:
+def _describe(rng: np.random.Generator, occ: Occupation, title: str, company: str,
+              skills: set[str]) -> str:
     listed = ", ".join(sorted(skills))
     perks = rng.choice(["Flexible schedule.", "Health benefits and paid time off.",
                         "Growth opportunities.", "Weekly pay."])
@@ -300,13 +307,17 @@ def _skill_cosine(a: list[set[str]], b: list[set[str]]) -> np.ndarray:
     return (ma @ mb.T) / np.maximum(norms, 1.0)
 
 
-def _browse(rng, user_ids, user_occ, user_city, user_skills, user_desired, job_occ, job_city,
-            job_remote, job_skills, job_salary_max, job_appeal, job_active) -> list[EventRow]:
+def _browse(rng: np.random.Generator, users: _Users, jobs: _Jobs, job_active: np.ndarray
+            ) -> list[EventRow]:
     """Sessions of impressions and the events they lead to, in time order per user."""
+    user_ids, user_occ, user_city, user_desired = (users.ids, users.occupation, users.city,
+                                                   users.desired)
+    job_occ, job_city, job_remote = jobs.occupation, jobs.city, jobs.remote
+    job_salary_max, job_appeal = jobs.salary_max, jobs.appeal
     n_jobs = len(job_occ)
     active = np.flatnonzero(job_active)
     city_state = np.array([c[1] for c in CITIES])
-    overlaps = _skill_cosine(user_skills, job_skills)  # [users, jobs]
+    overlaps = _skill_cosine(users.skills, jobs.skills)  # [users, jobs]
     events: list[EventRow] = []
     for u in range(len(user_occ)):
         same_city = job_city == user_city[u]

@@ -11,11 +11,15 @@ it is imported) and a scrape, whichever worker answers it, sums every worker's f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+if TYPE_CHECKING:
+    from app.serving.state import ServingState
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -24,7 +28,7 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256
 
 
 class Metrics:
-    def __init__(self, state: Callable[[], object | None]) -> None:
+    def __init__(self, state: Callable[[], ServingState | None]) -> None:
         """`state` returns the current `ServingState` (or None before start-up)."""
         self.registry = CollectorRegistry()
         self.request_seconds = Histogram(
@@ -54,10 +58,10 @@ class Metrics:
 
 
 class _ServingCollector:
-    def __init__(self, state: Callable[[], object | None]) -> None:
+    def __init__(self, state: Callable[[], ServingState | None]) -> None:
         self.state = state
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         state = self.state()
         if state is None:
             return

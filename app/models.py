@@ -177,3 +177,10 @@ class Interaction(Base):
     # when the row was written (the service's clock), unlike occurred_at (the event's)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  index=True)
+
+
+def table(model: type[Base]) -> Table:
+    """A model's Table (declarative models type `__table__` as any FromClause)."""
+    found = model.__table__
+    assert isinstance(found, Table)
+    return found

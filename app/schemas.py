@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -91,7 +92,8 @@ def both_or_neither(a: str, b: str) -> list[dict[str, Any]]:
     return [implies(number(a), number(b)), implies(number(b), number(a))]
 
 
-def with_rules(*rules: dict[str, Any], examples: list[dict] | None = None):
+def with_rules(*rules: dict[str, Any], examples: list[dict[str, Any]] | None = None
+               ) -> Callable[[dict[str, Any]], None]:
     """A `json_schema_extra` that adds `rules` (allOf) and `examples` to a model's schema."""
     def extra(schema: dict[str, Any]) -> None:
         schema.setdefault("allOf", []).extend(rules)

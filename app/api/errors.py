@@ -10,6 +10,7 @@ the request id.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -40,7 +41,7 @@ def error_response(status: int, message: str, details: Any = None,
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def validation_details(errors) -> list[dict]:
+def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic errors without the offending input echoed back (it may be large)."""
     return [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
              "type": e.get("type", "")} for e in errors]

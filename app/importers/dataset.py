@@ -11,6 +11,7 @@ import csv
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,7 @@ from app.repositories import EventRow, JobRepository, UserRepository
 from app.schemas import EventIn, JobIn, UserIn
 
 MAX_ERRORS_SHOWN = 20
+T = TypeVar("T")
 TRUE = {"1", "true", "yes", "y", "t"}
 FALSE = {"0", "false", "no", "n", "f", ""}
 
@@ -55,7 +57,7 @@ def _bool(text: str | None, default: bool) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
-def _location(row: dict):
+def _location(row: dict[str, str]) -> dict[str, str] | str | None:
     if any(k in row for k in ("city", "region", "country", "latitude", "longitude")):
         return {k: row[k] for k in ("city", "region", "country", "latitude", "longitude")
                 if k in row}
@@ -102,8 +104,9 @@ def event_from_row(row: dict) -> EventRow:
     return EventRow(event.user_id, event.job_id, event.type, timestamp, key)
 
 
-def _parse(path: Path, required: set[str], convert: Callable, errors: list[str]) -> list:
-    out = []
+def _parse(path: Path, required: set[str], convert: Callable[[dict[str, str]], T],
+           errors: list[str]) -> list[T]:
+    out: list[T] = []
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = required - set(reader.fieldnames or ())
@@ -126,7 +129,8 @@ def _parse(path: Path, required: set[str], convert: Callable, errors: list[str])
     return out
 
 
-def read_dataset(directory: str | Path):
+def read_dataset(directory: str | Path
+                 ) -> tuple[list[tuple[str, JobIn]], list[tuple[str, UserIn]], list[EventRow]]:
     directory = Path(directory)
     if not (directory / "jobs.csv").is_file():
         raise SourceError(f"{directory / 'jobs.csv'} not found")

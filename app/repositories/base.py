@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, Table, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import models as m
@@ -20,6 +20,7 @@ from ml.text import name_key
 
 CHUNK = 500  # rows per statement: below SQLite's bound-parameter limit for every table
 T = TypeVar("T")
+AnySelect = Select[*tuple[Any, ...]]  # a SELECT of any columns
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -29,12 +30,18 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def utc(value: datetime) -> datetime:
+    """`as_utc` of a value that is never NULL."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def chunks(rows: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
 
-def by_ids(stmt: Select[Any], column: ColumnElement[Any]) -> Select[Any]:
+def by_ids(stmt: AnySelect, column: ColumnElement[Any] | QueryableAttribute[Any]
+           ) -> AnySelect:
     """`stmt` for the rows whose `column` is in the bound, expanding list "ids"."""
     return stmt.where(column.in_(bindparam("ids", expanding=True)))
 
@@ -69,7 +76,7 @@ class Repository:
             return sqlite.insert(table)
         raise RuntimeError(f"unsupported database dialect {self._dialect!r}")
 
-    def _rows(self, stmt: Select[Any], ids: Sequence[Any] | None) -> list[Any]:
+    def _rows(self, stmt: AnySelect, ids: Sequence[Any] | None) -> list[Any]:
         """Rows of `stmt`: all of them, or (a statement made `by_ids`) those with the
         given ids (external ids, or row ids), a chunk of ids per execution."""
         if ids is None:
@@ -113,7 +120,7 @@ class Repository:
             key = name_key(name)
             if key:
                 rows.setdefault(key, {"key": key, "name": name[:200]})
-        return self._get_or_create(m.Company.__table__, "key", rows)
+        return self._get_or_create(m.table(m.Company), "key", rows)
 
     def place_ids(self, places: Iterable[Place]) -> dict[str, int]:
         """place key -> place id (created if missing)."""
@@ -123,7 +130,7 @@ class Repository:
                 "key": p.key, "city": p.city, "region": p.region, "region_code": p.region_code,
                 "country": p.country, "latitude": p.latitude, "longitude": p.longitude,
             })
-        return self._get_or_create(m.Place.__table__, "key", rows)
+        return self._get_or_create(m.table(m.Place), "key", rows)
 
     def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> dict[str, int]:
         """Insert or update rows by external_id; returns external_id -> id."""
@@ -142,7 +149,7 @@ class Repository:
         """Set each owner's skills (canonical names; those with no words are dropped)."""
         wanted = {oid: sorted({canonical_skill(s) for s in names})
                   for oid, names in skills.items()}
-        skill_ids = self._get_or_create(m.Skill.__table__, "name", {
+        skill_ids = self._get_or_create(m.table(m.Skill), "name", {
             n: {"name": n} for names in wanted.values() for n in names if n})
         for chunk in chunks(list(wanted)):
             self.session.execute(delete(link).where(link.c[owner].in_(chunk)))
@@ -151,7 +158,7 @@ class Repository:
         if rows:
             self.session.execute(link.insert(), rows)
 
-    def _skills_by_owner(self, stmt: Select[Any],
+    def _skills_by_owner(self, stmt: AnySelect,
                          owner_ids: Sequence[int] | None) -> dict[int, tuple[str, ...]]:
         """Skill names per owner row id, from a `skills_select` statement."""
         out: dict[int, list[str]] = {}
@@ -160,7 +167,7 @@ class Repository:
         return {k: tuple(v) for k, v in out.items()}
 
 
-def skills_select(link: Table, owner: str, *, by_id: bool) -> Select[Any]:
+def skills_select(link: Table, owner: str, *, by_id: bool) -> AnySelect:
     """(owner row id, skill name) of every owner, or of the bound "ids"."""
     stmt = (select(link.c[owner], m.Skill.name).join(m.Skill, m.Skill.id == link.c.skill_id)
             .order_by(link.c[owner], m.Skill.name))

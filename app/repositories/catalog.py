@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 
 from app import models as m
-from app.repositories.base import as_utc
+from app.repositories.base import AnySelect, utc
 from app.repositories.jobs import JobRepository, job_record
 from ml.records import JobRecord
 
@@ -50,7 +49,7 @@ class CatalogReader(JobRepository):
         else:
             rows, skills = self.rows(sorted(set(external_ids)))
         return [CatalogJob(record=job_record(r, skills.get(r.id, ())),
-                           updated_at=_utc(r.updated_at), salary_min=r.salary_min,
+                           updated_at=utc(r.updated_at), salary_min=r.salary_min,
                            salary_max=r.salary_max, salary_currency=r.salary_currency,
                            salary_period=r.salary_period, employment_type=r.employment_type)
                 for r in rows]
@@ -59,16 +58,10 @@ class CatalogReader(JobRepository):
         """(external id, updated_at) of every job updated at or after `updated_since`:
         an index range scan, cheap enough to run every second."""
         rows = self.session.execute(_versions_since(), {"since": updated_since})
-        return [(job_id, _utc(at)) for job_id, at in rows]
-
-
-def _utc(value: datetime) -> datetime:
-    utc = as_utc(value)
-    assert utc is not None  # updated_at is NOT NULL
-    return utc
+        return [(job_id, utc(at)) for job_id, at in rows]
 
 
 @cache
-def _versions_since() -> Select[Any]:
+def _versions_since() -> AnySelect:
     return (select(m.Job.external_id, m.Job.updated_at)
             .where(m.Job.updated_at >= bindparam("since")))

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 
 from app import models as m
 from app.errors import NotFoundError
-from app.repositories.base import Repository, as_utc
+from app.repositories.base import AnySelect, Repository, utc
 from ml.records import Interaction
 
 
@@ -32,8 +31,8 @@ class EventRepository(Repository):
         """Insert events; those whose idempotency key exists are skipped. Returns how
         many were inserted. Raises NotFoundError when a user or job id is not in the
         store (nothing is written then)."""
-        users = self._ids(m.User.__table__, {e.user_id for e in events})
-        jobs = self._ids(m.Job.__table__, {e.job_id for e in events})
+        users = self._ids(m.table(m.User), {e.user_id for e in events})
+        jobs = self._ids(m.table(m.Job), {e.job_id for e in events})
         unknown_users = sorted({e.user_id for e in events} - set(users))
         unknown_jobs = sorted({e.job_id for e in events} - set(jobs))
         if unknown_users or unknown_jobs:
@@ -45,7 +44,7 @@ class EventRepository(Repository):
         values = [{"user_id": users[e.user_id], "job_id": jobs[e.job_id], "type": e.type,
                    "occurred_at": e.occurred_at, "idempotency_key": e.idempotency_key,
                    "created_at": now} for e in events]
-        table = m.Interaction.__table__
+        table = m.table(m.Interaction)
         stmt = (self._insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
                 .returning(table.c.id))
         return len(self.session.execute(stmt, values).all())
@@ -55,12 +54,12 @@ class EventRepository(Repository):
         one = user_id is not None
         rows = self.session.execute(_interactions_select(one_user=one),
                                     {"user": user_id} if one else {})
-        return [Interaction(timestamp=as_utc(r.occurred_at), user_id=r.user, job_id=r.job,
+        return [Interaction(timestamp=utc(r.occurred_at), user_id=r.user, job_id=r.job,
                             type=r.type) for r in rows]
 
 
 @cache
-def _interactions_select(*, one_user: bool) -> Select[Any]:
+def _interactions_select(*, one_user: bool) -> AnySelect:
     stmt = (select(m.User.external_id.label("user"), m.Job.external_id.label("job"),
                    m.Interaction.type, m.Interaction.occurred_at)
             .join(m.User, m.User.id == m.Interaction.user_id)

@@ -6,11 +6,18 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app import models as m
-from app.repositories.base import Repository, by_ids, place_columns, place_of, skills_select
+from app.repositories.base import (
+    AnySelect,
+    Repository,
+    by_ids,
+    place_columns,
+    place_of,
+    skills_select,
+)
 from app.schemas import JobIn, resolve_location
 from ml.records import JobRecord
 from ml.text import name_key
@@ -26,7 +33,7 @@ class JobRepository(Repository):
         companies = self.company_ids(job.company for job in jobs.values() if job.company)
         rows = [_job_row(ext, job, locations[ext].remote, locations[ext].place, places,
                          companies) for ext, job in jobs.items()]
-        ids = self._upsert(m.Job.__table__, rows)
+        ids = self._upsert(m.table(m.Job), rows)
         self._replace_skills(m.job_skills, "job_id",
                              {ids[ext]: job.skills for ext, job in jobs.items()})
         return ids
@@ -41,7 +48,7 @@ class JobRepository(Repository):
 
     def existing(self, external_ids: set[str]) -> set[str]:
         """Those of `external_ids` that are jobs."""
-        return set(self._ids(m.Job.__table__, external_ids))
+        return set(self._ids(m.table(m.Job), external_ids))
 
     def rows(self, external_ids: Sequence[str] | None = None, *, active_only: bool = False
              ) -> tuple[list[Any], dict[int, tuple[str, ...]]]:
@@ -92,7 +99,7 @@ def job_record(r: Any, skills: tuple[str, ...]) -> JobRecord:
 
 
 @cache
-def job_select(*, active_only: bool, by_id: bool) -> Select[Any]:
+def job_select(*, active_only: bool, by_id: bool) -> AnySelect:
     """Every column a job record or a catalog job needs, place and company joined (built
     once: building a statement costs more than running it on a small store)."""
     j = m.Job
@@ -109,5 +116,5 @@ def job_select(*, active_only: bool, by_id: bool) -> Select[Any]:
 
 
 @cache
-def _job_skills_select(*, by_id: bool) -> Select[Any]:
+def _job_skills_select(*, by_id: bool) -> AnySelect:
     return skills_select(m.job_skills, "job_id", by_id=by_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
 
 from app import models as m
 from app.repositories.base import (
+    AnySelect,
     Repository,
     as_utc,
     by_ids,
@@ -48,7 +48,7 @@ class UserRepository(Repository):
                 "desired_salary_period": desired.period if desired else None,
                 "desired_salary_annual_usd": desired.annual_usd if desired else None,
             })
-        ids = self._upsert(m.User.__table__, rows)
+        ids = self._upsert(m.table(m.User), rows)
         self._replace_skills(m.user_skills, "user_id",
                              {ids[ext]: user.skills for ext, user in users.items()})
         return ids
@@ -63,7 +63,7 @@ class UserRepository(Repository):
 
     def existing(self, external_ids: set[str]) -> set[str]:
         """Those of `external_ids` that are users."""
-        return set(self._ids(m.User.__table__, external_ids))
+        return set(self._ids(m.table(m.User), external_ids))
 
     def records(self, external_ids: Sequence[str] | None = None) -> list[UserRecord]:
         """All users, or those with the given external ids, as model records."""
@@ -91,7 +91,7 @@ class UserRepository(Repository):
 # store, and several run per recommendation request.
 
 @cache
-def _user_select(*, by_id: bool) -> Select[Any]:
+def _user_select(*, by_id: bool) -> AnySelect:
     stmt = (select(m.User.id, m.User.external_id, m.User.headline,
                    m.User.desired_salary_annual_usd, m.Company.name, *place_columns())
             .outerjoin(m.Company, m.Company.id == m.User.company_id)
@@ -100,18 +100,18 @@ def _user_select(*, by_id: bool) -> Select[Any]:
 
 
 @cache
-def _user_skills_select(*, by_id: bool) -> Select[Any]:
+def _user_skills_select(*, by_id: bool) -> AnySelect:
     return skills_select(m.user_skills, "user_id", by_id=by_id)
 
 
 @cache
-def _profiles_since() -> Select[Any]:
+def _profiles_since() -> AnySelect:
     return (select(m.User.external_id, m.User.updated_at)
             .where(m.User.updated_at >= bindparam("since")))
 
 
 @cache
-def _events_since() -> Select[Any]:
+def _events_since() -> AnySelect:
     return (select(m.User.external_id, m.Interaction.id)
             .join(m.Interaction, m.Interaction.user_id == m.User.id)
             .where(m.Interaction.created_at >= bindparam("since")))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -39,7 +39,7 @@ class TextColumn:
     codes: np.ndarray  # int32 per row
 
     @classmethod
-    def of(cls, texts) -> TextColumn:
+    def of(cls, texts: Iterable[str]) -> TextColumn:
         values, codes = np.unique(np.array(list(texts), dtype=str), return_inverse=True)
         return cls(values, codes.astype(np.int32))
 
@@ -57,13 +57,29 @@ class TextColumn:
         at = int(np.searchsorted(self.values, text))
         return at < len(self.values) and self.values[at] == text
 
-    def isin(self, texts) -> np.ndarray:
+    def isin(self, texts: Iterable[str]) -> np.ndarray:
         """bool per row: the row's text is one of `texts`."""
         wanted = np.isin(self.values, list(texts))  # per distinct value
         return wanted[self.codes]
 
 
-Columns = dict[str, np.ndarray | TextColumn]  # a part's filter columns, row-aligned
+@dataclass(frozen=True)
+class Columns:
+    """A part's filter columns, row-aligned: salaries per year in US dollars (NaN: not
+    stated), the remote flag, the place (folded texts; coordinates in degrees, NaN where
+    unknown), the company (name key) and the employment type."""
+
+    annual_min_usd: np.ndarray  # float64
+    annual_max_usd: np.ndarray  # float64
+    remote: np.ndarray  # bool
+    city: TextColumn
+    region: TextColumn
+    region_code: TextColumn
+    country: TextColumn
+    latitude: np.ndarray  # float64
+    longitude: np.ndarray  # float64
+    company: TextColumn
+    employment_type: TextColumn
 
 
 @dataclass(frozen=True)
@@ -90,28 +106,28 @@ def build_part(jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
         features = space.encode_jobs([j.record for j in jobs])
     places = [j.record.place for j in jobs]
 
-    def text_column(values) -> TextColumn:
+    def text_column(values: Iterable[str | None]) -> TextColumn:
         return TextColumn.of(fold(v) if v else "" for v in values)
 
-    columns = {
-        "annual_min_usd": _floats(j.record.salary_min_usd for j in jobs),
-        "annual_max_usd": _floats(j.record.salary_max_usd for j in jobs),
-        "remote": np.array([j.record.remote for j in jobs], dtype=bool),
-        "city": text_column(p.city if p else None for p in places),
-        "region": text_column(p.region if p else None for p in places),
-        "region_code": text_column(p.region_code if p else None for p in places),
-        "country": text_column(p.country if p else None for p in places),
-        "latitude": _floats(p.latitude if p else None for p in places),
-        "longitude": _floats(p.longitude if p else None for p in places),
-        "company": TextColumn.of(name_key(j.record.company) for j in jobs),
-        "employment_type": TextColumn.of(j.employment_type or "" for j in jobs),
-    }
+    columns = Columns(
+        annual_min_usd=_floats(j.record.salary_min_usd for j in jobs),
+        annual_max_usd=_floats(j.record.salary_max_usd for j in jobs),
+        remote=np.array([j.record.remote for j in jobs], dtype=bool),
+        city=text_column(p.city if p else None for p in places),
+        region=text_column(p.region if p else None for p in places),
+        region_code=text_column(p.region_code if p else None for p in places),
+        country=text_column(p.country if p else None for p in places),
+        latitude=_floats(p.latitude if p else None for p in places),
+        longitude=_floats(p.longitude if p else None for p in places),
+        company=TextColumn.of(name_key(j.record.company) for j in jobs),
+        employment_type=TextColumn.of(j.employment_type or "" for j in jobs),
+    )
     return CatalogPart(jobs=jobs, ids=np.array([j.job_id for j in jobs], dtype=str),
                        scorer=CatalogScorer(model, space, features), columns=columns,
                        row_of={job.job_id: row for row, job in enumerate(jobs)})
 
 
-def _floats(values) -> np.ndarray:
+def _floats(values: Iterable[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
@@ -144,7 +160,7 @@ class Catalog:
 
     def has_city(self, city: str) -> bool:
         """Whether some job of this snapshot is in that city (folded name)."""
-        return any(part.columns["city"].contains(city)
+        return any(part.columns.city.contains(city)
                    for part, _ in self.parts())
 
     def find(self, job_id: str) -> CatalogJob | None:
@@ -195,16 +211,17 @@ class Catalog:
             return replace(self, updated_at=updated_at, watermark=watermark)
         changed_ids = {j.job_id for j in jobs}
         visible = self.base_visible & ~np.isin(self.base.ids, list(changed_ids))
-        kept = [j for j in (self.delta.jobs if self.delta else ()) if j.job_id not in changed_ids]
-        delta_jobs = kept + [j for j in jobs if j.record.active]
+        unchanged = [j for j in (self.delta.jobs if self.delta else ())
+                     if j.job_id not in changed_ids]
+        delta_jobs = unchanged + [j for j in jobs if j.record.active]
         if len(delta_jobs) > max_delta:
-            # merge into a new base; the kept base jobs keep their encoded features
-            # (encoding is most of a build: ~80 of its ~100 s at 1M jobs)
-            kept = np.flatnonzero(visible)
+            # merge into a new base; the base jobs still visible keep their encoded
+            # features (encoding is most of a build)
+            rows = np.flatnonzero(visible)
             features = EntityFeatures.cat([
-                self.base.scorer.jobs.take(torch.from_numpy(kept)),
+                self.base.scorer.jobs.take(torch.from_numpy(rows)),
                 space.encode_jobs([j.record for j in delta_jobs])])
-            base = build_part([self.base.jobs[i] for i in kept] + delta_jobs, model, space,
+            base = build_part([self.base.jobs[i] for i in rows] + delta_jobs, model, space,
                               features)
             return Catalog(base=base, base_visible=np.ones(len(base), dtype=bool), delta=None,
                            updated_at=updated_at, watermark=watermark, builds=self.builds + 1)

@@ -77,42 +77,42 @@ class JobFilter:
         c = part.columns
         keep = np.ones(len(part), dtype=bool)
         if self.salary_min_usd is not None or self.salary_max_usd is not None:
-            stated = ~np.isnan(c["annual_max_usd"])
+            stated = ~np.isnan(c.annual_max_usd)
             ok = stated.copy()
             with np.errstate(invalid="ignore"):
                 if self.salary_min_usd is not None:
-                    ok &= c["annual_max_usd"] >= self.salary_min_usd
+                    ok &= c.annual_max_usd >= self.salary_min_usd
                 if self.salary_max_usd is not None:
-                    ok &= c["annual_min_usd"] <= self.salary_max_usd
+                    ok &= c.annual_min_usd <= self.salary_max_usd
             keep &= ok | (~stated if self.include_unspecified_salary else False)
         for query in self.places:
             keep &= _place_mask(c, query)
         if self.radius is not None:
             keep &= _within(c, self.radius)
         if self.remote == "only":
-            keep &= c["remote"]
+            keep &= c.remote
         elif self.remote == "exclude":
-            keep &= ~c["remote"]
+            keep &= ~c.remote
         if self.companies:
-            keep &= c["company"].isin(self.companies)
+            keep &= c.company.isin(self.companies)
         if self.employment_types:
-            keep &= c["employment_type"].isin(self.employment_types)
+            keep &= c.employment_type.isin(self.employment_types)
         if self.excluded_ids:  # a few ids: look their rows up
             keep[[part.row_of[i] for i in self.excluded_ids if i in part.row_of]] = False
         return keep
 
 
 def _place_mask(c: Columns, q: LocationQuery) -> np.ndarray:
-    keep = np.ones(len(c["city"]), dtype=bool)
+    keep = np.ones(len(c.city), dtype=bool)
     if q.remote:
-        keep &= c["remote"]
+        keep &= c.remote
     if q.city:
-        keep &= (c["city"].isin((q.city, *q.city_names)) if q.city_names
-                 else c["city"].equals(q.city))
+        keep &= (c.city.isin((q.city, *q.city_names)) if q.city_names
+                 else c.city.equals(q.city))
     if q.region:
-        keep &= c["region_code"].equals(q.region) | c["region"].equals(q.region)
+        keep &= c.region_code.equals(q.region) | c.region.equals(q.region)
     if q.country:
-        keep &= c["country"].equals(q.country)
+        keep &= c.country.equals(q.country)
     if q.within:
         keep &= _within(c, q.within)
     return keep
@@ -120,7 +120,7 @@ def _place_mask(c: Columns, q: LocationQuery) -> np.ndarray:
 
 def _within(c: Columns, r: Circle) -> np.ndarray:
     lat1, lon1 = np.radians(r.latitude), np.radians(r.longitude)
-    lat2, lon2 = np.radians(c["latitude"]), np.radians(c["longitude"])
+    lat2, lon2 = np.radians(c.latitude), np.radians(c.longitude)
     h = (np.sin((lat2 - lat1) / 2) ** 2
          + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
     with np.errstate(invalid="ignore"):
@@ -191,7 +191,7 @@ def _radius(loc: LocationSpec) -> Circle:
     if loc.latitude is not None and loc.longitude is not None:
         return Circle(loc.latitude, loc.longitude, loc.radius_km)
     place = make_place(loc.city, loc.region, loc.country)
-    if place is None or not place.has_coordinates:
+    if place is None or place.latitude is None or place.longitude is None:
         where = ", ".join(p for p in (loc.city, loc.region, loc.country) if p)
         raise _unknown_place("location", where, " for a radius search: give latitude and "
                              "longitude, or a city of the gazetteer (15,000+ people)")

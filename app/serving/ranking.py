@@ -96,18 +96,19 @@ def _shortlisted(part: CatalogPart, users: EntityFeatures, user_parts: UserParts
     """Two stages over the candidates (`rows` of the part, or the whole part less the
     `rejected` rows): the first stage keeps a shortlist, ConvFM ranks it."""
     scorer = part.scorer
-    candidates = None if rows is None else torch.from_numpy(rows)
-    if candidates is None:  # the whole part: its pair features factored
-        pairs = scorer.pair_table(users, 0, stand_in=True)
+    size = min(two_stage.shortlist, n)
+    if rows is None:  # the whole part: its pair features factored
+        table = scorer.pair_table(users, 0, stand_in=True)
+        cheap = scorer.first_stage(users, 0, None, user_parts, table, exact=False)
+        if rejected is not None:
+            cheap.masked_fill_(rejected, -torch.inf)
+        shortlist = largest(cheap, size)
+        chosen, chosen_pairs = shortlist, table.rows(shortlist)
     else:
+        candidates = torch.from_numpy(rows)
         pairs = scorer.pair_features(users, 0, candidates, stand_in=True)
-    cheap = scorer.first_stage(users, 0, candidates, user_parts, pairs, exact=False)
-    if rejected is not None:
-        cheap.masked_fill_(rejected, -torch.inf)
-    shortlist = largest(cheap, min(two_stage.shortlist, n))
-    if candidates is None:
-        chosen, chosen_pairs = shortlist, pairs.rows(shortlist)
-    else:
+        shortlist = largest(scorer.first_stage(users, 0, candidates, user_parts, pairs,
+                                               exact=False), size)
         chosen = candidates.index_select(0, shortlist)
         chosen_pairs = pairs.index_select(0, shortlist)
     chosen_pairs = scorer.mend_pairs(users, 0, chosen, chosen_pairs)

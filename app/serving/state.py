@@ -66,8 +66,10 @@ class ServingState:
         return (self.checkpoint, *self.catalog.content)
 
 
-def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
-    return all(x is y for x, y in zip(a, b, strict=True))
+def _same(source: tuple[object, ...], owner: object) -> bool:
+    """Whether kept answers owned by `owner` were computed from `source`."""
+    return isinstance(owner, tuple) and all(x is y for x, y in zip(source, owner,
+                                                                      strict=True))
 
 
 def load_state(model_path: str | Path, factory: sessionmaker[Session]) -> ServingState:
