@@ -145,7 +145,8 @@ class TfidfRanker:
                 rows.append(r)
                 cols.append(self.vocab[t])
                 values.append(w / norm)
-        return torch.sparse_coo_tensor([rows, cols], values, (len(documents), len(self.vocab)),
+        indices = torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1)
+        return torch.sparse_coo_tensor(indices, values, (len(documents), len(self.vocab)),
                                        dtype=torch.float64, check_invariants=True)
 
     def __call__(self, user_rows: Tensor) -> Tensor:
@@ -169,10 +170,11 @@ class ItemKnnRanker:
         degree = np.bincount(cols, minlength=n_jobs).astype(np.float64)
         scale = 1.0 / np.sqrt(np.maximum(degree, 1.0))
         values = torch.ones(len(pairs), dtype=torch.float64)
-        self.likes = torch.sparse_coo_tensor([rows, cols], values, (n_users, n_jobs),
+        indices = torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1)
+        self.likes = torch.sparse_coo_tensor(indices, values, (n_users, n_jobs),
                                              check_invariants=True)
         scaled = torch.from_numpy(scale[cols])
-        self.scaled = torch.sparse_coo_tensor([rows, cols], scaled, (n_users, n_jobs),
+        self.scaled = torch.sparse_coo_tensor(indices, scaled, (n_users, n_jobs),
                                               check_invariants=True)
         self.catalog_rows = torch.from_numpy(np.asarray(catalog_rows))
 

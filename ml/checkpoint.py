@@ -104,6 +104,25 @@ def checkpoint_stamp(path: str | Path) -> tuple[int, int] | None:
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load and validate a checkpoint directory; the model comes back in eval mode."""
     path = Path(path)
+    meta_path, weights_path = path / METADATA_FILE, path / WEIGHTS_FILE
+    metadata = _read_metadata(path)
+    if _sha256(weights_path) != metadata["weights_sha256"]:
+        raise CheckpointError(f"{weights_path} does not match its sha256 in {METADATA_FILE} "
+                              "(corrupt or replaced)")
+    try:
+        config = ModelConfig.model_validate(metadata["model_config"])
+        space = FeatureSpace.from_json(metadata["features"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{meta_path}: {exc}") from exc
+    model = ConvFM(space.vocab_sizes(), config)
+    _load_weights(model, weights_path)
+    model.eval()
+    return Checkpoint(model=model, space=space, metadata=metadata)
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata of the checkpoint in `path`, once both files are there and it is
+    JSON of this format with the keys `load_checkpoint` reads."""
     if not path.is_dir():
         raise CheckpointError(f"checkpoint directory not found: {path}")
     meta_path, weights_path = path / METADATA_FILE, path / WEIGHTS_FILE
@@ -122,19 +141,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     for key in ("model_version", "model_config", "features", "weights_sha256"):
         if key not in metadata:
             raise CheckpointError(f"{meta_path} lacks '{key}'")
-    if _sha256(weights_path) != metadata["weights_sha256"]:
-        raise CheckpointError(f"{weights_path} does not match its sha256 in {METADATA_FILE} "
-                              "(corrupt or replaced)")
-    try:
-        config = ModelConfig.model_validate(metadata["model_config"])
-        space = FeatureSpace.from_json(metadata["features"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{meta_path}: {exc}") from exc
+    return metadata
+
+
+def _load_weights(model: ConvFM, weights_path: Path) -> None:
+    """Load the safetensors file into `model`, once it holds exactly the model's tensors
+    with the model's shapes and zero padding rows."""
     try:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{weights_path} is not a readable safetensors file: {exc}") from exc
-    model = ConvFM(space.vocab_sizes(), config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -152,8 +168,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     model.load_state_dict(tensors)
     if not model.padding_is_zero():
         raise CheckpointError(f"{weights_path}: padding rows (index 0) must be zero")
-    model.eval()
-    return Checkpoint(model=model, space=space, metadata=metadata)
 
 
 def _sha256(path: Path) -> str:

@@ -6,6 +6,7 @@ Shapes: B batch, F fields, D embedding dim, L bag length, C conv filters.
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -106,6 +107,11 @@ class DeepTower(nn.Module):
             *(DenseBlock(a, b, dropout) for a, b in pairwise(dims))
         )
         self.out = nn.Linear(dims[-1], 1)
+
+    @property
+    def dense_blocks(self) -> list[DenseBlock]:
+        """The `DenseBlock`s, in order."""
+        return [cast(DenseBlock, block) for block in self.blocks]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.out(self.blocks(x)).squeeze(-1)

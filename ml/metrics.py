@@ -83,8 +83,10 @@ def evaluate_ranking(
     return out
 
 
-def _accumulate(sums: dict, ranks: list[int], n_candidates: int, groups: np.ndarray,
-                k: int) -> None:
+def _accumulate(sums: dict[str, float], ranks: list[int], n_candidates: int,
+                groups: np.ndarray, k: int) -> None:
+    """Add one user's metrics to `sums`: `ranks` of the relevant jobs (1-based, ascending)
+    among `n_candidates`, `groups` [k] the top k's companies (-1: none)."""
     n_rel = len(ranks)
     hits = [r for r in ranks if r <= k]
     precision = len(hits) / k

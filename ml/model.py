@@ -23,6 +23,7 @@ features get their own Linear(C, 1) head, so "no deep" still measures the conv b
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +52,9 @@ class ConvFM(nn.Module):
     torch.Size([2])
     """
 
+    order: Tensor  # buffers: E's fields back in `fields` order; the conv's fields
+    conv_index: Tensor
+
     def __init__(
         self,
         vocab_sizes: Mapping[str, int],
@@ -73,7 +77,7 @@ class ConvFM(nn.Module):
             {v: nn.Embedding(vocab_sizes[v], dim, padding_idx=0) for v in vocabs}
         )
         self.weights = nn.ModuleDict(
-            {f.name: nn.Embedding(vocab_sizes[f.vocab], 1, padding_idx=0)
+            {f.name: nn.Embedding(vocab_sizes[_vocab(f)], 1, padding_idx=0)
              for f in (*self.categorical, *self.bags)}
         )
         self.dense_vectors = nn.Parameter(torch.empty(n_dense, dim))
@@ -89,12 +93,14 @@ class ConvFM(nn.Module):
         self.conv_fields = [i for i, f in enumerate(self.fields) if f.side != "pair"]
         self.register_buffer("conv_index", torch.tensor(self.conv_fields), persistent=False)
 
-        self.fm = FactorizationMachine() if config.use_fm else None
-        self.conv = (
+        self.fm: FactorizationMachine | None = FactorizationMachine() if config.use_fm else None
+        self.conv: ConvPooling | None = (
             ConvPooling(dim, config.conv_filters, config.conv_kernel_size)
             if config.use_conv else None
         )
         conv_out = config.conv_filters if config.use_conv else 0
+        self.deep: DeepTower | None
+        self.conv_head: nn.Linear | None
         if config.use_deep:
             self.deep = DeepTower(len(self.fields) * dim + conv_out, config.hidden_dims,
                                   config.dropout_rate)
@@ -105,12 +111,13 @@ class ConvFM(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for table in self.embeddings.values():
+        for vocab in self.embeddings:
+            table = self.embedding(vocab)
             nn.init.normal_(table.weight, std=0.05)
             with torch.no_grad():
                 table.weight[0].zero_()
-        for table in self.weights.values():
-            nn.init.zeros_(table.weight)
+        for name in self.weights:
+            nn.init.zeros_(self.field_weights(name).weight)
         nn.init.normal_(self.dense_vectors, std=0.05)
 
     def padding_is_zero(self) -> bool:
@@ -118,16 +125,24 @@ class ConvFM(nn.Module):
 
         Padding must contribute nothing: the catalog scorer relies on it.
         """
-        tables = [*self.embeddings.values(), *self.weights.values()]
+        tables = [*map(self.embedding, self.embeddings), *map(self.field_weights, self.weights)]
         return all(bool((t.weight[0] == 0).all()) for t in tables)
+
+    def embedding(self, vocab: str) -> nn.Embedding:
+        """The [V, D] embedding table of a vocabulary."""
+        return cast(nn.Embedding, self.embeddings[vocab])
+
+    def field_weights(self, field: str) -> nn.Embedding:
+        """The [V, 1] first-order weights of a categorical or bag field."""
+        return cast(nn.Embedding, self.weights[field])
 
     # -- pieces --------------------------------------------------------------------------
 
     def field_embeddings(self, x: ModelInput) -> Tensor:
         """E: [B, F, D], fields in `self.fields` order."""
-        parts = [self.embeddings[f.vocab](x.categorical[:, i])
+        parts = [self.embedding(_vocab(f))(x.categorical[:, i])
                  for i, f in enumerate(self.categorical)]
-        parts += [bag_mean(self.embeddings[f.vocab].weight, x.bags[:, i])
+        parts += [bag_mean(self.embedding(_vocab(f)).weight, x.bags[:, i])
                   for i, f in enumerate(self.bags)]
         stacked = torch.stack(parts, dim=1)
         dense = x.dense.unsqueeze(-1) * self.dense_vectors  # [B, Fd, D]
@@ -137,13 +152,15 @@ class ConvFM(nn.Module):
         """bias + sum of per-value weights + w . dense: [B]."""
         out = self.bias + x.dense @ self.dense_weights
         for i, f in enumerate(self.categorical):
-            out = out + self.weights[f.name](x.categorical[:, i]).squeeze(-1)
+            out = out + self.field_weights(f.name)(x.categorical[:, i]).squeeze(-1)
         for i, f in enumerate(self.bags):
-            out = out + bag_mean(self.weights[f.name].weight, x.bags[:, i]).squeeze(-1)
+            out = out + bag_mean(self.field_weights(f.name).weight, x.bags[:, i]).squeeze(-1)
         return out
 
     def conv_features(self, embeddings: Tensor) -> Tensor:
         """Conv1d + ReLU + mean over the user and job fields of E [B, F, D] -> [B, C]."""
+        if self.conv is None:
+            raise ValueError("this model has no conv branch (use_conv=False)")
         return self.conv(embeddings.index_select(1, self.conv_index))
 
     def forward(self, x: ModelInput) -> Tensor:
@@ -166,3 +183,10 @@ class ConvFM(nn.Module):
     def predict(self, x: ModelInput) -> Tensor:
         """Scores in [0, 1], [B]. Call `eval()` first for deterministic output."""
         return torch.sigmoid(self(x))
+
+
+def _vocab(field: Field) -> str:
+    """The vocabulary of a categorical or bag field."""
+    if field.vocab is None:
+        raise ValueError(f"field {field.name} ({field.kind}) has no vocabulary")
+    return field.vocab

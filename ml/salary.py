@@ -52,8 +52,8 @@ class Salary:
         for bound in (self.minimum, self.maximum):
             if bound is not None and not (bound >= 0 and bound < 1e12):
                 raise SalaryError(f"salary amount out of range: {bound}")
-        both = self.minimum is not None and self.maximum is not None
-        if both and self.maximum < self.minimum:
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None and high < low:
             raise SalaryError(f"salary maximum {self.maximum} is below minimum {self.minimum}")
         if self.currency not in USD_PER_UNIT:
             known = ", ".join(CURRENCIES)
@@ -64,13 +64,20 @@ class Salary:
 
     @property
     def annual_min_usd(self) -> float:
-        return to_annual_usd(self.minimum if self.minimum is not None else self.maximum,
-                             self.currency, self.period)
+        return to_annual_usd(self.bounds[0], self.currency, self.period)
 
     @property
     def annual_max_usd(self) -> float:
-        return to_annual_usd(self.maximum if self.maximum is not None else self.minimum,
-                             self.currency, self.period)
+        return to_annual_usd(self.bounds[1], self.currency, self.period)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(minimum, maximum) per `period`, a missing bound taken from the other."""
+        low = self.minimum if self.minimum is not None else self.maximum
+        high = self.maximum if self.maximum is not None else self.minimum
+        if low is None or high is None:  # __post_init__ refuses it
+            raise SalaryError("a salary needs a minimum or a maximum")
+        return low, high
 
 
 def to_annual_usd(amount: float, currency: str = "USD", period: str = "year") -> float:

@@ -7,6 +7,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,9 +16,12 @@ from torch import nn
 
 from ml.config import ModelConfig, TrainConfig
 from ml.data import ExampleSampler
-from ml.features import EntityFeatures, FeatureSpace
+from ml.features import EntityFeatures, FeatureSpace, ModelInput
 from ml.model import ConvFM
 from ml.vocab import PAD, UNK
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 ValidateFn = Callable[[ConvFM], dict[str, float]]
 
@@ -122,7 +127,7 @@ def train_convfm(
     return result
 
 
-def _drop_ids(x, rate: float, generator: torch.Generator):
+def _drop_ids(x: ModelInput, rate: float, generator: torch.Generator) -> ModelInput:
     """Replace a `rate` share of user ids and (independently) job ids with <unk>."""
     if rate <= 0:
         return x
@@ -143,8 +148,8 @@ class TrainingProgress:
                  terminal: bool | None = None, every: float = 15.0) -> None:
         self.enabled, self.label, self.epochs, self.every = enabled, label, epochs, every
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._epoch, self._batches, self._done = 0, 0, 0
         self._started = self._last_line = 0.0
 
@@ -165,9 +170,10 @@ class TrainingProgress:
             self._progress.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if self._progress is not None:
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(exc_type, exc, traceback)
 
     def _line(self, text: str) -> None:
         if self.enabled and self._progress is None:
@@ -183,7 +189,7 @@ class TrainingProgress:
 
     def advance(self) -> None:
         self._done += 1
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.advance(self._task)
         elif self.enabled and time.perf_counter() - self._last_line >= self.every:
             self._last_line = time.perf_counter()
@@ -194,7 +200,7 @@ class TrainingProgress:
         val = log.validation.get(key)
         summary = f"loss {log.loss:.4f}" + (f" val {key} {val:.4f}" if val is not None
                                             else "")
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(
                 self._task, description=f"{self.label} epoch {log.epoch}/{self.epochs} "
                                         f"{summary}")

@@ -98,7 +98,7 @@ def test_great_circle_km_of_an_unknown_place_is_nan_without_a_warning():
 
 
 def test_chord_km_equals_the_haversine():
-    coords = torch.tensor(CITIES + [(math.nan, math.nan)], dtype=torch.float32)
+    coords = torch.tensor([*CITIES, (math.nan, math.nan)], dtype=torch.float32)
     units = unit_vectors(coords)
     assert units.shape == (5, 3) and units.dtype == torch.float64
     km = chord_km(units, units[:4])  # [5, 4]

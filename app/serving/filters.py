@@ -14,7 +14,6 @@ import numpy as np
 from app.errors import UnknownPlaceError
 from app.serving.catalog import CatalogPart, Columns
 from ml.locations import (
-    EARTH_RADIUS_KM,
     Circle,
     LocationQuery,
     gazetteer,
@@ -88,7 +87,7 @@ class JobFilter:
         for query in self.places:
             keep &= _place_mask(c, query)
         if self.radius is not None:
-            keep &= _within(c, self.radius)
+            keep &= self.radius.contains(c.latitude, c.longitude)
         if self.remote == "only":
             keep &= c.remote
         elif self.remote == "exclude":
@@ -114,18 +113,8 @@ def _place_mask(c: Columns, q: LocationQuery) -> np.ndarray:
     if q.country:
         keep &= c.country.equals(q.country)
     if q.within:
-        keep &= _within(c, q.within)
+        keep &= q.within.contains(c.latitude, c.longitude)
     return keep
-
-
-def _within(c: Columns, r: Circle) -> np.ndarray:
-    lat1, lon1 = np.radians(r.latitude), np.radians(r.longitude)
-    lat2, lon2 = np.radians(c.latitude), np.radians(c.longitude)
-    h = (np.sin((lat2 - lat1) / 2) ** 2
-         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
-    with np.errstate(invalid="ignore"):
-        km = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
-        return km <= r.radius_km  # NaN coordinates compare False
 
 
 def build_filter(spec: FilterSpec, *, seen: Iterable[str] = (),

@@ -32,7 +32,7 @@ from ml.features.matching import (
     skill_match,
     stack_dense,
 )
-from ml.features.space import FEATURE_FORMAT_VERSION, FeatureSpace
+from ml.features.space import FEATURE_FORMAT_VERSION, FeatureSpace, FeatureSpaceJson
 
 __all__ = [
     "CATEGORICAL_COLUMN",
@@ -43,6 +43,7 @@ __all__ = [
     "VOCABULARIES",
     "EntityFeatures",
     "FeatureSpace",
+    "FeatureSpaceJson",
     "Field",
     "FieldKind",
     "FieldSide",

@@ -114,8 +114,8 @@ def encode_entities(
     entity in each; no history (H = 0: `with_history` adds it)."""
     v = vocabularies
     n = len(ids)
-    # plain Python rows, turned into tensors once per column (a tensor write per row
-    # cost ~40 us: 40 s of start-up at 1M jobs)
+    # plain Python rows, turned into tensors once per column: a tensor write per row
+    # would dominate the start-up of a large catalog
     categorical, attributes, skill_rows = [], [], []
     coords: list[tuple[float, float]] = []
     for ext_id, place, company, names in zip(ids, places, companies, skills, strict=True):

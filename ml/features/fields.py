@@ -99,6 +99,7 @@ CATEGORICAL_COLUMN = {
 
 
 def fields_of(kind: FieldKind) -> tuple[Field, ...]:
+    """The fields of one kind, in `FIELDS` order (Fc, Fb or Fd of them)."""
     return tuple(f for f in FIELDS if f.kind == kind)
 
 

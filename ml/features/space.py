@@ -4,8 +4,9 @@ and serving (one code path, so no train/serve skew)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor
@@ -29,6 +30,16 @@ from ml.vocab import Vocabulary
 
 FEATURE_FORMAT_VERSION = 3
 SKILL_CACHE_SIZE = 16384  # jobs whose extracted skills are remembered
+
+
+class FeatureSpaceJson(TypedDict):
+    """A `FeatureSpace` as the checkpoint's metadata keeps it."""
+
+    format_version: int
+    fields: list[list[str | None]]  # [name, kind, side, vocab] per field of `FIELDS`
+    config: dict[str, Any]  # `FeatureConfig`
+    learned_terms: list[str]
+    vocabularies: dict[str, list[str]]  # name -> its tokens (`Vocabulary.to_json`)
 
 
 class FeatureSpace:
@@ -97,7 +108,8 @@ class FeatureSpace:
         }
         return cls(vocabularies, terms, config)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> FeatureSpaceJson:
+        """What `from_json` reads back (plain JSON values)."""
         return {
             "format_version": FEATURE_FORMAT_VERSION,
             "fields": [[f.name, f.kind, f.side, f.vocab] for f in FIELDS],
@@ -107,7 +119,8 @@ class FeatureSpace:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> FeatureSpace:
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureSpace:
+        """The feature space `to_json` wrote; ValueError for another format or fields."""
         if data.get("format_version") != FEATURE_FORMAT_VERSION:
             raise ValueError(
                 f"feature format {data.get('format_version')!r} is not the supported "
@@ -123,6 +136,7 @@ class FeatureSpace:
         )
 
     def vocab_sizes(self) -> dict[str, int]:
+        """Rows per vocabulary (index 0 padding, 1 unknown): `ConvFM`'s table sizes."""
         return {name: len(v) for name, v in self.vocabularies.items()}
 
     # -- per-record features ---------------------------------------------------------
@@ -172,6 +186,7 @@ class FeatureSpace:
         return with_history(base, past, rows)
 
     def encode_jobs(self, jobs: Sequence[JobRecord]) -> EntityFeatures:
+        """Jobs, one row each (no history: H = 0)."""
         return encode_entities(
             self.vocabularies, self.config.max_skills,
             ids=[j.job_id for j in jobs],

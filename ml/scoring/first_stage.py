@@ -25,10 +25,8 @@ from ml.scoring.kernels import add_pair_terms, quantize_rows, shortlist_scores
 from ml.scoring.pairs import CatalogPairs, PairTable
 from ml.scoring.parts import Parts, catalog_rows
 
-# Candidates per block of the first stage's pair terms: the [Fd, block] float32 products
-# (11.5 MB) stay in the last-level cache between passes. The pair terms of 950k jobs on
-# an Intel Xeon (48 MB L3), 3 runs each: 21.2 ms in blocks of 262,144, 24.4 of 131,072,
-# 31.3 of 65,536, 23.7 in one pass (an AMD EPYC gave 1.14x for 65,536 over one pass)
+# Candidates per block of the dense route's pair terms: the [Fp, block] float32 products
+# stay in the last-level cache between passes (measured: docs/benchmarks/measured-choices.md)
 FIRST_STAGE_BLOCK = 262_144
 
 
@@ -52,14 +50,12 @@ class FirstStage:
             self.bias = job.lin
             return
         self.bias = job.lin + 0.5 * (job.s.pow(2).sum(1) - job.q)  # [N]
-        # S_job over the whole catalog for a shortlist (`first_stage(exact=False)`): int8
-        # codes with one scale per job, read in the pass that adds the pair terms (950k
-        # jobs on an AMD EPYC without AVX-512: 7.1 against 15.2 ms for a float32 [D, N]
-        # copy through torch's BLAS and the pass apart); exact scores read `job.s`
+        # S_job over the whole catalog for a shortlist (`exact=False`): int8 codes with
+        # one scale per job, a quarter of float32's bytes, read in the same pass that adds
+        # the pair terms; exact scores read `job.s`
         self.shortlist_codes, self.shortlist_scales = quantize_rows(job.s)
         # only the Fp pair fields among the dense ones: the job-side ones are zero in the
-        # pair features (they are in the job's parts); 950k jobs: 7.9-8.1 against
-        # 8.7-9.0 ms for the pair terms over all 11. In the order of a PairTable: the
+        # pair features (they are in the job's parts). In the order of a PairTable: the
         # A per-job fields first (its rows `pair_table_rows` of `per_job`), then the B
         # setting fields.
         setting = pairs.setting_rows
@@ -126,12 +122,11 @@ class FirstStage:
         return (self.pair.lin + self.pair.s @ u)[self.pair_order]
 
     def _table_scores(self, u: Tensor, table: PairTable, exact: bool) -> Tensor:
-        """`scores` over the whole catalog from a `PairTable`, in one compiled pass
-        (`ml.scoring.kernels`): the setting fields' terms are formed once per setting, and no
-        [Fp, N] intermediate is written (950k jobs: 4.2 ms for the pair terms against
-        11-13 ms for the blocked torch products and 4-5 ms for gathering the setting
-        fields to every job). Not `exact`: S_job . S_user from the jobs' int8 codes
-        (`shortlist_codes`), in the same pass."""
+        """`scores` [N] over the whole catalog from a `PairTable`, in one compiled pass
+        (`ml.scoring.kernels`): the setting fields' terms are formed once per setting, and
+        no [Fp, N] intermediate is written, nor the setting fields gathered to every job.
+        Not `exact`: S_job . S_user from the jobs' int8 codes (`shortlist_codes`), in the
+        same pass."""
         linear = self._pair_linear(u)
         x = table.per_job[self.pair_table_rows]  # [A, N]
         a, b = slice(0, len(x)), slice(len(x), None)  # per-job, setting fields

@@ -4,18 +4,20 @@ torch runs an expression over a large catalog one operator at a time, each a pas
 through memory with its intermediate written out; a loop compiled here reads each
 per-job value once and keeps the rest in registers. Each loop is compiled on first use
 (about a second; the service does it while warming up) for the sizes it is given, so
-that its short inner loops unroll: 950k jobs, 2 threads, the pair terms took 4.2 ms
-against 11 ms with the sizes read at run time. numba itself is imported then too: a
-process that never needs these loops (a catalog ranked in one stage) does not carry
-the compiler (61 MiB resident, and about 64 MiB more per loop compiled). The loops use
-as many threads as torch's intra-op pool of the calling thread.
+that its short inner loops unroll. numba itself is imported then too: a process that
+never needs these loops (a catalog ranked in one stage) does not carry the compiler
+and its memory. The loops use as many threads as torch's intra-op pool of the calling
+thread. (Measured: docs/benchmarks/measured-choices.md.)
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 # reassociation and contraction (FMA) let the loops run in SIMD lanes; "nnan" and
@@ -23,18 +25,40 @@ import torch
 FAST_MATH = {"reassoc", "contract", "arcp", "nsz"}
 CHUNK = 16_384  # jobs per parallel task
 
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
 
-def _parallel(kernel):
+
+class PairTermsPass(Protocol):
+    """`add_pair_terms`' pass: in place, scores[j] += bias[j] + the pair terms of job j."""
+
+    def __call__(self, scores: F32, bias: F32, dots: F32, job_values: F32, setting_of: I64,
+                 setting_values: F32, setting_const: F32, setting_cross: F32,
+                 job_linear: F32, job_gram: F32, /) -> None: ...
+
+
+class ShortlistPass(Protocol):
+    """`shortlist_scores`' pass: out[j] = S_job . u from int8 codes + the pair terms."""
+
+    def __call__(self, out: F32, codes: npt.NDArray[np.int8], scales: F32, u: F32,
+                 bias: F32, dots: F32, job_values: F32, setting_of: I64,
+                 setting_values: F32, setting_const: F32, setting_cross: F32,
+                 job_linear: F32, job_gram: F32, /) -> None: ...
+
+
+def _parallel(kernel: Callable[..., None]) -> Callable[..., None]:
     """`kernel` compiled for the cores (numba, imported now), run with as many threads
     as torch's intra-op pool of the calling thread."""
     import numba
 
     compiled = numba.njit(parallel=True, fastmath=FAST_MATH, error_model="numpy",
                           nogil=True)(kernel)
+    # numba.config sets its options at import from the environment: not in its types
+    most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
 
     @functools.wraps(kernel)
-    def launch(*args):
-        numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    def launch(*args: Any) -> None:
+        numba.set_num_threads(min(torch.get_num_threads(), most))
         return compiled(*args)
 
     return launch
@@ -51,7 +75,7 @@ def quantize_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @functools.cache
-def _pair_terms(n_job: int, n_setting: int):
+def _pair_terms(n_job: int, n_setting: int) -> Callable[..., np.float32]:
     """The first stage's pair terms of job j, inlined into the passes below, for A =
     n_job per-job and B = n_setting setting fields (Fp = A + B):
 
@@ -67,8 +91,9 @@ def _pair_terms(n_job: int, n_setting: int):
     import numba
 
     @numba.njit(inline="always", fastmath=FAST_MATH, error_model="numpy")
-    def terms(j, k, dots, job_values, setting_values, setting_const, setting_cross,
-              job_linear, job_gram):
+    def terms(j: int, k: int, dots: F32, job_values: F32, setting_values: F32,
+              setting_const: F32, setting_cross: F32, job_linear: F32, job_gram: F32
+              ) -> np.float32:
         half = np.float32(0.5)
         total = setting_const[k]
         for b in range(n_setting):
@@ -84,7 +109,7 @@ def _pair_terms(n_job: int, n_setting: int):
 
 
 @functools.cache
-def add_pair_terms(n_job: int, n_setting: int):
+def add_pair_terms(n_job: int, n_setting: int) -> PairTermsPass:
     """`add(scores, bias, dots, job_values, setting_of, setting_values, setting_const,
     setting_cross, job_linear, job_gram)`: in place, scores[j] += bias[j] + the pair
     terms of job j (`_pair_terms`) for every catalog job (N jobs; the cores share them
@@ -94,8 +119,9 @@ def add_pair_terms(n_job: int, n_setting: int):
     terms = _pair_terms(n_job, n_setting)
 
     @_parallel
-    def add(scores, bias, dots, job_values, setting_of, setting_values, setting_const,
-            setting_cross, job_linear, job_gram, chunk=CHUNK):
+    def add(scores: F32, bias: F32, dots: F32, job_values: F32, setting_of: I64,
+            setting_values: F32, setting_const: F32, setting_cross: F32, job_linear: F32,
+            job_gram: F32, chunk: int = CHUNK) -> None:
         n = scores.shape[0]
         for task in prange((n + chunk - 1) // chunk):
             for j in range(task * chunk, min(task * chunk + chunk, n)):
@@ -107,7 +133,7 @@ def add_pair_terms(n_job: int, n_setting: int):
 
 
 @functools.cache
-def shortlist_scores(n_job: int, n_setting: int, dim: int):
+def shortlist_scores(n_job: int, n_setting: int, dim: int) -> ShortlistPass:
     """`score(out, codes, scales, u, bias, dots, job_values, setting_of, ...)`: as
     `add_pair_terms` into `out` [N], with S_job . u from the int8 codes of the jobs'
     summed embeddings ([N, D] and scales [N], `quantize_rows`; u [D] float32) in the
@@ -117,8 +143,10 @@ def shortlist_scores(n_job: int, n_setting: int, dim: int):
     terms = _pair_terms(n_job, n_setting)
 
     @_parallel
-    def score(out, codes, scales, u, bias, dots, job_values, setting_of, setting_values,
-              setting_const, setting_cross, job_linear, job_gram, chunk=CHUNK):
+    def score(out: F32, codes: npt.NDArray[np.int8], scales: F32, u: F32, bias: F32,
+              dots: F32, job_values: F32, setting_of: I64, setting_values: F32,
+              setting_const: F32, setting_cross: F32, job_linear: F32, job_gram: F32,
+              chunk: int = CHUNK) -> None:
         n = out.shape[0]
         for task in prange((n + chunk - 1) // chunk):
             for j in range(task * chunk, min(task * chunk + chunk, n)):

@@ -30,9 +30,8 @@ from ml.vocab import PAD, UNK
 SETTING_FIELDS = ("same_city", "history_city", "proximity", "history_proximity",
                   "same_region", "history_region", "history_company")
 # The skill overlaps sum the lists of jobs per skill while these reach at most this share
-# of the catalog's (job, skill) pairs, and take one sparse product past it: on 95k
-# synthetic jobs the lists ran 3.4 ns per pair reached, the product about 2 ns per pair
-# of the catalog
+# of the catalog's (job, skill) pairs, and take one sparse product past it (a pair the
+# lists reach costs about twice a pair of the product: docs/benchmarks/measured-choices.md)
 SKILL_LISTS_SHARE = 0.5
 
 
@@ -45,9 +44,8 @@ class CatalogPairs:
       count over the job's cosine norm, so the cosine with the user's skills and with
       each of the H history jobs is a sum over the lists of THEIR skills (scaled by the
       other side's norm): work in proportion to the jobs sharing a skill with them,
-      not to all (job, skill) pairs (the stand-in's two columns over 95k synthetic
-      jobs, 4 users: 0.4-0.9 ms against 0.9-1.1 ms for one sparse [N, V] x [V, 2]
-      product, which is kept for columns that reach most of the catalog);
+      not to all (job, skill) pairs (one sparse [N, V] x [V, c] product is kept for
+      columns that reach most of the catalog);
     * places: jobs share few distinct places (cities), so proximities are computed per
       distinct place ([P, 1 + H], float64 unit vectors, haversine from the chord:
       h = |u1 - u2|^2 / 4, km = 2 R asin(sqrt(h))) and gathered per job;
@@ -56,11 +54,10 @@ class CatalogPairs:
       user's history values per code;
     * the seven fields of place, city, region and company (`SETTING_FIELDS`) depend on
       the job through those alone, and jobs share few distinct combinations of them
-      (a "setting", 1,152 among 950k synthetic jobs): the fields are computed per
-      setting, [K, 7], and kept so (`PairTable`): the first stage forms their terms
-      once per setting, and the dense [N, Fd] reaches the jobs by ONE gather of each
-      job's setting code, not a pass per field (all pair features of 950k jobs: 22.9
-      vs 26.3 ms).
+      (a "setting": about a thousand among a million synthetic jobs): the fields are
+      computed per setting, [K, 7], and kept so (`PairTable`): the first stage forms
+      their terms once per setting, and the dense [N, Fd] reaches the jobs by ONE
+      gather of each job's setting code, not a pass per field.
 
     A history job never counts against itself (leave-one-out, `history_validity`): the
     history features of the few catalog jobs that ARE in the user's history are
@@ -108,7 +105,7 @@ class CatalogPairs:
             self.values.append(values)
             codes.append(code)
         # settings: the distinct (place, city, region, company), their codes [K, 4],
-        # and each job's setting [N] (int64: the gather ran faster than with int32)
+        # and each job's setting [N] (int64: gathers by it run faster than by int32)
         self.setting_codes, self.setting_of = torch.unique(
             torch.stack([self.place_of.long(), *codes], 1), dim=0, return_inverse=True)
         self.dense_names = [f.name for f in fields_of("dense")]
@@ -141,11 +138,9 @@ class CatalogPairs:
         `stand_in` (for a first stage): `history_skill` holds the job's overlap with the
         union of the history's skills over sqrt(job size * mean history size) instead of
         its best cosine with one history job: one column instead of one per history
-        job, the costliest part for a long history (as one sparse product over 950k
-        jobs, 17 columns took 63 ms, 2 columns 6 ms). The jobs kept get their true
-        values from `history_skill`. (Over the union's own size, the stand-in lost
-        recall@100 at 100k jobs: 0.984 against 0.990 for the true values; this one
-        gave 0.989.)
+        job, the costliest part for a long history. The jobs kept get their true
+        values from `history_skill`. (This normalisation keeps the shortlist's recall
+        closest to the true values': docs/benchmarks/measured-choices.md.)
         """
         jobs = self.jobs
         keys = users.history_keys[user_row]  # [H]
@@ -227,8 +222,8 @@ class CatalogPairs:
         if not len(past):
             return torch.zeros(len(rows))
         wanted = self._history_skills(users, user_row, past)  # [V, h]; PAD, UNK rows 0
-        # each job's bag of skill rows summed: [n, h] (embedding_bag: 0.63 vs 1.91 ms for
-        # 2,000 rows at 95k jobs by an advanced-index gather and a sum over the bag)
+        # each job's bag of skill rows summed: [n, h] (embedding_bag reads the rows in
+        # place: no [n, L, h] gather is written)
         cosine = F.embedding_bag(self.jobs.skills.index_select(0, rows), wanted, mode="sum")
         cosine *= self.skill_norm.index_select(0, rows).unsqueeze(1)
         valid = history_validity(keys[past], self.jobs.key.index_select(0, rows))

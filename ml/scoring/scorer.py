@@ -48,8 +48,9 @@ from ml.scoring.parts import Parts, catalog_rows
 
 PRECOMPUTE_CHUNK = 8192  # jobs per block when precomputing (bounds peak memory)
 # Past this share of the catalog, candidates take their pair features from the whole
-# catalog's (`CatalogPairs`, about 70 ns per catalog job at 100k jobs) instead of their
-# own (`dense_features_of_user`, about 3.5 us per candidate): measured crossover ~2%.
+# catalog's (`CatalogPairs`, cheap per catalog job) instead of their own
+# (`dense_features_of_user`, dearer per candidate): the measured crossover
+# (docs/benchmarks/measured-choices.md)
 WHOLE_CATALOG_SHARE = 0.02
 
 
@@ -60,11 +61,19 @@ class CatalogScorer:
     Usage: `CatalogScorer(model, space, catalog).score(users, user_row[, job_rows])`.
     """
 
+    # Planned where the model has the branch (H1: the first hidden width, C: filters)
+    conv_weight: Tensor  # [C, D, k] and conv_bias [C]: the conv's own
+    conv_bias: Tensor
+    conv_out: Tensor  # [H1 or 1, C]: pooled conv features into the first layer (or head)
+    conv_head_bias: Tensor  # [1], without the deep tower
+    hidden_bias: Tensor  # [H1], the first layer's bias with its BatchNorm folded in
+    position_kinds: list[str]  # per conv position: "user", "job" or "mixed"
+
     def __init__(self, model: ConvFM, space: FeatureSpace, jobs: EntityFeatures) -> None:
         model.eval()
         if not model.padding_is_zero():
             raise ValueError("the model's padding rows are not zero; padding must score 0")
-        first = model.deep.blocks[0] if model.deep is not None else None
+        first = model.deep.dense_blocks[0] if model.deep is not None else None
         if first is not None and first.residual:
             raise ValueError("CatalogScorer needs hidden_dims[0] != the deep input width")
         self.model, self.space, self.jobs = model, space, jobs
@@ -103,17 +112,17 @@ class CatalogScorer:
         into everything that sums into its input (the embedding part of its weight, the
         conv projection, and its bias), and each later block's into its Linear."""
         m = self.model
-        self.w1 = None
+        self.w1: Tensor | None = None
+        self.later: list[tuple[Tensor, Tensor, bool]] = []  # (weight, bias, residual)
         if m.deep is None:
             return
-        first = m.deep.blocks[0]
+        first, *later = m.deep.dense_blocks
         a, c = _affine(first.norm)
         self.w1 = first.linear.weight[:, : self.n_fields * self.dim] * a.unsqueeze(1)
         if m.conv is not None:
             self.conv_out = self.conv_out * a.unsqueeze(1)
         self.hidden_bias = first.linear.bias * a + c
-        self.later = []
-        for block in m.deep.blocks[1:]:
+        for block in later:
             a, c = _affine(block.norm)
             self.later.append((block.linear.weight * a.unsqueeze(1),
                                block.linear.bias * a + c, block.residual))
@@ -121,19 +130,26 @@ class CatalogScorer:
     def _plan_conv(self) -> None:
         """Which conv windows are user-only, job-only or across the seam."""
         m = self.model
+        self.mixed_positions: list[int] = []
         if m.conv is None:
-            self.mixed_positions = []
             return
+        self.conv_weight = m.conv.conv.weight  # [C, D, k]
+        self.conv_bias = _bias(m.conv.conv)  # [C]
         sides = [m.fields[i].side for i in m.conv_fields]
         pad = m.config.conv_kernel_size // 2
-        kinds = []
+        kinds: list[str] = []
         for p in range(len(sides)):
             window = {sides[q] for q in range(max(0, p - pad), min(len(sides), p + pad + 1))}
             kinds.append(window.pop() if len(window) == 1 else "mixed")
         self.position_kinds = kinds
         self.mixed_positions = [p for p, kind in enumerate(kinds) if kind == "mixed"]
-        weight = m.deep.blocks[0].linear.weight[:, self.n_fields * self.dim :] \
-            if m.deep is not None else m.conv_head.weight
+        if m.deep is not None:
+            weight = m.deep.dense_blocks[0].linear.weight[:, self.n_fields * self.dim :]
+        elif m.conv_head is not None:
+            weight = m.conv_head.weight
+            self.conv_head_bias = _bias(m.conv_head)
+        else:
+            raise ValueError("a conv branch needs a deep tower or a conv head")
         self.conv_out = weight / len(sides)  # mean over positions, then the linear map
 
     def _parts(self, x: ModelInput, side: str | None) -> Parts:
@@ -142,12 +158,13 @@ class CatalogScorer:
         m = self.model
         emb = m.field_embeddings(x)  # [n, F, D]
         lin = m.first_order(x) - m.bias
-        hidden = mixed = None
+        hidden: Tensor | None = None
+        mixed: Tensor | None = None
         if self.w1 is not None:
             hidden = emb.flatten(1) @ self.w1.T
         if m.conv is not None and side is not None:
             stacked = emb.index_select(1, m.conv_index)  # [n, P, D]
-            weight, bias = m.conv.conv.weight, m.conv.conv.bias
+            weight, bias = self.conv_weight, self.conv_bias
             pre = F.conv1d(stacked.transpose(1, 2), weight, None,
                            padding=weight.shape[-1] // 2).transpose(1, 2)  # [n, P, C]
             own = [p for p, kind in enumerate(self.position_kinds) if kind == side]
@@ -216,20 +233,24 @@ class CatalogScorer:
                 logit += 0.5 * (user.s.pow(2).sum(1) - user.q)
             if m.deep is None and m.conv is None:
                 return logit
+            job = self._job()
+            # with a deep tower or a conv branch, every side has a hidden part
+            assert job.hidden is not None and user.hidden is not None
             if m.deep is None:  # conv head only
-                hidden = catalog_rows(self.job.hidden, job_rows) + user.hidden
+                hidden = catalog_rows(job.hidden, job_rows) + user.hidden
             else:  # every part is already scaled by the first BatchNorm (folded)
-                hidden = torch.addmm(catalog_rows(self.job.hidden, job_rows), x,
-                                     self.pair.hidden)
+                assert self.pair.hidden is not None
+                hidden = torch.addmm(catalog_rows(job.hidden, job_rows), x, self.pair.hidden)
                 hidden += user.hidden + self.hidden_bias
             if m.conv is not None and self.mixed_positions:
-                seam = (catalog_rows(self.job.mixed, job_rows) + (user.mixed + m.conv.conv.bias)
+                assert job.mixed is not None and user.mixed is not None
+                seam = (catalog_rows(job.mixed, job_rows) + (user.mixed + self.conv_bias)
                         ).relu_()
-                # [n, M, C] summed over the M windows view by view: reducing an axis this
-                # short in the middle is ~3x slower (0.58 vs 0.18 ms at 10k candidates)
+                # [n, M, C] summed over the M windows view by view: torch reduces an axis
+                # this short in the middle several times slower
                 hidden.addmm_(functools.reduce(torch.add, seam.unbind(1)), self.conv_out.T)
             if m.deep is None:
-                return logit.add_(hidden[:, 0] + m.conv_head.bias)
+                return logit.add_(hidden[:, 0] + self.conv_head_bias)
             h = hidden.relu_()  # eval: dropout = identity
             for weight, bias, residual in self.later:
                 out = torch.addmm(bias, h, weight.T).relu_()
@@ -256,6 +277,11 @@ class CatalogScorer:
                     else self.pair_features(users, user_row, job_rows)
             return self.stage1.scores(user.s[0], job_rows, pairs, exact=exact)
 
+    def _job(self) -> Parts:
+        if self.job is None:
+            raise ValueError("the catalog is empty")
+        return self.job
+
     def score(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
               user: Parts | None = None, pairs: Tensor | None = None) -> Tensor:
         """Probabilities [n] in [0, 1]."""
@@ -271,22 +297,37 @@ class CatalogScorer:
 
     @property
     def first_stage_bias(self) -> Tensor:
+        """[N] each job's first-order and FM terms alone (`FirstStage.bias`)."""
         return self.stage1.bias
 
     @property
     def shortlist_codes(self) -> Tensor:
+        """[N, D] int8 codes of the jobs' summed embeddings (`FirstStage`)."""
         return self.stage1.shortlist_codes
 
     @property
     def shortlist_scales(self) -> Tensor:
+        """[N] the codes' scales (`FirstStage`)."""
         return self.stage1.shortlist_scales
 
     @property
     def pair_job_dots(self) -> Tensor:
+        """[Fp, N] each pair field's vector dotted with each job's summed embedding."""
         return self.stage1.pair_job_dots
 
 
 def _affine(norm: torch.nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
-    """(a, c) with norm(x) == x * a + c in eval mode."""
-    a = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    return a, norm.bias - norm.running_mean * a
+    """(a, c) with norm(x) == x * a + c in eval mode, each [O]."""
+    weight, bias = norm.weight, norm.bias
+    mean, var = norm.running_mean, norm.running_var
+    if weight is None or bias is None or mean is None or var is None:
+        raise ValueError("CatalogScorer needs BatchNorm with affine weights and running stats")
+    a = weight / torch.sqrt(var + norm.eps)
+    return a, bias - mean * a
+
+
+def _bias(layer: torch.nn.Conv1d | torch.nn.Linear) -> Tensor:
+    """The layer's bias (ConvFM builds every layer with one)."""
+    if layer.bias is None:
+        raise ValueError(f"CatalogScorer needs a bias in {layer}")
+    return layer.bias
