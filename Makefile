@@ -11,7 +11,7 @@ export MODEL_PATH
 # where `make lock` finds torch's CPU build (e.g. TORCH_LOCK_SOURCE="--find-links DIR")
 TORCH_LOCK_SOURCE ?= --extra-index-url https://download.pytorch.org/whl/cpu
 
-.PHONY: run test test-docker install lint lock browser bench clean
+.PHONY: run test test-fast test-docker install lint lock browser bench clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/install.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
+# The inner loop: unit tests only (no model trained, no server, no browser), on SQLite.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not postgresql" -q
+
 # The docker-compose stack for real: a Docker daemon (started if none runs), the images
 # (on base images made from Debian's packages when Docker Hub cannot be reached), up,
 # /readyz, the README's request, an event, restart, the data checked, then torn down.
@@ -44,6 +48,8 @@ browser:
 
 lint: $(STAMP)
 	$(BIN)/ruff check ml app migrations tests benchmarks
+	$(BIN)/ruff format --check ml app migrations tests benchmarks
+	$(BIN)/mypy
 
 # Refresh requirements.lock after a change to pyproject.toml (pins kept where allowed);
 # `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed release.
