@@ -21,9 +21,9 @@ from app.settings import Settings
 from ml.checkpoint import load_checkpoint
 from ml.data import aggregate_feedback, attach_history
 from ml.text import fold, name_key
-from tests.conftest import BACKENDS, new_database
-from tests.helpers import demo_store
-from tests.server import serve
+from tests.support.builders import demo_store
+from tests.support.databases import BACKENDS, new_database
+from tests.support.server import serve
 
 pytestmark = pytest.mark.slow
 SHOWCASE = "123"

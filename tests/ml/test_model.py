@@ -7,7 +7,7 @@ from ml.config import Config, ConfigError, ModelConfig
 from ml.features import FIELDS, fields_of
 from ml.model import ConvFM
 from ml.vocab import UNK
-from tests.helpers import fitted_space, random_model, random_records
+from tests.support.builders import fitted_space, random_model, random_records
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_config_file_and_overrides(tmp_path):
 
 
 def test_shipped_configs_are_valid():
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     for path in (REPO / "configs").glob("*.toml"):
         Config.load(path)

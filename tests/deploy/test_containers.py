@@ -21,8 +21,8 @@ import yaml
 from compose_spec import PyCompose
 from dockerfile_parse import DockerfileParser
 
-from tests.conftest import REPO
-from tests.server import free_port
+from tests.support.paths import REPO
+from tests.support.server import free_port
 
 COMPOSE = REPO / "docker-compose.yml"
 ENTRYPOINT = REPO / "docker" / "entrypoint.sh"

@@ -1,4 +1,4 @@
-"""A schemathesis check for the test run (SCHEMATHESIS_HOOKS=tests.schemathesis_hooks).
+"""A schemathesis check for the test run (SCHEMATHESIS_HOOKS=tests.support.schemathesis_hooks).
 
 `schema_valid_requests_pass_validation` holds the schema to the server: a request that
 the schema says is valid must not fail the server's validation (422 `validation_error`).

@@ -11,9 +11,9 @@ import pytest
 
 from app.main import create_app
 from app.settings import Settings
-from tests.browser import offline_page
-from tests.helpers import demo_store
-from tests.server import LiveServer
+from tests.support.browser import offline_page
+from tests.support.builders import demo_store
+from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from ml.data import (
     leave_last_out,
 )
 from ml.records import Interaction
-from tests.helpers import T0
+from tests.support.builders import T0
 
 
 def event(user, job, kind, hours):

@@ -11,7 +11,7 @@ from ml.scoring import CatalogPairs, CatalogScorer, score_catalog
 from ml.scoring import first_stage as first_stage_module
 from ml.scoring import pairs as pairs_module
 from ml.scoring import scorer as scorer_module
-from tests.helpers import fitted_space, random_model, random_records
+from tests.support.builders import fitted_space, random_model, random_records
 
 CONFIGS = [
     ModelConfig(embedding_dim=32, conv_filters=32),

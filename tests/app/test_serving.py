@@ -27,7 +27,7 @@ from app.serving.ranking import (
 from app.serving.ranking import rank as rank_catalog
 from app.serving.state import REFRESH_OVERLAP, Serving, ServingState
 from ml.checkpoint import METADATA_FILE, Checkpoint, save_checkpoint
-from tests.helpers import fitted_space, random_model, random_records
+from tests.support.builders import fitted_space, random_model, random_records
 
 ONE_STAGE = TwoStage(min_candidates=10**9, shortlist=2000)
 

@@ -9,7 +9,7 @@ from app.services.training import training_records
 from ml.config import Config
 from ml.experiment import CURVE_FILE, REPORT_FILE, run_evaluation, run_training
 from ml.metrics import metric_keys
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -14,6 +14,7 @@ from ml.features import FeatureSpace
 from ml.locations import make_place
 from ml.model import ConvFM
 from ml.records import Interaction, JobRecord, UserRecord
+from tests.support.paths import REPO
 
 CITIES = [("San Francisco", "CA"), ("Oakland", "CA"), ("Austin", "TX"), ("Boston", "MA"),
           ("Chicago", "IL")]
@@ -108,7 +109,7 @@ def train_tiny(factory, out: Path, epochs: int) -> Path:
     from ml.experiment import run_training
 
     records = training_records(factory)
-    config = Config.load(Path(__file__).resolve().parents[1] / "configs" / "tiny.toml",
+    config = Config.load(REPO / "configs" / "tiny.toml",
                          **{"train.epochs": epochs, "train.ablations": []})
     run_training(*records, config, out, progress=False)
     return out

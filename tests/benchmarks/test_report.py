@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def measured(rec_p50: float, rec_p99: float, rps: float, errors: int, p99_1m: float) -> dict:
@@ -124,7 +124,7 @@ def test_stage_times_measure_every_step_on_a_real_scorer():
     """`stage_times` runs the service's two stages step by step on a real scorer."""
     from benchmarks.serving import stage_times
     from ml.scoring import CatalogScorer
-    from tests.helpers import fitted_space, random_model, random_records
+    from tests.support.builders import fitted_space, random_model, random_records
 
     users, jobs, interactions = random_records(n_users=5, n_jobs=60, seed=2)
     space = fitted_space(users, jobs, interactions)

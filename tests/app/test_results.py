@@ -15,9 +15,9 @@ from app.repositories import EventRepository, EventRow
 from app.schemas import JobIn
 from app.serving.results import ResultCache
 from app.settings import Settings
-from tests.conftest import BACKENDS, new_database
-from tests.helpers import demo_store
-from tests.server import serve
+from tests.support.builders import demo_store
+from tests.support.databases import BACKENDS, new_database
+from tests.support.server import serve
 
 # -- the cache -----------------------------------------------------------------------------
 

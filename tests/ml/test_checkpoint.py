@@ -12,7 +12,7 @@ from ml.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from tests.helpers import fitted_space, random_model, random_records
+from tests.support.builders import fitted_space, random_model, random_records
 
 
 @pytest.fixture

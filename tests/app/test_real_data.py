@@ -16,9 +16,9 @@ from app.migrate import upgrade
 from app.repositories import UserRepository, counts
 from app.settings import Settings
 from ml.salary import parse_salary_text
-from tests.conftest import SHARED_DATA
-from tests.helpers import train_tiny
-from tests.server import LiveServer
+from tests.support.builders import train_tiny
+from tests.support.paths import SHARED_DATA
+from tests.support.server import LiveServer
 
 JOB_VIEWS = SHARED_DATA / "job_views"
 GLASSDOOR = SHARED_DATA / "glassdoor" / "glassdoor_jobs.csv"

@@ -27,10 +27,11 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.serving.state import POLL_GRACE_SECONDS
 from app.settings import Settings
-from tests.conftest import REPO, new_database
-from tests.helpers import demo_store
-from tests.proxy import TcpProxy
-from tests.server import free_port, serve
+from tests.support.builders import demo_store
+from tests.support.databases import new_database
+from tests.support.paths import REPO
+from tests.support.proxy import TcpProxy
+from tests.support.server import free_port, serve
 
 pytestmark = pytest.mark.slow
 KEY = "s3cret-key"
@@ -330,11 +331,11 @@ def test_schemathesis_finds_no_failures(trained, tmp_path):
     """Every schemathesis check, in every phase (examples, coverage, fuzzing, stateful),
     with a bounded number of examples, against the live app with API_KEY set (so the
     auth checks run too). `positive_data_acceptance` is replaced by the stricter-where-it-
-    matters `schema_valid_requests_pass_validation` of tests/schemathesis_hooks.py: a
+    matters `schema_valid_requests_pass_validation` of tests/support/schemathesis_hooks.py: a
     schema-valid request never fails validation, save for the one cross-field rule JSON
     Schema cannot state (a range's top below its bottom)."""
     url, model = trained
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
            "PYTHONPATH": str(REPO)}
     with serving(url, model, api_key=KEY, log_level="warning") as client:
         run = subprocess.run(

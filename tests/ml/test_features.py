@@ -14,7 +14,7 @@ from ml.salary import Salary, SalaryError, parse_salary_text, to_annual_usd
 from ml.skills import SkillExtractor, canonical_skill, learn_terms
 from ml.text import fold, name_key
 from ml.vocab import PAD, UNK, Vocabulary
-from tests.helpers import fitted_space, random_model, random_records
+from tests.support.builders import fitted_space, random_model, random_records
 
 
 def test_vocabulary_reserves_padding_and_unknown():
