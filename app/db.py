@@ -25,8 +25,11 @@ def create_db_engine(url: str, *, timeout: float | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               **(_service_pool(timeout) if timeout else {}))
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **(_service_pool(timeout) if timeout else {}),
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,8 +45,10 @@ def create_db_engine(url: str, *, timeout: float | None = None) -> Engine:
     connect_args: dict = {"connect_timeout": 5}
     options: dict = {}
     if timeout:
-        connect_args = {"connect_timeout": max(2, math.ceil(timeout)),
-                        "options": f"-c statement_timeout={int(timeout * 1000)}"}
+        connect_args = {
+            "connect_timeout": max(2, math.ceil(timeout)),
+            "options": f"-c statement_timeout={int(timeout * 1000)}",
+        }
         options = _service_pool(timeout)
     return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
 
@@ -53,8 +58,7 @@ def _service_pool(timeout: float) -> dict:
     of requests never waits on the pool; waiting longer than `timeout` is 503. The most
     recently used connection is taken first: the once-a-second check of the store then
     finds one whose caches are warm, and the surplus ones stay idle."""
-    return {"pool_size": 10, "max_overflow": 30, "pool_timeout": timeout,
-            "pool_use_lifo": True}
+    return {"pool_size": 10, "max_overflow": 30, "pool_timeout": timeout, "pool_use_lifo": True}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -23,96 +23,17 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from app.demo_world import (
+    CITIES,
+    COMPANY_SUFFIX,
+    COMPANY_WORDS,
+    HIGH_COST,
+    OCCUPATIONS,
+    Occupation,
+)
 from app.repositories import EventRow
 from app.schemas import DesiredSalaryIn, JobIn, SalaryIn, UserIn
 
-CITIES = [  # (city, state, weight)
-    ("San Francisco", "CA", 1.2), ("San Jose", "CA", 0.7), ("Los Angeles", "CA", 1.4),
-    ("Seattle", "WA", 1.0), ("Portland", "OR", 0.6), ("Denver", "CO", 0.7),
-    ("Austin", "TX", 0.8), ("Dallas", "TX", 0.9), ("Houston", "TX", 0.9),
-    ("Chicago", "IL", 1.2), ("New York", "NY", 1.6), ("Boston", "MA", 0.9),
-    ("Atlanta", "GA", 0.8), ("Miami", "FL", 0.7), ("Washington", "DC", 0.8),
-    ("Philadelphia", "PA", 0.8),
-]
-HIGH_COST = {"San Francisco", "San Jose", "New York", "Boston", "Seattle"}
-
-
-@dataclass(frozen=True)
-class Occupation:
-    name: str
-    titles: tuple[str, ...]
-    skills: tuple[str, ...]  # core skills first
-    annual_median: float  # USD per year
-    hourly: bool
-    remote_friendly: bool
-    employment: tuple[str, ...]
-
-
-OCCUPATIONS = (
-    Occupation("data", ("Data Scientist", "Machine Learning Engineer", "Data Analyst",
-                        "Analytics Engineer"),
-               ("python", "sql", "machine learning", "statistics", "pandas", "scikit-learn",
-                "tableau", "spark", "deep learning", "r", "a/b testing", "pytorch"),
-               140_000, False, True, ("full_time", "contract")),
-    Occupation("backend", ("Backend Engineer", "Software Engineer", "Python Developer",
-                           "Java Developer", "Platform Engineer"),
-               ("python", "java", "sql", "docker", "rest api", "golang", "kubernetes",
-                "aws", "kafka", "redis", "linux", "git"),
-               150_000, False, True, ("full_time", "contract")),
-    Occupation("frontend", ("Frontend Engineer", "Web Developer", "UI Engineer",
-                            "JavaScript Developer"),
-               ("javascript", "typescript", "react", "css", "html", "node.js", "graphql",
-                "vue", "angular", "git"),
-               130_000, False, True, ("full_time", "contract")),
-    Occupation("cloud", ("DevOps Engineer", "Cloud Engineer", "Site Reliability Engineer",
-                         "Systems Administrator"),
-               ("aws", "terraform", "kubernetes", "linux", "docker", "devops", "azure", "gcp",
-                "networking", "security"),
-               145_000, False, True, ("full_time",)),
-    Occupation("nursing", ("Registered Nurse", "Charge Nurse", "Certified Nursing Assistant",
-                           "Home Health Aide"),
-               ("nursing", "patient care", "cpr", "cna", "caregiving", "medical assistant"),
-               82_000, True, False, ("full_time", "part_time")),
-    Occupation("retail", ("Cashier", "Sales Associate", "Store Associate",
-                          "Retail Supervisor"),
-               ("cashier", "retail", "customer service", "stocking", "sales"),
-               33_000, True, False, ("part_time", "full_time", "temporary")),
-    Occupation("warehouse", ("Warehouse Associate", "Forklift Operator", "Package Handler",
-                             "Delivery Driver"),
-               ("warehouse", "forklift", "package handling", "shipping", "driving"),
-               40_000, True, False, ("full_time", "part_time", "temporary")),
-    Occupation("food", ("Line Cook", "Server", "Barista", "Bartender", "Dishwasher"),
-               ("cooking", "server", "barista", "bartender", "food service", "dishwasher"),
-               31_000, True, False, ("part_time", "full_time")),
-    Occupation("office", ("Administrative Assistant", "Receptionist", "Office Manager",
-                          "Data Entry Clerk"),
-               ("administrative", "receptionist", "microsoft office", "scheduling",
-                "data entry", "excel"),
-               52_000, False, False, ("full_time", "part_time")),
-    Occupation("finance", ("Accountant", "Financial Analyst", "Bookkeeper",
-                           "Payroll Specialist"),
-               ("accounting", "excel", "finance", "bookkeeping", "payroll", "quickbooks"),
-               85_000, False, True, ("full_time",)),
-    Occupation("marketing", ("Marketing Manager", "Account Executive",
-                             "Sales Development Representative", "Content Writer"),
-               ("marketing", "sales", "salesforce", "writing", "data analysis"),
-               90_000, False, True, ("full_time", "contract")),
-    Occupation("hospitality", ("Housekeeper", "Front Desk Agent", "Security Officer",
-                               "Janitor"),
-               ("housekeeping", "hospitality", "security guard", "customer service"),
-               35_000, True, False, ("full_time", "part_time")),
-)
-COMPANY_WORDS = (
-    "Acme", "Blue Harbor", "Summit", "Northwind", "Redwood", "Bright", "Granite", "Pioneer",
-    "Silver Lake", "Evergreen", "Lumen", "Cobalt", "Harbor", "Keystone", "Meridian", "Atlas",
-    "Beacon", "Cedar", "Orbit", "Vista",
-)
-COMPANY_SUFFIX = {
-    "data": "Analytics", "backend": "Software", "frontend": "Digital", "cloud": "Cloud",
-    "nursing": "Health", "retail": "Stores", "warehouse": "Logistics", "food": "Kitchens",
-    "office": "Services", "finance": "Financial", "marketing": "Media",
-    "hospitality": "Hotels",
-}
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 SHOWCASE_USER = "123"  # the user of the API's example request
 
@@ -158,8 +79,11 @@ def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
             amount = occ.annual_median * float(rng.lognormal(0.0, 0.12))
             if CITIES[int(user_city[u])][0] in HIGH_COST:
                 amount *= 1.2
-            desired = (DesiredSalaryIn(amount=round(amount / 2080, 2), period="hour")
-                       if occ.hourly else DesiredSalaryIn(amount=round(amount, -3)))
+            desired = (
+                DesiredSalaryIn(amount=round(amount / 2080, 2), period="hour")
+                if occ.hourly
+                else DesiredSalaryIn(amount=round(amount, -3))
+            )
             user_desired[u] = desired.annual_usd
         company = None
         if rng.random() < 0.4:
@@ -168,17 +92,26 @@ def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
         headline = str(rng.choice(occ.titles))
         if user_id == SHOWCASE_USER:
             headline = "Data Scientist"  # as the README introduces them
-        users.append((user_id, UserIn(
-            headline=headline,
-            location=f"{CITIES[int(user_city[u])][0]}, {CITIES[int(user_city[u])][1]}",
-            current_company=company,
-            skills=sorted(skills),
-            desired_salary=desired,
-        )))
+        users.append(
+            (
+                user_id,
+                UserIn(
+                    headline=headline,
+                    location=f"{CITIES[int(user_city[u])][0]}, {CITIES[int(user_city[u])][1]}",
+                    current_company=company,
+                    skills=sorted(skills),
+                    desired_salary=desired,
+                ),
+            )
+        )
         user_skill_sets.append(skills)
 
-    events = _browse(rng, _Users(user_ids, user_occ, user_city, user_skill_sets, user_desired),
-                     made, np.array([j.active for _, j in jobs]))
+    events = _browse(
+        rng,
+        _Users(user_ids, user_occ, user_city, user_skill_sets, user_desired),
+        made,
+        np.array([j.active for _, j in jobs]),
+    )
     return DemoData(jobs=jobs, users=users, events=events)
 
 
@@ -188,8 +121,9 @@ def generate_catalog(n_jobs: int, seed: int = 7, prefix: str = "c") -> list[tupl
     rng = np.random.default_rng(seed)
     city_weights = _city_weights()
     companies = _companies(rng, city_weights)
-    return _jobs(np.random.default_rng([seed, n_jobs]), n_jobs, companies, city_weights,
-                 prefix=prefix).jobs
+    return _jobs(
+        np.random.default_rng([seed, n_jobs]), n_jobs, companies, city_weights, prefix=prefix
+    ).jobs
 
 
 def _city_weights() -> np.ndarray:
@@ -202,8 +136,13 @@ def _companies(rng: np.random.Generator, city_weights: np.ndarray) -> list[tuple
     companies = []
     for occ_index, occ in enumerate(OCCUPATIONS):
         for word in rng.choice(COMPANY_WORDS, size=6, replace=False):
-            companies.append((f"{word} {COMPANY_SUFFIX[occ.name]}", occ_index,
-                              int(rng.choice(len(CITIES), p=city_weights))))
+            companies.append(
+                (
+                    f"{word} {COMPANY_SUFFIX[occ.name]}",
+                    occ_index,
+                    int(rng.choice(len(CITIES), p=city_weights)),
+                )
+            )
     return companies
 
 
@@ -227,8 +166,13 @@ class _Users:
     desired: np.ndarray  # USD per year, NaN when not stated
 
 
-def _jobs(rng: np.random.Generator, n_jobs: int, companies: list[tuple[str, int, int]],
-          city_weights: np.ndarray, prefix: str) -> _Jobs:
+def _jobs(
+    rng: np.random.Generator,
+    n_jobs: int,
+    companies: list[tuple[str, int, int]],
+    city_weights: np.ndarray,
+    prefix: str,
+) -> _Jobs:
     job_occ = np.empty(n_jobs, dtype=np.int64)
     job_city = np.empty(n_jobs, dtype=np.int64)
     job_remote = np.zeros(n_jobs, dtype=bool)
@@ -257,37 +201,49 @@ def _jobs(rng: np.random.Generator, n_jobs: int, companies: list[tuple[str, int,
                 salary = SalaryIn(min=low, max=round(low * 1.25, -3), period="year")
             job_salary_max[j] = salary.to_salary().annual_max_usd
         posted = START - timedelta(days=int(rng.integers(0, 60)))
-        jobs.append((f"{prefix}{j + 1}", JobIn(
-            title=title,
-            description=_describe(rng, occ, title, name, skills),
-            company=name,
-            location=f"{CITIES[city][0]}, {CITIES[city][1]}",
-            remote=bool(remote),
-            skills=sorted(skills),
-            salary=salary,
-            employment_type=str(rng.choice(occ.employment)),
-            posted_at=posted,
-            expires_at=posted + timedelta(days=120),
-            active=bool(rng.random() < 0.95),
-        )))
+        jobs.append(
+            (
+                f"{prefix}{j + 1}",
+                JobIn(
+                    title=title,
+                    description=_describe(rng, occ, title, name, skills),
+                    company=name,
+                    location=f"{CITIES[city][0]}, {CITIES[city][1]}",
+                    remote=bool(remote),
+                    skills=sorted(skills),
+                    salary=salary,
+                    employment_type=str(rng.choice(occ.employment)),
+                    posted_at=posted,
+                    expires_at=posted + timedelta(days=120),
+                    active=bool(rng.random() < 0.95),
+                ),
+            )
+        )
         job_occ[j], job_city[j], job_remote[j] = occ_index, city, remote
         job_skill_sets.append(skills)
-    return _Jobs(jobs, job_occ, job_city, job_remote, job_salary_max, job_skill_sets,
-                 job_appeal)
+    return _Jobs(jobs, job_occ, job_city, job_remote, job_salary_max, job_skill_sets, job_appeal)
 
 
 def _pick_skills(rng: np.random.Generator, occ: Occupation, n: int) -> set[str]:
     weights = 1.0 / (1.0 + np.arange(len(occ.skills)))  # core skills more likely
-    picked = rng.choice(len(occ.skills), size=min(n, len(occ.skills)), replace=False,
-                        p=weights / weights.sum())
+    picked = rng.choice(
+        len(occ.skills), size=min(n, len(occ.skills)), replace=False, p=weights / weights.sum()
+    )
     return {occ.skills[i] for i in picked}
 
 
-def _describe(rng: np.random.Generator, occ: Occupation, title: str, company: str,
-              skills: set[str]) -> str:
+def _describe(
+    rng: np.random.Generator, occ: Occupation, title: str, company: str, skills: set[str]
+) -> str:
     listed = ", ".join(sorted(skills))
-    perks = rng.choice(["Flexible schedule.", "Health benefits and paid time off.",
-                        "Growth opportunities.", "Weekly pay."])
+    perks = rng.choice(
+        [
+            "Flexible schedule.",
+            "Health benefits and paid time off.",
+            "Growth opportunities.",
+            "Weekly pay.",
+        ]
+    )
     return f"{company} is hiring a {title}. Skills we look for: {listed}. {perks}"
 
 
@@ -307,11 +263,16 @@ def _skill_cosine(a: list[set[str]], b: list[set[str]]) -> np.ndarray:
     return (ma @ mb.T) / np.maximum(norms, 1.0)
 
 
-def _browse(rng: np.random.Generator, users: _Users, jobs: _Jobs, job_active: np.ndarray
-            ) -> list[EventRow]:
+def _browse(
+    rng: np.random.Generator, users: _Users, jobs: _Jobs, job_active: np.ndarray
+) -> list[EventRow]:
     """Sessions of impressions and the events they lead to, in time order per user."""
-    user_ids, user_occ, user_city, user_desired = (users.ids, users.occupation, users.city,
-                                                   users.desired)
+    user_ids, user_occ, user_city, user_desired = (
+        users.ids,
+        users.occupation,
+        users.city,
+        users.desired,
+    )
     job_occ, job_city, job_remote = jobs.occupation, jobs.city, jobs.remote
     job_salary_max, job_appeal = jobs.salary_max, jobs.appeal
     n_jobs = len(job_occ)
@@ -327,21 +288,28 @@ def _browse(rng: np.random.Generator, users: _Users, jobs: _Jobs, job_active: np
         fit = np.zeros(n_jobs)
         if not np.isnan(user_desired[u]):
             known = ~np.isnan(job_salary_max)
-            fit[known] = np.clip((job_salary_max[known] - user_desired[u]) / user_desired[u],
-                                 -1, 1)
-        utility = (3.0 * overlap + 1.6 * same_city + 0.6 * (same_region & ~same_city)
-                   + 0.8 * remote_ok + 0.8 * fit + job_appeal)
+            fit[known] = np.clip((job_salary_max[known] - user_desired[u]) / user_desired[u], -1, 1)
+        utility = (
+            3.0 * overlap
+            + 1.6 * same_city
+            + 0.6 * (same_region & ~same_city)
+            + 0.8 * remote_ok
+            + 0.8 * fit
+            + job_appeal
+        )
         # the board shows loosely relevant jobs: same occupation or nearby, plus others
         exposure = np.exp(2.0 * (job_occ == user_occ[u]) + 1.2 * same_city + 0.4 * job_appeal)
         exposure = exposure[active] / exposure[active].sum()
         t = START + timedelta(days=float(rng.uniform(0, 30)))
         seen: set[int] = set()
         for _ in range(int(rng.integers(2, 7))):
-            slate = active[rng.choice(len(active), size=min(12, len(active)), replace=False,
-                                      p=exposure)]
+            slate = active[
+                rng.choice(len(active), size=min(12, len(active)), replace=False, p=exposure)
+            ]
             noisy = utility[slate] + rng.gumbel(0.0, 0.4, len(slate))
-            for j, value in sorted(zip(slate.tolist(), noisy.tolist(), strict=True),
-                                   key=lambda item: -item[1]):
+            for j, value in sorted(
+                zip(slate.tolist(), noisy.tolist(), strict=True), key=lambda item: -item[1]
+            ):
                 t += timedelta(seconds=float(rng.integers(5, 90)))
                 uid, jid = user_ids[u], f"j{j + 1}"
                 events.append(EventRow(uid, jid, "impression", t))

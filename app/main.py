@@ -61,8 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
-        anyio.to_thread.current_default_thread_limiter().total_tokens = \
-            settings.request_threads
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         engine = create_db_engine(settings.database_url, timeout=settings.db_timeout_seconds)
         try:
             if not is_migrated(engine):
@@ -92,25 +91,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics = Metrics(
-        lambda: app.state.services.serving.state if hasattr(app.state, "services") else None)
+        lambda: app.state.services.serving.state if hasattr(app.state, "services") else None
+    )
     errors.install(app)
     # added innermost first: a request meets request id, CORS, access log, size, rate
     if settings.rate_limit_per_second > 0:
-        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_per_second,
-                           burst=settings.rate_limit_burst)
+        app.add_middleware(
+            RateLimitMiddleware,
+            rate=settings.rate_limit_per_second,
+            burst=settings.rate_limit_burst,
+        )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessMiddleware, metrics=metrics)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_credentials=settings.cors_allow_credentials,
-                           allow_methods=["GET", "POST", "PUT"],
-                           allow_headers=["Content-Type", "X-API-Key", "X-Request-ID",
-                                          "Idempotency-Key"],
-                           expose_headers=["X-Request-ID", "Retry-After"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
     app.add_middleware(RequestIdMiddleware)
     keyed = API_KEY_REQUIRED if settings.api_key else []
-    app.include_router(recommend.router,
-                       dependencies=keyed if settings.recommend_requires_api_key else [])
+    app.include_router(
+        recommend.router, dependencies=keyed if settings.recommend_requires_api_key else []
+    )
     for module in (users, jobs, events):
         app.include_router(module.writes, dependencies=keyed)
     app.include_router(users.router)
@@ -128,13 +134,21 @@ class StartupError(JobrecError):
 def build_services(settings: Settings, factory: sessionmaker[Session]) -> Services:
     """Load the checkpoint (raises CheckpointError) and the catalog, and the services on
     them; the scoring thread is warmed up."""
-    serving = Serving.load(settings.model_path, factory,
-                           refresh_seconds=settings.catalog_refresh_seconds,
-                           max_delta=settings.catalog_max_delta,
-                           result_cache_size=settings.result_cache_size)
+    serving = Serving.load(
+        settings.model_path,
+        factory,
+        refresh_seconds=settings.catalog_refresh_seconds,
+        max_delta=settings.catalog_max_delta,
+        result_cache_size=settings.result_cache_size,
+    )
     recommend = RecommendService(serving, factory, TwoStage.of(settings))
     recommend.warm_up()
-    return Services(serving=serving, recommend=recommend,
-                    users=UserService(factory, serving), jobs=JobService(factory, serving),
-                    events=EventService(factory, serving), models=ModelService(serving),
-                    health=HealthService(factory, serving))
+    return Services(
+        serving=serving,
+        recommend=recommend,
+        users=UserService(factory, serving),
+        jobs=JobService(factory, serving),
+        events=EventService(factory, serving),
+        models=ModelService(serving),
+        health=HealthService(factory, serving),
+    )

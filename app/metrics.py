@@ -23,8 +23,21 @@ if TYPE_CHECKING:
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
-LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512,
-                   1.024, 2.048, 4.096)
+LATENCY_BUCKETS = (
+    0.001,
+    0.002,
+    0.004,
+    0.008,
+    0.016,
+    0.032,
+    0.064,
+    0.128,
+    0.256,
+    0.512,
+    1.024,
+    2.048,
+    4.096,
+)
 
 
 class Metrics:
@@ -32,17 +45,29 @@ class Metrics:
         """`state` returns the current `ServingState` (or None before start-up)."""
         self.registry = CollectorRegistry()
         self.request_seconds = Histogram(
-            "jobrec_http_request_duration_seconds", "HTTP request latency",
-            ("route", "method", "status"), buckets=LATENCY_BUCKETS, registry=self.registry)
+            "jobrec_http_request_duration_seconds",
+            "HTTP request latency",
+            ("route", "method", "status"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.scored_candidates = Counter(
-            "jobrec_scored_candidates", "catalog jobs scored by the model (after filters)",
-            registry=self.registry)
+            "jobrec_scored_candidates",
+            "catalog jobs scored by the model (after filters)",
+            registry=self.registry,
+        )
         self.recommendations = Counter(
-            "jobrec_recommendations", "recommendation lists served", ("cold_start",),
-            registry=self.registry)
+            "jobrec_recommendations",
+            "recommendation lists served",
+            ("cold_start",),
+            registry=self.registry,
+        )
         self.kept_answers = Counter(
-            "jobrec_kept_answers", "recommendation lists served from the answers kept "
-            "for repeated requests (nothing scored)", registry=self.registry)
+            "jobrec_kept_answers",
+            "recommendation lists served from the answers kept "
+            "for repeated requests (nothing scored)",
+            registry=self.registry,
+        )
         self.serving = _ServingCollector(state)
         self.registry.register(self.serving)
 
@@ -65,9 +90,13 @@ class _ServingCollector:
         state = self.state()
         if state is None:
             return
-        info = GaugeMetricFamily("jobrec_model_info", "the serving model (value is 1)",
-                                 labels=("model_version", "catalog_version"))
+        info = GaugeMetricFamily(
+            "jobrec_model_info",
+            "the serving model (value is 1)",
+            labels=("model_version", "catalog_version"),
+        )
         info.add_metric((state.model_version, state.catalog.version), 1)
         yield info
-        yield GaugeMetricFamily("jobrec_catalog_jobs", "active jobs in the serving catalog",
-                                value=state.catalog.size)
+        yield GaugeMetricFamily(
+            "jobrec_catalog_jobs", "active jobs in the serving catalog", value=state.catalog.size
+        )

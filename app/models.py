@@ -106,13 +106,15 @@ class User(Base):
     desired_salary_period: Mapped[str | None] = mapped_column(String(8))
     desired_salary_annual_usd: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 onupdate=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True
+    )
 
     place: Mapped[Place | None] = relationship(lazy="joined")
     company: Mapped[Company | None] = relationship(lazy="joined")
-    skills: Mapped[list[Skill]] = relationship(secondary=user_skills, lazy="selectin",
-                                               order_by=Skill.name)
+    skills: Mapped[list[Skill]] = relationship(
+        secondary=user_skills, lazy="selectin", order_by=Skill.name
+    )
 
 
 class Job(Base):
@@ -122,7 +124,8 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint(
             "salary_period IS NULL OR salary_period IN ("
-            + ", ".join(f"'{p}'" for p in PAY_PERIODS) + ")",
+            + ", ".join(f"'{p}'" for p in PAY_PERIODS)
+            + ")",
             name="salary_period",
         ),
         Index("ix_jobs_active_salary", "active", "salary_annual_max_usd"),
@@ -148,13 +151,15 @@ class Job(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 onupdate=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True
+    )
 
     place: Mapped[Place | None] = relationship(lazy="joined")
     company: Mapped[Company | None] = relationship(lazy="joined")
-    skills: Mapped[list[Skill]] = relationship(secondary=job_skills, lazy="selectin",
-                                               order_by=Skill.name)
+    skills: Mapped[list[Skill]] = relationship(
+        secondary=job_skills, lazy="selectin", order_by=Skill.name
+    )
 
 
 class Interaction(Base):
@@ -175,8 +180,9 @@ class Interaction(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     # when the row was written (the service's clock), unlike occurred_at (the event's)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
 
 
 def table(model: type[Base]) -> Table:

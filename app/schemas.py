@@ -24,16 +24,19 @@ from ml.salary import CURRENCIES, PayPeriod, Salary, SalaryError, to_annual_usd
 
 EmploymentType = Literal["full_time", "part_time", "contract", "temporary", "internship"]
 EMPLOYMENT_TYPES: tuple[str, ...] = EmploymentType.__args__  # type: ignore[attr-defined]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"),
-                     WithJsonSchema({"type": "string", "enum": list(CURRENCIES),
-                                     "description": "ISO 4217 code"})]
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    WithJsonSchema({"type": "string", "enum": list(CURRENCIES), "description": "ISO 4217 code"}),
+]
 # A text that is not blank once stripped: it holds a character that is not Python's
 # whitespace (ECMA's \s lacks \x1c-\x1f and \x85 of it, so they are named too).
 # Patterns are searched, not matched whole, in JSON Schema as in pydantic.
 NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-SkillName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=100, pattern=NOT_BLANK)]
+SkillName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK)
+]
 MAX_SKILLS = 100
 
 
@@ -49,8 +52,9 @@ def _id_to_str(value: Any) -> Any:
         value = int(value)  # 42.0 is an integer to JSON (and to JSON Schema)
     if isinstance(value, int):
         if not -MAX_INTEGER_ID <= value <= MAX_INTEGER_ID:
-            raise ValueError(f"an integer id must be within ±{MAX_INTEGER_ID}: send a "
-                             "larger id as a string")
+            raise ValueError(
+                f"an integer id must be within ±{MAX_INTEGER_ID}: send a larger id as a string"
+            )
         return str(value)
     return value
 
@@ -61,13 +65,18 @@ ExternalId = Annotated[
     str,
     BeforeValidator(_id_to_str),
     Field(min_length=1, max_length=64, pattern=_ID_PATTERN),
-    WithJsonSchema({"anyOf": [
-        {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _ID_PATTERN},
-        {"type": "integer", "minimum": -MAX_INTEGER_ID, "maximum": MAX_INTEGER_ID}],
-        "description": "the source's own id: a JSON string (1 to 64 characters) or an "
-                       f"integer within ±{MAX_INTEGER_ID} (2^53 - 1: larger integers "
-                       "lose digits in JSON clients; send them as strings)",
-        "examples": ["u42", 123]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _ID_PATTERN},
+                {"type": "integer", "minimum": -MAX_INTEGER_ID, "maximum": MAX_INTEGER_ID},
+            ],
+            "description": "the source's own id: a JSON string (1 to 64 characters) or an "
+            f"integer within ±{MAX_INTEGER_ID} (2^53 - 1: larger integers "
+            "lose digits in JSON clients; send them as strings)",
+            "examples": ["u42", 123],
+        }
+    ),
 ]
 
 # -- rules across fields, stated in JSON Schema where it can state them ---------------------
@@ -80,8 +89,7 @@ def number(name: str) -> dict[str, Any]:
 
 def text(name: str) -> dict[str, Any]:
     """JSON Schema: `name` is given as a text that is not blank."""
-    return {"required": [name], "properties": {name: {"type": "string",
-                                                      "pattern": NOT_BLANK}}}
+    return {"required": [name], "properties": {name: {"type": "string", "pattern": NOT_BLANK}}}
 
 
 def implies(condition: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
@@ -92,13 +100,16 @@ def both_or_neither(a: str, b: str) -> list[dict[str, Any]]:
     return [implies(number(a), number(b)), implies(number(b), number(a))]
 
 
-def with_rules(*rules: dict[str, Any], examples: list[dict[str, Any]] | None = None
-               ) -> Callable[[dict[str, Any]], None]:
+def with_rules(
+    *rules: dict[str, Any], examples: list[dict[str, Any]] | None = None
+) -> Callable[[dict[str, Any]], None]:
     """A `json_schema_extra` that adds `rules` (allOf) and `examples` to a model's schema."""
+
     def extra(schema: dict[str, Any]) -> None:
         schema.setdefault("allOf", []).extend(rules)
         if examples:
             schema["examples"] = examples
+
     return extra
 
 
@@ -132,8 +143,7 @@ class _Input(BaseModel):
                 raise ValueError(f"{name}: a boolean is not allowed here")
             if not isinstance(value, bool) and types - {type(None)} == {bool}:
                 raise ValueError(f"{name}: give true or false")
-            if isinstance(value, int | float) and datetime in types and not (
-                    {int, float} & types):
+            if isinstance(value, int | float) and datetime in types and not ({int, float} & types):
                 raise ValueError(f"{name}: give an ISO 8601 date-time string")
         return data
 
@@ -149,11 +159,15 @@ class PlaceIn(_Input):
     Coordinates come in pairs: latitude and longitude, or neither (the gazetteer's, for
     a city it knows)."""
 
-    model_config = ConfigDict(json_schema_extra=with_rules(
-        *both_or_neither("latitude", "longitude"),
-        examples=[{"city": "Austin", "region": "TX", "country": "US"},
-                  {"city": "Lyon", "country": "France", "latitude": 45.76,
-                   "longitude": 4.84}]))
+    model_config = ConfigDict(
+        json_schema_extra=with_rules(
+            *both_or_neither("latitude", "longitude"),
+            examples=[
+                {"city": "Austin", "region": "TX", "country": "US"},
+                {"city": "Lyon", "country": "France", "latitude": 45.76, "longitude": 4.84},
+            ],
+        )
+    )
 
     city: ShortText | None = Field(None, description="city name, e.g. Austin")
     region: ShortText | None = Field(None, description="state or region: a name or a code")
@@ -178,8 +192,9 @@ def resolve_location(value: LocationText | PlaceIn | None, remote: bool = False)
     if isinstance(value, str):
         parsed = parse_location(value)
         return Location(parsed.place, parsed.remote or remote)
-    return Location(make_place(value.city, value.region, value.country, value.latitude,
-                               value.longitude), remote)
+    return Location(
+        make_place(value.city, value.region, value.country, value.latitude, value.longitude), remote
+    )
 
 
 class SalaryIn(_Input):
@@ -187,14 +202,21 @@ class SalaryIn(_Input):
     `max` must not be below `min` (422 otherwise: JSON Schema cannot compare two
     fields)."""
 
-    model_config = ConfigDict(json_schema_extra=with_rules(
-        {"anyOf": [number("min"), number("max")]},
-        examples=[{"min": 120000, "max": 150000}, {"min": 25, "max": 32, "period": "hour"},
-                  {"min": 4000, "currency": "EUR", "period": "month"}]))
+    model_config = ConfigDict(
+        json_schema_extra=with_rules(
+            {"anyOf": [number("min"), number("max")]},
+            examples=[
+                {"min": 120000, "max": 150000},
+                {"min": 25, "max": 32, "period": "hour"},
+                {"min": 4000, "currency": "EUR", "period": "month"},
+            ],
+        )
+    )
 
     min: float | None = Field(None, ge=0, le=1e9, description="lowest pay per period")
-    max: float | None = Field(None, ge=0, le=1e9, description="highest pay per period; "
-                              "not below min")
+    max: float | None = Field(
+        None, ge=0, le=1e9, description="highest pay per period; not below min"
+    )
     currency: Currency = Field("USD", description="ISO 4217 code")
     period: PayPeriod = Field("year", description="what one amount pays for")
 
@@ -228,38 +250,54 @@ class DesiredSalaryIn(_Input):
         return to_annual_usd(self.amount, self.currency, self.period)
 
 
-LOCATION_HELP = ('where: text such as "Austin, TX", "Paris, France" or "Remote - US", or '
-                 "a structured place; normalised to city, state/region and country with "
-                 "coordinates from an offline gazetteer")
+LOCATION_HELP = (
+    'where: text such as "Austin, TX", "Paris, France" or "Remote - US", or '
+    "a structured place; normalised to city, state/region and country with "
+    "coordinates from an offline gazetteer"
+)
 
 
 class JobIn(_Input):
     """A job posting as clients and importers send it. Skills are also found in the
     title and description; the salary is annualised to US dollars for filtering."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"title": "Senior Data Scientist", "company": "Acme Analytics",
-         "description": "Build ranking models in Python and SQL.",
-         "location": "San Francisco, CA", "skills": ["python", "sql", "machine learning"],
-         "salary": {"min": 150000, "max": 190000}, "employment_type": "full_time",
-         "posted_at": "2026-11-30T09:00:00Z"},
-        {"title": "Line Cook", "location": {"city": "Austin", "region": "TX"},
-         "salary": {"min": 18, "max": 22, "period": "hour"},
-         "employment_type": "part_time"},
-        {"title": "Support Engineer", "location": "Remote - US", "remote": True},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Senior Data Scientist",
+                    "company": "Acme Analytics",
+                    "description": "Build ranking models in Python and SQL.",
+                    "location": "San Francisco, CA",
+                    "skills": ["python", "sql", "machine learning"],
+                    "salary": {"min": 150000, "max": 190000},
+                    "employment_type": "full_time",
+                    "posted_at": "2026-11-30T09:00:00Z",
+                },
+                {
+                    "title": "Line Cook",
+                    "location": {"city": "Austin", "region": "TX"},
+                    "salary": {"min": 18, "max": 22, "period": "hour"},
+                    "employment_type": "part_time",
+                },
+                {"title": "Support Engineer", "location": "Remote - US", "remote": True},
+            ]
+        }
+    )
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                            max_length=300, pattern=NOT_BLANK)] = Field(
-        description="the posting's title; not blank")
+    title: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=NOT_BLANK),
+    ] = Field(description="the posting's title; not blank")
     description: Annotated[str, StringConstraints(max_length=50_000)] = Field(
-        "", description="the posting's text (skills are read from it too)")
+        "", description="the posting's text (skills are read from it too)"
+    )
     company: ShortText | None = Field(None, description="employer name")
     location: LocationText | PlaceIn | None = Field(None, description=LOCATION_HELP)
-    remote: bool = Field(False, description="remote work (also set by a location such as "
-                                            '"Remote")')
-    skills: list[SkillName] = Field(default_factory=list, max_length=MAX_SKILLS,
-                                    description="skills the job asks for")
+    remote: bool = Field(False, description='remote work (also set by a location such as "Remote")')
+    skills: list[SkillName] = Field(
+        default_factory=list, max_length=MAX_SKILLS, description="skills the job asks for"
+    )
     salary: SalaryIn | None = Field(None, description="the posted pay range")
     employment_type: EmploymentType | None = None
     posted_at: datetime | None = Field(None, description="ISO 8601 date-time")
@@ -270,23 +308,37 @@ class JobIn(_Input):
 class UserIn(_Input):
     """A job seeker's profile: what the model knows of a user beside their events."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"headline": "Data scientist, 5 years in retail analytics",
-         "location": "Seattle, WA", "current_company": "Globex",
-         "skills": ["python", "sql", "forecasting"], "desired_salary": {"amount": 140000}},
-        {"headline": "Registered nurse", "location": {"city": "Boston", "region": "MA"},
-         "skills": ["nursing", "patient care"],
-         "desired_salary": {"amount": 45, "period": "hour"}},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "headline": "Data scientist, 5 years in retail analytics",
+                    "location": "Seattle, WA",
+                    "current_company": "Globex",
+                    "skills": ["python", "sql", "forecasting"],
+                    "desired_salary": {"amount": 140000},
+                },
+                {
+                    "headline": "Registered nurse",
+                    "location": {"city": "Boston", "region": "MA"},
+                    "skills": ["nursing", "patient care"],
+                    "desired_salary": {"amount": 45, "period": "hour"},
+                },
+            ]
+        }
+    )
 
     headline: Annotated[str, StringConstraints(max_length=2000)] = Field(
-        "", description="a line about the person (skills are read from it too)")
+        "", description="a line about the person (skills are read from it too)"
+    )
     location: LocationText | PlaceIn | None = Field(None, description=LOCATION_HELP)
     current_company: ShortText | None = Field(None, description="employer now")
-    skills: list[SkillName] = Field(default_factory=list, max_length=MAX_SKILLS,
-                                    description="the person's skills")
+    skills: list[SkillName] = Field(
+        default_factory=list, max_length=MAX_SKILLS, description="the person's skills"
+    )
     desired_salary: DesiredSalaryIn | None = Field(
-        None, description="the least the person wants to earn")
+        None, description="the least the person wants to earn"
+    )
 
 
 class EventIn(_Input):
@@ -296,7 +348,9 @@ class EventIn(_Input):
     job_id: ExternalId
     type: InteractionType
     timestamp: datetime | None = None
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=128,
-                                                      pattern=NOT_BLANK)] | None = None
+    idempotency_key: (
+        Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NOT_BLANK)] | None
+    ) = None
+
 
 assert set(INTERACTION_TYPES) == set(InteractionType.__args__)  # type: ignore[attr-defined]

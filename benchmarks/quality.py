@@ -32,11 +32,16 @@ METRICS = (f"hr@{K}", f"ndcg@{K}", "mrr", "auc")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/job_views")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="TOML hyper-parameters (default: the code's defaults)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML hyper-parameters (default: the code's defaults)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
     parser.add_argument("--demo-users", type=int, default=2000)
     parser.add_argument("--demo-jobs", type=int, default=1500)
@@ -49,15 +54,18 @@ def main() -> None:
 
     with temporary_store() as (_, factory, folder):
         imported = import_job_views(factory, args.data)
-        real = run_training(*load_records(factory), config, folder / "model",
-                            progress=not args.no_progress)
+        real = run_training(
+            *load_records(factory), config, folder / "model", progress=not args.no_progress
+        )
     demo = None
     if args.demo_users > 0:
         with temporary_store() as (_, factory, folder):
-            import_demo(factory, users=args.demo_users, jobs=args.demo_jobs,
-                        seed=Settings().demo_seed)
-            demo = run_training(*load_records(factory), config, folder / "model",
-                                progress=not args.no_progress)
+            import_demo(
+                factory, users=args.demo_users, jobs=args.demo_jobs, seed=Settings().demo_seed
+            )
+            demo = run_training(
+                *load_records(factory), config, folder / "model", progress=not args.no_progress
+            )
 
     args.out.mkdir(parents=True, exist_ok=True)
     rows = table_rows(real)
@@ -71,10 +79,11 @@ def table_rows(report: dict) -> list[tuple[str, dict, float | None]]:
     """(name, metrics, training seconds) for ConvFM, its ablations and the baselines."""
     histories = report["training"]["ablations"]
     rows = [("ConvFM (default config)", report["metrics"], report["training"]["seconds"])]
-    rows += [(f"ConvFM, {name.replace('_', ' ')}", metrics, histories[name]["seconds"])
-             for name, metrics in report["ablations"].items()]
-    rows += [(f"baseline: {name}", metrics, None)
-             for name, metrics in report["baselines"].items()]
+    rows += [
+        (f"ConvFM, {name.replace('_', ' ')}", metrics, histories[name]["seconds"])
+        for name, metrics in report["ablations"].items()
+    ]
+    rows += [(f"baseline: {name}", metrics, None) for name, metrics in report["baselines"].items()]
     return rows
 
 
@@ -89,7 +98,8 @@ def render(args, config, imported, real, demo, rows, seconds) -> str:
         "",
         "Command:",
         "",
-        "    python benchmarks/quality.py --data " + str(args.data)
+        "    python benchmarks/quality.py --data "
+        + str(args.data)
         + (f" --config {args.config}" if args.config else ""),
         "",
         "Protocol: per-user leave-last-out by first view time (last viewed job = test, the "
@@ -126,11 +136,13 @@ def render(args, config, imported, real, demo, rows, seconds) -> str:
         ]
     lines += [
         "",
-        "Configuration: " + ", ".join(f"{k}={v}" for k, v in
-                                      config.model.model_dump().items()) + "; "
-        + ", ".join(f"{k}={v}" for k, v in config.features.model_dump().items()) + "; "
-        + ", ".join(f"{k}={v}" for k, v in config.train.model_dump().items()
-                    if k != "ablations") + ".",
+        "Configuration: "
+        + ", ".join(f"{k}={v}" for k, v in config.model.model_dump().items())
+        + "; "
+        + ", ".join(f"{k}={v}" for k, v in config.features.model_dump().items())
+        + "; "
+        + ", ".join(f"{k}={v}" for k, v in config.train.model_dump().items() if k != "ablations")
+        + ".",
         "",
         f"Whole benchmark: {seconds / 60:.1f} minutes. Chart: quality.png.",
         "",

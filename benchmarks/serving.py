@@ -69,38 +69,57 @@ SERVICE_TWO_STAGE = TwoStage.of(Settings())  # what the served app uses
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=10_000, help="catalog of the load test")
     parser.add_argument("--rss-sizes", default="10000,100000,1000000")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     parser.add_argument("--connections", default="1,8,32")
     parser.add_argument("--workers", type=int, default=None, help="[WORKERS setting]")
     parser.add_argument("--threads", type=int, default=None, help="[TORCH_THREADS setting]")
-    parser.add_argument("--compare-layout", default="2x1", metavar="WORKERSxTHREADS",
-                        help="also load-test the main size with this worker x torch-thread "
-                        "layout ('' to skip)")
+    parser.add_argument(
+        "--compare-layout",
+        default="2x1",
+        metavar="WORKERSxTHREADS",
+        help="also load-test the main size with this worker x torch-thread layout ('' to skip)",
+    )
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
-    parser.add_argument("--keep", type=Path, default=None, help="keep the checkpoint and "
-                        "stores in this folder and reuse them on the next run")
-    parser.add_argument("--render", type=Path, default=None, metavar="SERVING_JSON",
-                        help="measure nothing: write serving.md again from a serving.json")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the checkpoint and stores in this folder and reuse them on the next run",
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="SERVING_JSON",
+        help="measure nothing: write serving.md again from a serving.json",
+    )
     args = parser.parse_args()
     if args.render:
         report = json.loads(args.render.read_text())
         report["sizes"] = {int(size): entry for size, entry in report["sizes"].items()}
-        args.__dict__.update({k: v for k, v in report["args"].items()
-                              if k not in ("out", "keep", "render")})
+        args.__dict__.update(
+            {k: v for k, v in report["args"].items() if k not in ("out", "keep", "render")}
+        )
         (args.out / "serving.md").write_text(render(report, args))
         return
-    generator = args.generator if args.generator != "auto" else \
-        ("wrk" if shutil.which("wrk") else "httpx")
+    generator = (
+        args.generator if args.generator != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
+    )
     sizes = sorted({args.jobs, *(int(s) for s in args.rss_sizes.split(",") if s)})
     connections = [int(c) for c in args.connections.split(",")]
     started = time.perf_counter()
-    report: dict = {"generator": generator, "machine": machine(), "sizes": {},
-                    "args": vars(args) | {"keep": str(args.keep), "out": str(args.out)}}
+    report: dict = {
+        "generator": generator,
+        "machine": machine(),
+        "sizes": {},
+        "args": vars(args) | {"keep": str(args.keep), "out": str(args.out)},
+    }
     with tempfile.TemporaryDirectory(prefix="jobrec-serving-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -114,24 +133,40 @@ def main() -> None:
                 entry["catalog_size"] = server.catalog_size
                 if size == args.jobs:
                     entry["load"] = load_tests(server, generator, connections, args.duration)
-                    entry["kept"] = load_tests(server, generator, connections,
-                                               args.duration, kept=True)
+                    entry["kept"] = load_tests(
+                        server, generator, connections, args.duration, kept=True
+                    )
                 else:
-                    entry["load"] = load_tests(server, generator, [1], args.duration,
-                                               healthz=False)
-                    entry["kept"] = load_tests(server, generator, [1], args.duration,
-                                               filtered=False, healthz=False, kept=True)
+                    entry["load"] = load_tests(server, generator, [1], args.duration, healthz=False)
+                    entry["kept"] = load_tests(
+                        server,
+                        generator,
+                        [1],
+                        args.duration,
+                        filtered=False,
+                        healthz=False,
+                        kept=True,
+                    )
                 entry["rss_after_mb"] = server.rss_mb()
             if size == args.jobs and args.compare_layout:
                 workers, threads = (int(n) for n in args.compare_layout.split("x"))
                 with Server(url, model, workers, threads) as server:
-                    entry["layout"] = {"workers": workers, "threads": threads,
-                                       "rss_mb": server.rss_mb(),
-                                       "load": load_tests(server, generator, connections,
-                                                          args.duration, filtered=False,
-                                                          healthz=False)}
-            entry["in_process"] = in_process(url, model,
-                                             two_stage=size > SERVICE_TWO_STAGE.min_candidates)
+                    entry["layout"] = {
+                        "workers": workers,
+                        "threads": threads,
+                        "rss_mb": server.rss_mb(),
+                        "load": load_tests(
+                            server,
+                            generator,
+                            connections,
+                            args.duration,
+                            filtered=False,
+                            healthz=False,
+                        ),
+                    }
+            entry["in_process"] = in_process(
+                url, model, two_stage=size > SERVICE_TWO_STAGE.min_candidates
+            )
             print(json.dumps({size: entry}, indent=1), flush=True)
     report["seconds"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
@@ -142,6 +177,7 @@ def main() -> None:
 
 
 # -- set-up -------------------------------------------------------------------------------
+
 
 def train_checkpoint(folder: Path) -> Path:
     if (folder / "model" / "metadata.json").is_file():
@@ -182,8 +218,12 @@ class Server:
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DATABASE_URL": url, "MODEL_PATH": str(model),
-                    "LOG_LEVEL": "warning"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "MODEL_PATH": str(model),
+            "LOG_LEVEL": "warning",
+        }
         if workers:
             self.env["WORKERS"] = str(workers)
         if threads:
@@ -193,8 +233,12 @@ class Server:
         started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
-            env=self.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True)
+            env=self.env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         while True:
             try:
                 ready = httpx.get(f"{self.base}/readyz", timeout=5)
@@ -214,8 +258,11 @@ class Server:
         pids = {self.proc.pid}
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
-                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
-                              if ":\t" in line)
+                fields = dict(
+                    line.split(":\t", 1)
+                    for line in status.read_text().splitlines()
+                    if ":\t" in line
+                )
             except OSError:
                 continue
             if int(fields.get("PPid", "0").strip()) in pids:
@@ -232,14 +279,24 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident memory of the server and its worker processes, in MiB."""
-        return sum(int(line.split()[1]) for text in self._proc("status")
-                   for line in text.splitlines() if line.startswith("VmRSS:")) / 1024
+        return (
+            sum(
+                int(line.split()[1])
+                for text in self._proc("status")
+                for line in text.splitlines()
+                if line.startswith("VmRSS:")
+            )
+            / 1024
+        )
 
     def kept_answers(self) -> float:
         """Answers served from the kept ones so far (the server's /metrics)."""
         text = httpx.get(f"{self.base}/metrics", timeout=30).text
-        return next(float(line.split()[1]) for line in text.splitlines()
-                    if line.startswith("jobrec_kept_answers_total "))
+        return next(
+            float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith("jobrec_kept_answers_total ")
+        )
 
     def cpu_s(self) -> float:
         """CPU time (user + system, every thread) the server and its workers used so far."""
@@ -259,6 +316,7 @@ class Server:
 
 # -- load ---------------------------------------------------------------------------------
 
+
 def request_bodies(filtered: bool, n: int = 500) -> list[str]:
     rng = random.Random(1)
     bodies = []
@@ -270,8 +328,16 @@ def request_bodies(filtered: bool, n: int = 500) -> list[str]:
     return bodies
 
 
-def load_tests(server: Server, generator: str, connections: list[int], duration: float,
-               *, filtered: bool = True, healthz: bool = True, kept: bool = False) -> dict:
+def load_tests(
+    server: Server,
+    generator: str,
+    connections: list[int],
+    duration: float,
+    *,
+    filtered: bool = True,
+    healthz: bool = True,
+    kept: bool = False,
+) -> dict:
     """Each scenario at each connection count: every /recommend scored (`kept` False),
     or every one asked once beforehand so that the worker has its answer kept."""
     scenarios = {}
@@ -284,8 +350,12 @@ def load_tests(server: Server, generator: str, connections: list[int], duration:
     for name, (method, path, bodies) in scenarios.items():
         if kept and bodies:
             for body in dict.fromkeys(bodies):
-                httpx.post(server.base + path, content=body, timeout=120,
-                           headers={"Content-Type": "application/json"}).raise_for_status()
+                httpx.post(
+                    server.base + path,
+                    content=body,
+                    timeout=120,
+                    headers={"Content-Type": "application/json"},
+                ).raise_for_status()
         for c in connections:
             run = run_wrk if generator == "wrk" else run_httpx
             cpu, before = server.cpu_s(), server.kept_answers()
@@ -293,8 +363,7 @@ def load_tests(server: Server, generator: str, connections: list[int], duration:
             # the server's CPU per answered request, every thread and worker summed
             result["cpu_ms"] = 1000 * (server.cpu_s() - cpu) / max(1, result["requests"])
             if bodies:
-                result["kept_share"] = ((server.kept_answers() - before)
-                                        / max(1, result["requests"]))
+                result["kept_share"] = (server.kept_answers() - before) / max(1, result["requests"])
             results[f"{name} @{c}"] = result
             drain(server)
     return results
@@ -304,8 +373,7 @@ def drain(server: Server) -> None:
     """Wait until requests the generator left queued in the server are answered: one
     recommendation request (scored, not kept) queues behind them."""
     time.sleep(1)
-    httpx.post(f"{server.base}/recommend", json={"user_id": "u1"}, timeout=120,
-               headers=FRESH)
+    httpx.post(f"{server.base}/recommend", json={"user_id": "u1"}, timeout=120, headers=FRESH)
     time.sleep(1)
 
 
@@ -338,18 +406,34 @@ def run_wrk(base, method, path, bodies, connections, duration, fresh) -> dict:
         headers = "".join(f', ["{k}"] = "{v}"' for k, v in FRESH.items()) if fresh else ""
         script.write_text(WRK_SCRIPT % (body_file, method, path, method, path, headers))
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
-             "--timeout", "10s", "-s", str(script), base + path], capture_output=True, text=True,
-            timeout=duration + 60)
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(duration))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                base + path,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        )
     lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
     if not lines:
         raise RuntimeError(f"wrk gave no result: {out.stdout[-1500:]} {out.stderr[-1500:]}")
     line = lines[0]
-    data = json.loads(line[len("RESULT "):])
-    return {"p50_ms": data["p50"] / 1000, "p90_ms": data["p90"] / 1000,
-            "p99_ms": data["p99"] / 1000,
-            "rps": data["requests"] / (data["duration_us"] / 1e6),
-            "errors": data["errors"] + data["non_2xx"], "requests": data["requests"]}
+    data = json.loads(line[len("RESULT ") :])
+    return {
+        "p50_ms": data["p50"] / 1000,
+        "p90_ms": data["p90"] / 1000,
+        "p99_ms": data["p99"] / 1000,
+        "rps": data["requests"] / (data["duration_us"] / 1e6),
+        "errors": data["errors"] + data["non_2xx"],
+        "requests": data["requests"],
+    }
 
 
 def run_httpx(base, method, path, bodies, connections, duration, fresh) -> dict:
@@ -384,17 +468,27 @@ async def main():
                            "seconds": time.perf_counter() - start}}))
 asyncio.run(main())
 """
-    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(bodies or []),
-                         capture_output=True, text=True, timeout=duration + 120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(bodies or []),
+        capture_output=True,
+        text=True,
+        timeout=duration + 120,
+    )
     data = json.loads(out.stdout)
     lat = sorted(data["latencies"])
 
     def pct(p):
         return lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000
 
-    return {"p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
-            "rps": len(lat) / data["seconds"], "errors": data["errors"],
-            "requests": len(lat)}
+    return {
+        "p50_ms": pct(50),
+        "p90_ms": pct(90),
+        "p99_ms": pct(99),
+        "rps": len(lat) / data["seconds"],
+        "errors": data["errors"],
+        "requests": len(lat),
+    }
 
 
 # -- in-process --------------------------------------------------------------------------
@@ -412,8 +506,9 @@ def in_process(url: str, model: Path, *, two_stage: bool, repeats: int = 15) -> 
         jobs = CatalogReader(session).jobs()
         users = UserRepository(session).records([f"u{i}" for i in range(1, 51)])
         feedback = aggregate_feedback(EventRepository(session).interactions())
-        liked = JobRepository(session).records(external_ids=sorted({f.job_id for f in feedback
-                                                       if f.label > 0}))
+        liked = JobRepository(session).records(
+            external_ids=sorted({f.job_id for f in feedback if f.label > 0})
+        )
     engine.dispose()
     space = checkpoint.space
     records = attach_history(users, feedback, liked, space.config.max_history)
@@ -438,12 +533,24 @@ def in_process(url: str, model: Path, *, two_stage: bool, repeats: int = 15) -> 
     if len(part) <= REFERENCE_LIMIT:
         rows = torch.tensor([0])
         fast = timed(lambda: scorer.score(users, 0))
-        reference = timed(lambda: score_catalog(checkpoint.model, space, users, rows,
-                                                features, max_pairs=16384))
-        diff = (scorer.score(users, 0) - score_catalog(checkpoint.model, space, users, rows,
-                                                       features)[0]).abs().max().item()
-        out |= {"scorer_ms": fast * 1000, "reference_ms": reference * 1000,
-                "speedup": reference / fast, "max_abs_diff": diff}
+        reference = timed(
+            lambda: score_catalog(checkpoint.model, space, users, rows, features, max_pairs=16384)
+        )
+        diff = (
+            (
+                scorer.score(users, 0)
+                - score_catalog(checkpoint.model, space, users, rows, features)[0]
+            )
+            .abs()
+            .max()
+            .item()
+        )
+        out |= {
+            "scorer_ms": fast * 1000,
+            "reference_ms": reference * 1000,
+            "speedup": reference / fast,
+            "max_abs_diff": diff,
+        }
     out["flops_per_candidate"] = flops(checkpoint.model)
     if two_stage:
         state = ServingState(checkpoint, catalog, synced_at=datetime.now(UTC))
@@ -468,21 +575,32 @@ def stage_times(scorer, users, timed, shortlist: int = SERVICE_TWO_STAGE.shortli
         kept = scorer.mend_pairs(users, 0, keep, pairs.rows(keep))
         return scorer.score(users, 0, keep, user, kept)
 
-    read = [scorer.shortlist_codes, scorer.shortlist_scales, scorer.pair_job_dots,
-            scorer.first_stage_bias, scorer.pairs.setting_of, scorer.jobs.salary]
+    read = [
+        scorer.shortlist_codes,
+        scorer.shortlist_scales,
+        scorer.pair_job_dots,
+        scorer.first_stage_bias,
+        scorer.pairs.setting_of,
+        scorer.jobs.salary,
+    ]
     per_job_mb = sum(t.numel() * t.element_size() for t in read) / 2**20
     pairs_mb = pairs.per_job.numel() * pairs.per_job.element_size() / 2**20
     vectors = scorer.job.s  # float32
     pass_s = timed(lambda: vectors.sum())
     gb_s = vectors.numel() * vectors.element_size() / 2**30 / pass_s
-    return {"user_parts_ms": timed(lambda: scorer.user_parts(users, 0)) * 1000,
-            "pairs_ms": timed(lambda: scorer.pair_table(users, 0, stand_in=True)) * 1000,
-            "first_stage_ms": timed(lambda: scorer.first_stage(users, 0, None, user, pairs,
-                                                               exact=False)) * 1000,
-            "shortlist_ms": timed(lambda: largest(cheap, shortlist)) * 1000,
-            "rerank_ms": timed(rerank) * 1000,
-            "read_mb": per_job_mb + 2 * pairs_mb, "read_gb_s": gb_s,
-            "floor_ms": (per_job_mb + 2 * pairs_mb) / 1024 / gb_s * 1000}
+    return {
+        "user_parts_ms": timed(lambda: scorer.user_parts(users, 0)) * 1000,
+        "pairs_ms": timed(lambda: scorer.pair_table(users, 0, stand_in=True)) * 1000,
+        "first_stage_ms": timed(
+            lambda: scorer.first_stage(users, 0, None, user, pairs, exact=False)
+        )
+        * 1000,
+        "shortlist_ms": timed(lambda: largest(cheap, shortlist)) * 1000,
+        "rerank_ms": timed(rerank) * 1000,
+        "read_mb": per_job_mb + 2 * pairs_mb,
+        "read_gb_s": gb_s,
+        "floor_ms": (per_job_mb + 2 * pairs_mb) / 1024 / gb_s * 1000,
+    }
 
 
 def recall_at_100(state: ServingState, records, timed, n_users: int = 20) -> dict:
@@ -492,19 +610,30 @@ def recall_at_100(state: ServingState, records, timed, n_users: int = 20) -> dic
     full = TwoStage(min_candidates=state.catalog.size, shortlist=SERVICE_TWO_STAGE.shortlist)
 
     def top_100(record, two_stage: TwoStage) -> set[str]:
-        ranked, _ = rank_catalog(state.checkpoint, state.catalog, record, JobFilter(), 100,
-                                 two_stage)
+        ranked, _ = rank_catalog(
+            state.checkpoint, state.catalog, record, JobFilter(), 100, two_stage
+        )
         return {job.job_id for job, _ in ranked}
 
-    recalls = [len(top_100(r, full) & top_100(r, two_stages)) / 100
-               for r in records[:n_users]]
-    return {"shortlist": two_stages.shortlist, "recall@100": statistics.mean(recalls),
-            "recall@100_min": min(recalls), "users": len(recalls),
-            "two_stage_ms": timed(lambda: rank_catalog(state.checkpoint, state.catalog,
-                                                       records[0], JobFilter(), 100,
-                                                       two_stages)) * 1000,
-            "full_ms": timed(lambda: rank_catalog(state.checkpoint, state.catalog, records[0],
-                                                  JobFilter(), 100, full)) * 1000}
+    recalls = [len(top_100(r, full) & top_100(r, two_stages)) / 100 for r in records[:n_users]]
+    return {
+        "shortlist": two_stages.shortlist,
+        "recall@100": statistics.mean(recalls),
+        "recall@100_min": min(recalls),
+        "users": len(recalls),
+        "two_stage_ms": timed(
+            lambda: rank_catalog(
+                state.checkpoint, state.catalog, records[0], JobFilter(), 100, two_stages
+            )
+        )
+        * 1000,
+        "full_ms": timed(
+            lambda: rank_catalog(
+                state.checkpoint, state.catalog, records[0], JobFilter(), 100, full
+            )
+        )
+        * 1000,
+    }
 
 
 def flops(model) -> dict:
@@ -527,14 +656,17 @@ def flops(model) -> dict:
 
 # -- report -------------------------------------------------------------------------------
 
+
 def load_rows(load: dict, *, kept: bool = False) -> list[str]:
     rows = []
     for name, r in load.items():
         request, _, c = name.rpartition(" @")
         cpu = f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else "-"
         share = (f" {r['kept_share']:.0%} |" if "kept_share" in r else " - |") if kept else ""
-        rows.append(f"| {request} | {c} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-                    f"{r['p99_ms']:.2f} | {r['rps']:.0f} | {r['errors']} | {cpu} |{share}")
+        rows.append(
+            f"| {request} | {c} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['rps']:.0f} | {r['errors']} | {cpu} |{share}"
+        )
     return rows
 
 
@@ -542,9 +674,11 @@ def floor_ratio(load: dict, what: str) -> list[str]:
     health, rec = load.get("GET /healthz @1"), load.get("POST /recommend @1")
     if not (health and rec):
         return []
-    return [f"At 1 connection {what} p50 is {rec['p50_ms'] / health['p50_ms']:.1f}x and p99 "
-            f"{rec['p99_ms'] / health['p50_ms']:.1f}x the p50 of /healthz "
-            f"({health['p50_ms']:.2f} ms in the same phase)."]
+    return [
+        f"At 1 connection {what} p50 is {rec['p50_ms'] / health['p50_ms']:.1f}x and p99 "
+        f"{rec['p99_ms'] / health['p50_ms']:.1f}x the p50 of /healthz "
+        f"({health['p50_ms']:.2f} ms in the same phase)."
+    ]
 
 
 def connections_of(load: dict) -> list[str]:
@@ -563,7 +697,8 @@ def render(report: dict, args) -> str:
         "",
         "Command:",
         "",
-        "    python benchmarks/serving.py --jobs " + str(args.jobs)
+        "    python benchmarks/serving.py --jobs "
+        + str(args.jobs)
         + f" --rss-sizes {args.rss_sizes} --duration {args.duration:g}"
         + f" --connections {args.connections}"
         + (f" --compare-layout {args.compare_layout}" if args.compare_layout else ""),
@@ -580,36 +715,50 @@ def render(report: dict, args) -> str:
     lines += load_rows(main["load"])
     lines += ["", *floor_ratio(main["load"], "/recommend")]
     if "kept" in main:
-        lines += ["", "### Repeated requests: kept answers", "",
-                  "The same requests again on the same server, each one asked once "
-                  "beforehand: the worker answers a repeated request with the answer it "
-                  "kept, as long as the model, the catalog and the user are unchanged "
-                  "(RESULT_CACHE_SIZE). Kept: the share of the run's answers the server's "
-                  "/metrics counted as kept.", "",
-                  "| request | connections | p50 ms | p90 ms | p99 ms | req/s | errors | "
-                  "server CPU ms/request | kept |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-                  *load_rows(main["kept"], kept=True), "",
-                  *floor_ratio(main["kept"], "a repeated /recommend")]
+        lines += [
+            "",
+            "### Repeated requests: kept answers",
+            "",
+            "The same requests again on the same server, each one asked once "
+            "beforehand: the worker answers a repeated request with the answer it "
+            "kept, as long as the model, the catalog and the user are unchanged "
+            "(RESULT_CACHE_SIZE). Kept: the share of the run's answers the server's "
+            "/metrics counted as kept.",
+            "",
+            "| request | connections | p50 ms | p90 ms | p99 ms | req/s | errors | "
+            "server CPU ms/request | kept |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *load_rows(main["kept"], kept=True),
+            "",
+            *floor_ratio(main["kept"], "a repeated /recommend"),
+        ]
     if "layout" in main:
         other = main["layout"]
-        here = (f"{args.workers or 1} worker(s) x {args.threads or 2} threads")
+        here = f"{args.workers or 1} worker(s) x {args.threads or 2} threads"
         there = f"{other['workers']} workers x {other['threads']} thread(s)"
-        lines += ["", f"Process layout, POST /recommend (no filters): {here} (the default, "
-                      f"above) vs {there} (RSS {other['rss_mb']:.0f} MiB vs "
-                      f"{main['rss_mb']:.0f} MiB ready):", "",
-                  f"| connections | p50 ms ({here}) | req/s | p50 ms ({there}) | req/s |",
-                  "| ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            f"Process layout, POST /recommend (no filters): {here} (the default, "
+            f"above) vs {there} (RSS {other['rss_mb']:.0f} MiB vs "
+            f"{main['rss_mb']:.0f} MiB ready):",
+            "",
+            f"| connections | p50 ms ({here}) | req/s | p50 ms ({there}) | req/s |",
+            "| ---: | ---: | ---: | ---: | ---: |",
+        ]
         for c in connections_of(main["load"]):
             a = main["load"][f"POST /recommend @{c}"]
             b = other["load"][f"POST /recommend @{c}"]
-            lines.append(f"| {c} | {a['p50_ms']:.2f} | {a['rps']:.0f} | {b['p50_ms']:.2f} | "
-                         f"{b['rps']:.0f} |")
+            lines.append(
+                f"| {c} | {a['p50_ms']:.2f} | {a['rps']:.0f} | {b['p50_ms']:.2f} | {b['rps']:.0f} |"
+            )
     ip = main["in_process"]
-    compared = (f"serving scorer {ip['scorer_ms']:.2f} ms, reference forward "
-                f"{ip['reference_ms']:.2f} ms ({ip['speedup']:.1f}x), max abs score "
-                f"difference {ip['max_abs_diff']:.1e}" if "scorer_ms" in ip else
-                f"the reference forward is timed up to {REFERENCE_LIMIT:,} candidates only")
+    compared = (
+        f"serving scorer {ip['scorer_ms']:.2f} ms, reference forward "
+        f"{ip['reference_ms']:.2f} ms ({ip['speedup']:.1f}x), max abs score "
+        f"difference {ip['max_abs_diff']:.1e}"
+        if "scorer_ms" in ip
+        else f"the reference forward is timed up to {REFERENCE_LIMIT:,} candidates only"
+    )
     lines += [
         "",
         "## In-process, one request's candidates",
@@ -636,43 +785,61 @@ def render(report: dict, args) -> str:
         filtered = f"{f['p50_ms']:.2f} | {f['p99_ms']:.2f}" if f else "- | -"
         kept = f"{k['p50_ms']:.2f} | {k['p99_ms']:.2f}" if k else "- | -"
         cpu = f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else "-"
-        lines.append(f"| {int(size):,} | {entry['catalog_size']:,} | {entry['startup_s']:.0f} "
-                     f"| {entry['rss_mb']:.0f} | {entry['rss_after_mb']:.0f} | "
-                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {cpu} | {filtered} | {kept} |")
-    staged = {size: e["in_process"]["two_stage"] for size, e in report["sizes"].items()
-              if "two_stage" in e["in_process"]}
+        lines.append(
+            f"| {int(size):,} | {entry['catalog_size']:,} | {entry['startup_s']:.0f} "
+            f"| {entry['rss_mb']:.0f} | {entry['rss_after_mb']:.0f} | "
+            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {cpu} | {filtered} | {kept} |"
+        )
+    staged = {
+        size: e["in_process"]["two_stage"]
+        for size, e in report["sizes"].items()
+        if "two_stage" in e["in_process"]
+    }
     if staged:
-        lines += ["", f"Past {SERVICE_TWO_STAGE.min_candidates:,} candidates the service ranks in "
-                      "two stages: the first stage (the model's first-order and FM terms, "
-                      "pair fields included, with a stand-in for the history skill match; "
-                      "one compiled pass reading the job vectors as int8 codes) "
-                      "shortlists, ConvFM re-ranks the shortlist with the true features. "
-                      "Recall@100 of the two stages against full ConvFM scoring of the "
-                      "whole catalog, and in-process time for one request:", "",
-                  "| jobs | shortlist | recall@100 (mean) | min | users | two stages ms | "
-                  "full scoring ms |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            f"Past {SERVICE_TWO_STAGE.min_candidates:,} candidates the service ranks in "
+            "two stages: the first stage (the model's first-order and FM terms, "
+            "pair fields included, with a stand-in for the history skill match; "
+            "one compiled pass reading the job vectors as int8 codes) "
+            "shortlists, ConvFM re-ranks the shortlist with the true features. "
+            "Recall@100 of the two stages against full ConvFM scoring of the "
+            "whole catalog, and in-process time for one request:",
+            "",
+            "| jobs | shortlist | recall@100 (mean) | min | users | two stages ms | "
+            "full scoring ms |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for size, ts in sorted(staged.items(), key=lambda kv: int(kv[0])):
-            lines.append(f"| {int(size):,} | {ts['shortlist']:,} | {ts['recall@100']:.3f} | "
-                         f"{ts['recall@100_min']:.2f} | {ts['users']} | "
-                         f"{ts['two_stage_ms']:.1f} | {ts['full_ms']:.1f} |")
+            lines.append(
+                f"| {int(size):,} | {ts['shortlist']:,} | {ts['recall@100']:.3f} | "
+                f"{ts['recall@100_min']:.2f} | {ts['users']} | "
+                f"{ts['two_stage_ms']:.1f} | {ts['full_ms']:.1f} |"
+            )
         steps = {size: ts for size, ts in staged.items() if "floor_ms" in ts}
         if steps:
-            lines += ["", "The two stages step by step, in-process, ms (user's parts; pair "
-                          "features, per job and per setting; first stage; shortlist; "
-                          "mending and re-ranking the shortlist), and the floor memory "
-                          "bandwidth sets on the whole-catalog steps: the per-job arrays "
-                          "they read and the per-job pair features they write and read "
-                          "back, at the bandwidth of one summing pass over the float32 "
-                          "job vectors:", "",
-                      "| jobs | user | pair features | first stage | shortlist | re-rank | "
-                      "MiB read | GiB/s | floor ms |",
-                      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            lines += [
+                "",
+                "The two stages step by step, in-process, ms (user's parts; pair "
+                "features, per job and per setting; first stage; shortlist; "
+                "mending and re-ranking the shortlist), and the floor memory "
+                "bandwidth sets on the whole-catalog steps: the per-job arrays "
+                "they read and the per-job pair features they write and read "
+                "back, at the bandwidth of one summing pass over the float32 "
+                "job vectors:",
+                "",
+                "| jobs | user | pair features | first stage | shortlist | re-rank | "
+                "MiB read | GiB/s | floor ms |",
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ]
             for size, ts in sorted(steps.items(), key=lambda kv: int(kv[0])):
-                lines.append(f"| {int(size):,} | {ts['user_parts_ms']:.1f} | "
-                             f"{ts['pairs_ms']:.1f} | {ts['first_stage_ms']:.1f} | "
-                             f"{ts['shortlist_ms']:.1f} | {ts['rerank_ms']:.1f} | "
-                             f"{ts['read_mb']:.0f} | {ts['read_gb_s']:.1f} | "
-                             f"{ts['floor_ms']:.1f} |")
+                lines.append(
+                    f"| {int(size):,} | {ts['user_parts_ms']:.1f} | "
+                    f"{ts['pairs_ms']:.1f} | {ts['first_stage_ms']:.1f} | "
+                    f"{ts['shortlist_ms']:.1f} | {ts['rerank_ms']:.1f} | "
+                    f"{ts['read_mb']:.0f} | {ts['read_gb_s']:.1f} | "
+                    f"{ts['floor_ms']:.1f} |"
+                )
     lines += targets(report)
     lines += ["", f"Whole benchmark: {report['seconds'] / 60:.1f} minutes.", ""]
     return "\n".join(lines)
@@ -686,8 +853,13 @@ def targets(report: dict) -> list[str]:
         rows += _targets_10k(sizes[10_000])
     if 100_000 in sizes:
         r = sizes[100_000]["load"]["POST /recommend @1"]
-        rows.append(_row("100k: /recommend p50 <= 25 ms (every request scored)",
-                         f"{r['p50_ms']:.2f} ms", r["p50_ms"] <= 25))
+        rows.append(
+            _row(
+                "100k: /recommend p50 <= 25 ms (every request scored)",
+                f"{r['p50_ms']:.2f} ms",
+                r["p50_ms"] <= 25,
+            )
+        )
     if 1_000_000 in sizes:
         rows += _targets_1m(sizes[1_000_000])
     if not rows:
@@ -703,43 +875,77 @@ def _targets_10k(entry: dict) -> list[str]:
     rows = []
     ip = entry["in_process"]
     if "speedup" in ip:
-        rows.append(_row("in-process scoring of 10k candidates >= 7x faster than the "
-                         "reference forward", f"{ip['speedup']:.1f}x", ip["speedup"] >= 7))
-    for load, how in ((entry["load"], "every request scored"),
-                      (entry.get("kept"), "repeated requests, kept answers")):
+        rows.append(
+            _row(
+                "in-process scoring of 10k candidates >= 7x faster than the reference forward",
+                f"{ip['speedup']:.1f}x",
+                ip["speedup"] >= 7,
+            )
+        )
+    for load, how in (
+        (entry["load"], "every request scored"),
+        (entry.get("kept"), "repeated requests, kept answers"),
+    ):
         load = load or {}
         health, rec = load.get("GET /healthz @1"), load.get("POST /recommend @1")
         if health and rec:
             p50, p99 = rec["p50_ms"] / health["p50_ms"], rec["p99_ms"] / health["p50_ms"]
-            rows.append(_row(f"10k, 1 connection: /recommend p50 <= 3x the /healthz p50 ({how})",
-                             f"{p50:.1f}x ({rec['p50_ms']:.2f} vs {health['p50_ms']:.2f} ms)",
-                             p50 <= 3))
-            rows.append(_row(f"10k, 1 connection: /recommend p99 <= 6x the /healthz p50 ({how})",
-                             f"{p99:.1f}x ({rec['p99_ms']:.2f} ms)", p99 <= 6))
+            rows.append(
+                _row(
+                    f"10k, 1 connection: /recommend p50 <= 3x the /healthz p50 ({how})",
+                    f"{p50:.1f}x ({rec['p50_ms']:.2f} vs {health['p50_ms']:.2f} ms)",
+                    p50 <= 3,
+                )
+            )
+            rows.append(
+                _row(
+                    f"10k, 1 connection: /recommend p99 <= 6x the /healthz p50 ({how})",
+                    f"{p99:.1f}x ({rec['p99_ms']:.2f} ms)",
+                    p99 <= 6,
+                )
+            )
         busy = load.get("POST /recommend @32")
         if busy:
-            bound = (f"; server CPU {busy['cpu_ms']:.1f} ms/request, at most "
-                     f"{2000 / busy['cpu_ms']:.0f} req/s on 2 cores"
-                     if busy.get("cpu_ms") else "")
-            rows.append(_row(f"10k, 32 connections: >= 500 req/s with 0 errors ({how})",
-                             f"{busy['rps']:.0f} req/s, {busy['errors']} errors{bound}",
-                             busy["rps"] >= 500 and busy["errors"] == 0))
+            bound = (
+                f"; server CPU {busy['cpu_ms']:.1f} ms/request, at most "
+                f"{2000 / busy['cpu_ms']:.0f} req/s on 2 cores"
+                if busy.get("cpu_ms")
+                else ""
+            )
+            rows.append(
+                _row(
+                    f"10k, 32 connections: >= 500 req/s with 0 errors ({how})",
+                    f"{busy['rps']:.0f} req/s, {busy['errors']} errors{bound}",
+                    busy["rps"] >= 500 and busy["errors"] == 0,
+                )
+            )
     return rows
 
 
 def _targets_1m(entry: dict) -> list[str]:
     rows = []
-    for load, how in ((entry["load"], "every request scored"),
-                      (entry.get("kept"), "repeated requests, kept answers")):
+    for load, how in (
+        (entry["load"], "every request scored"),
+        (entry.get("kept"), "repeated requests, kept answers"),
+    ):
         r = (load or {}).get("POST /recommend @1")
         if r:
-            rows.append(_row(f"1M: /recommend p99 <= 50 ms ({how})", f"{r['p99_ms']:.2f} ms",
-                             r["p99_ms"] <= 50))
+            rows.append(
+                _row(
+                    f"1M: /recommend p99 <= 50 ms ({how})",
+                    f"{r['p99_ms']:.2f} ms",
+                    r["p99_ms"] <= 50,
+                )
+            )
     staged = entry["in_process"].get("two_stage")
     if staged:
-        rows.append(_row("1M: first-stage recall@100 >= 0.9",
-                         f"{staged['recall@100']:.3f} (min {staged['recall@100_min']:.2f})",
-                         staged["recall@100"] >= 0.9))
+        rows.append(
+            _row(
+                "1M: first-stage recall@100 >= 0.9",
+                f"{staged['recall@100']:.3f} (min {staged['recall@100_min']:.2f})",
+                staged["recall@100"] >= 0.9,
+            )
+        )
     return rows
 
 

@@ -47,21 +47,37 @@ def request_for(kind: str, rng: random.Random) -> tuple[str, str, dict, dict]:
             body |= {"salary_min": 40000, "location_preference": rng.choice(CITIES[:-1])}
         return "POST", "/recommend", body, {}
     if kind == "event":
-        return "POST", "/events", {
-            "user_id": user, "job_id": f"j{rng.randint(1, DEMO_JOBS)}",
-            "type": rng.choice(["view", "click", "save", "apply"])}, {
-            "Idempotency-Key": uuid.uuid4().hex}
+        return (
+            "POST",
+            "/events",
+            {
+                "user_id": user,
+                "job_id": f"j{rng.randint(1, DEMO_JOBS)}",
+                "type": rng.choice(["view", "click", "save", "apply"]),
+            },
+            {"Idempotency-Key": uuid.uuid4().hex},
+        )
     if rng.random() < 0.5:
-        return "PUT", f"/jobs/soak-{rng.randint(1, 200)}", {
-            "title": rng.choice(TITLES), "location": rng.choice(CITIES),
-            "skills": rng.sample(["python", "sql", "excel", "customer service"], 2),
-            "salary": {"min": rng.randint(30, 90) * 1000, "period": "year"}}, {}
-    return "PUT", f"/users/soak-{rng.randint(1, 200)}", {
-        "location": rng.choice(CITIES), "skills": ["sql", "excel"]}, {}
+        return (
+            "PUT",
+            f"/jobs/soak-{rng.randint(1, 200)}",
+            {
+                "title": rng.choice(TITLES),
+                "location": rng.choice(CITIES),
+                "skills": rng.sample(["python", "sql", "excel", "customer service"], 2),
+                "salary": {"min": rng.randint(30, 90) * 1000, "period": "year"},
+            },
+            {},
+        )
+    return (
+        "PUT",
+        f"/users/soak-{rng.randint(1, 200)}",
+        {"location": rng.choice(CITIES), "skills": ["sql", "excel"]},
+        {},
+    )
 
 
-async def client_loop(client: httpx.AsyncClient, deadline: float, seed: int,
-                      out: list) -> None:
+async def client_loop(client: httpx.AsyncClient, deadline: float, seed: int, out: list) -> None:
     rng = random.Random(seed)
     kinds, weights = zip(*MIX, strict=True)
     while time.perf_counter() < deadline:
@@ -89,9 +105,10 @@ async def drive(server: Server, duration: float, connections: int) -> tuple[list
     limits = httpx.Limits(max_connections=connections)
     async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=30) as client:
         deadline = time.perf_counter() + duration
-        await asyncio.gather(sample_rss(server, deadline, rss),
-                             *(client_loop(client, deadline, i, out)
-                               for i in range(connections)))
+        await asyncio.gather(
+            sample_rss(server, deadline, rss),
+            *(client_loop(client, deadline, i, out) for i in range(connections)),
+        )
     rss.append((duration, server.rss_mb()))
     return out, rss
 
@@ -104,11 +121,12 @@ def summarise(results: list, duration: float) -> dict:
         times = sorted(t for _, t in rows)
         errors = [s for s, _ in rows if s not in expected[kind]]
         summary["kinds"][kind] = {
-            "requests": len(rows), "errors": len(errors),
+            "requests": len(rows),
+            "errors": len(errors),
             "error_kinds": sorted({str(e) for e in errors}),
             "p50_ms": statistics.median(times) * 1000 if times else 0.0,
-            "p99_ms": times[min(len(times) - 1, int(0.99 * len(times)))] * 1000
-            if times else 0.0}
+            "p99_ms": times[min(len(times) - 1, int(0.99 * len(times)))] * 1000 if times else 0.0,
+        }
     summary["errors"] = sum(k["errors"] for k in summary["kinds"].values())
     summary["events_accepted"] = sum(1 for k, s, _ in results if k == "event" and s == 201)
     return summary
@@ -123,13 +141,18 @@ def event_rows(url: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
-    parser.add_argument("--keep", type=Path, default=None, help="reuse the checkpoint kept "
-                        "there by `serving.py --keep` (or keep this run's)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="reuse the checkpoint kept there by `serving.py --keep` (or keep this run's)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jobrec-soak-") as tmp:
         folder = Path(tmp)
@@ -171,18 +194,24 @@ def render(summary: dict, args) -> str:
     ]
     for kind, share in MIX:
         k = summary["kinds"][kind]
-        lines.append(f"| {kind} | {share:.0%} | {k['requests']:,} | {k['errors']} | "
-                     f"{k['p50_ms']:.1f} | {k['p99_ms']:.1f} |")
+        lines.append(
+            f"| {kind} | {share:.0%} | {k['requests']:,} | {k['errors']} | "
+            f"{k['p50_ms']:.1f} | {k['p99_ms']:.1f} |"
+        )
     lines += [
         "",
         f"Events: {summary['events_accepted']:,} answered 201, {summary['events_in_store']:,} "
         "new rows in the store"
-        + (" (none lost, none doubled)." if summary["events_in_store"] ==
-           summary["events_accepted"] else " (MISMATCH)."),
+        + (
+            " (none lost, none doubled)."
+            if summary["events_in_store"] == summary["events_accepted"]
+            else " (MISMATCH)."
+        ),
         "",
         f"Server RSS: {rss[0][1]:.0f} MiB at the start, {rss[-1][1]:.0f} MiB at the end "
         f"(max {max(r for _, r in rss):.0f} MiB); samples (s, MiB): "
-        + ", ".join(f"({t:g}, {r:.0f})" for t, r in rss) + ".",
+        + ", ".join(f"({t:g}, {r:.0f})" for t, r in rss)
+        + ".",
         "",
     ]
     return "\n".join(lines)

@@ -17,8 +17,7 @@ from ml.config import ModelConfig
 from ml.features import ModelInput, fields_of
 from ml.model import ConvFM
 
-VOCAB_SIZES = {"user": 2002, "job": 1400, "skill": 150, "city": 18, "region": 14,
-               "company": 74}
+VOCAB_SIZES = {"user": 2002, "job": 1400, "skill": 150, "city": 18, "region": 14, "company": 74}
 
 
 def main() -> None:
@@ -35,8 +34,11 @@ def main() -> None:
     print(f"{'batch':>6} {'ms/step':>9} {'rows/s':>9} {'vs 32':>6}")
     base = None
     for size in (int(s) for s in args.sizes.split(",")):
-        x = ModelInput(torch.randint(1, 14, (size, n_cat)), torch.randint(0, 150, (size, n_bag, 8)),
-                       torch.rand(size, n_dense))
+        x = ModelInput(
+            torch.randint(1, 14, (size, n_cat)),
+            torch.randint(0, 150, (size, n_bag, 8)),
+            torch.rand(size, n_dense),
+        )
         y = torch.randint(0, 2, (size,)).float()
 
         def step(x=x, y=y):

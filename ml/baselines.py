@@ -31,8 +31,13 @@ from ml.records import JobRecord, UserRecord
 from ml.text import tokenize
 
 # weights of the content-match score: sum of w * pair feature
-CONTENT_WEIGHTS = {"skill_match": 1.0, "same_city": 1.0, "proximity": 0.5,
-                   "same_region": 0.5, "salary_fit": 0.25}
+CONTENT_WEIGHTS = {
+    "skill_match": 1.0,
+    "same_city": 1.0,
+    "proximity": 0.5,
+    "same_region": 0.5,
+    "salary_fit": 0.25,
+}
 
 
 def positives_by_user(train: Sequence[Feedback]) -> dict[str, list[str]]:
@@ -67,9 +72,16 @@ class LocationPopularityRanker:
     """2 * in one of the user's cities + 1 * in one of the user's regions + popularity
     scaled into [0, 1) (see the module docstring)."""
 
-    def __init__(self, users: EntityFeatures, user_ids: Sequence[str], jobs: EntityFeatures,
-                 job_index: dict[str, int], catalog: EntityFeatures,
-                 train: Sequence[Feedback], popularity: PopularityRanker) -> None:
+    def __init__(
+        self,
+        users: EntityFeatures,
+        user_ids: Sequence[str],
+        jobs: EntityFeatures,
+        job_index: dict[str, int],
+        catalog: EntityFeatures,
+        train: Sequence[Feedback],
+        popularity: PopularityRanker,
+    ) -> None:
         history = positives_by_user(train)
         self.cities: list[set[int]] = []
         self.regions: list[set[int]] = []
@@ -97,17 +109,25 @@ class ContentRanker:
     """Score = weighted sum of the pair features that ConvFM also sees
     (`CONTENT_WEIGHTS`); a one-millionth popularity term only breaks ties."""
 
-    def __init__(self, space: FeatureSpace, users: EntityFeatures, jobs: EntityFeatures,
-                 popularity: PopularityRanker) -> None:
+    def __init__(
+        self,
+        space: FeatureSpace,
+        users: EntityFeatures,
+        jobs: EntityFeatures,
+        popularity: PopularityRanker,
+    ) -> None:
         names = [f.name for f in fields_of("dense")]
         self.weights = torch.tensor([CONTENT_WEIGHTS.get(n, 0.0) for n in names])
         self.space, self.users, self.jobs = space, users, jobs
         self.tie_break = popularity.tie_break
 
     def __call__(self, user_rows: Tensor) -> Tensor:
-        scores = torch.stack([
-            dense_features_of_user(self.space, self.users, int(row), self.jobs) @ self.weights
-            for row in user_rows])
+        scores = torch.stack(
+            [
+                dense_features_of_user(self.space, self.users, int(row), self.jobs) @ self.weights
+                for row in user_rows
+            ]
+        )
         return scores.double() + self.tie_break
 
 
@@ -120,8 +140,13 @@ class TfidfRanker:
     """Cosine of TF-IDF vectors (sublinear tf, smoothed idf) over title, company and
     place words; the user's document adds the headline to the training positives'."""
 
-    def __init__(self, users: Sequence[UserRecord], jobs: Sequence[JobRecord],
-                 catalog_rows: np.ndarray, train: Sequence[Feedback]) -> None:
+    def __init__(
+        self,
+        users: Sequence[UserRecord],
+        jobs: Sequence[JobRecord],
+        catalog_rows: np.ndarray,
+        train: Sequence[Feedback],
+    ) -> None:
         docs = {j.job_id: job_document(j) for j in jobs}
         catalog_docs = [docs[jobs[r].job_id] for r in catalog_rows]
         df = Counter(t for doc in catalog_docs for t in set(doc))
@@ -130,9 +155,11 @@ class TfidfRanker:
         self.idf = {t: math.log((1 + n) / (1 + df[t])) + 1.0 for t in df}
         self.jobs_matrix = self._matrix(catalog_docs).t().coalesce()  # [V, N]
         history = positives_by_user(train)
-        self.user_docs = [tokenize(u.headline) + [t for j in history.get(u.user_id, ())
-                                                  if j in docs for t in docs[j]]
-                          for u in users]
+        self.user_docs = [
+            tokenize(u.headline)
+            + [t for j in history.get(u.user_id, ()) if j in docs for t in docs[j]]
+            for u in users
+        ]
 
     def _matrix(self, documents: Sequence[list[str]]) -> Tensor:
         """L2-normalised TF-IDF rows as a sparse [len(documents), V] tensor."""
@@ -146,8 +173,13 @@ class TfidfRanker:
                 cols.append(self.vocab[t])
                 values.append(w / norm)
         indices = torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1)
-        return torch.sparse_coo_tensor(indices, values, (len(documents), len(self.vocab)),
-                                       dtype=torch.float64, check_invariants=True)
+        return torch.sparse_coo_tensor(
+            indices,
+            values,
+            (len(documents), len(self.vocab)),
+            dtype=torch.float64,
+            check_invariants=True,
+        )
 
     def __call__(self, user_rows: Tensor) -> Tensor:
         users = self._matrix([self.user_docs[r] for r in user_rows.tolist()])
@@ -160,10 +192,20 @@ class ItemKnnRanker:
     """score(u, j) = sum over the user's training positives i of cos(i, j), items as
     vectors of the users who liked them."""
 
-    def __init__(self, user_index: dict[str, int], job_index: dict[str, int],
-                 catalog_rows: np.ndarray, train: Sequence[Feedback]) -> None:
-        pairs = sorted({(user_index[f.user_id], job_index[f.job_id]) for f in train
-                        if f.label > 0 and f.user_id in user_index and f.job_id in job_index})
+    def __init__(
+        self,
+        user_index: dict[str, int],
+        job_index: dict[str, int],
+        catalog_rows: np.ndarray,
+        train: Sequence[Feedback],
+    ) -> None:
+        pairs = sorted(
+            {
+                (user_index[f.user_id], job_index[f.job_id])
+                for f in train
+                if f.label > 0 and f.user_id in user_index and f.job_id in job_index
+            }
+        )
         n_users, n_jobs = len(user_index), len(job_index)
         rows = [u for u, _ in pairs]
         cols = [j for _, j in pairs]
@@ -171,11 +213,13 @@ class ItemKnnRanker:
         scale = 1.0 / np.sqrt(np.maximum(degree, 1.0))
         values = torch.ones(len(pairs), dtype=torch.float64)
         indices = torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1)
-        self.likes = torch.sparse_coo_tensor(indices, values, (n_users, n_jobs),
-                                             check_invariants=True)
+        self.likes = torch.sparse_coo_tensor(
+            indices, values, (n_users, n_jobs), check_invariants=True
+        )
         scaled = torch.from_numpy(scale[cols])
-        self.scaled = torch.sparse_coo_tensor(indices, scaled, (n_users, n_jobs),
-                                              check_invariants=True)
+        self.scaled = torch.sparse_coo_tensor(
+            indices, scaled, (n_users, n_jobs), check_invariants=True
+        )
         self.catalog_rows = torch.from_numpy(np.asarray(catalog_rows))
 
     def __call__(self, user_rows: Tensor) -> Tensor:

@@ -107,8 +107,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     meta_path, weights_path = path / METADATA_FILE, path / WEIGHTS_FILE
     metadata = _read_metadata(path)
     if _sha256(weights_path) != metadata["weights_sha256"]:
-        raise CheckpointError(f"{weights_path} does not match its sha256 in {METADATA_FILE} "
-                              "(corrupt or replaced)")
+        raise CheckpointError(
+            f"{weights_path} does not match its sha256 in {METADATA_FILE} (corrupt or replaced)"
+        )
     try:
         config = ModelConfig.model_validate(metadata["model_config"])
         space = FeatureSpace.from_json(metadata["features"])
@@ -176,4 +177,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-

@@ -24,10 +24,8 @@ class _Strict(BaseModel):
 class ModelConfig(_Strict):
     """ConvFM architecture. Ranges are those of the design."""
 
-    embedding_dim: int = Field(default=64, ge=32, le=128,
-                               description="D, per-field embedding size")
-    conv_filters: int = Field(default=64, ge=32, le=128,
-                              description="C, Conv1d output channels")
+    embedding_dim: int = Field(default=64, ge=32, le=128, description="D, per-field embedding size")
+    conv_filters: int = Field(default=64, ge=32, le=128, description="C, Conv1d output channels")
     conv_kernel_size: int = Field(default=3, ge=3, le=7, description="odd; 'same' padding")
     dropout_rate: float = Field(default=0.2, ge=0.1, le=0.5)
     hidden_dims: tuple[int, ...] = Field(default=(128, 64, 32), min_length=1, max_length=6)
@@ -58,27 +56,40 @@ class ModelConfig(_Strict):
 class FeatureConfig(_Strict):
     """How model inputs are built from records (see `ml.features`)."""
 
-    max_skills: int = Field(default=32, ge=1, le=256,
-                            description="skills kept per user or job")
-    max_history: int = Field(default=16, ge=0, le=256, description="most recent liked jobs kept "
-                             "per user for the history fields")
+    max_skills: int = Field(default=32, ge=1, le=256, description="skills kept per user or job")
+    max_history: int = Field(
+        default=16,
+        ge=0,
+        le=256,
+        description="most recent liked jobs kept per user for the history fields",
+    )
     id_embeddings: bool = Field(
-        default=False, description="learn an embedding per user and per job id. Off by default: "
+        default=False,
+        description="learn an embedding per user and per job id. Off by default: "
         "on sparse data (most held-out jobs never seen in training, as on the real job "
         "views) id vectors memorise and lose to content and history; turn it on where "
-        "users and jobs have many interactions each")
+        "users and jobs have many interactions each",
+    )
     min_id_count: int = Field(
-        default=2, ge=1, description="with id_embeddings, users and jobs with fewer training "
-        "positives map to <unk>: their embeddings would be noise, content scores them")
+        default=2,
+        ge=1,
+        description="with id_embeddings, users and jobs with fewer training "
+        "positives map to <unk>: their embeddings would be noise, content scores them",
+    )
     min_skill_count: int = Field(default=2, ge=1, description="rarer skills map to <unk>")
     min_attribute_count: int = Field(
-        default=3, ge=1, description="cities, regions and companies seen fewer times among users "
-        "and jobs map to <unk> (their match still counts through the pair fields)")
-    learned_term_min_df: int = Field(default=3, ge=1,
-                                     description="title terms in >= this many jobs")
+        default=3,
+        ge=1,
+        description="cities, regions and companies seen fewer times among users "
+        "and jobs map to <unk> (their match still counts through the pair fields)",
+    )
+    learned_term_min_df: int = Field(
+        default=3, ge=1, description="title terms in >= this many jobs"
+    )
     max_learned_terms: int = Field(default=2000, ge=0, le=100_000)
-    proximity_scale_km: float = Field(default=50.0, gt=0,
-                                      description="proximity = exp(-km / scale)")
+    proximity_scale_km: float = Field(
+        default=50.0, gt=0, description="proximity = exp(-km / scale)"
+    )
 
 
 class TrainConfig(_Strict):
@@ -95,15 +106,23 @@ class TrainConfig(_Strict):
     batch_size: int = Field(default=1024, ge=1, le=65536)
     epochs: int = Field(default=30, ge=1, le=1000)
     patience: int = Field(default=3, ge=1, le=100, description="epochs without val NDCG gain")
-    negative_ratio: int = Field(default=4, ge=1, le=100,
-                                description="sampled negatives per positive")
+    negative_ratio: int = Field(
+        default=4, ge=1, le=100, description="sampled negatives per positive"
+    )
     local_negative_share: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="share of sampled negatives drawn near the "
-        "positive job (hard negatives: the model must rank within an area)")
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of sampled negatives drawn near the "
+        "positive job (hard negatives: the model must rank within an area)",
+    )
     local_negative_scope: Literal["city", "region"] = Field(
-        default="region", description="'near' for local negatives: same city or same region")
+        default="region", description="'near' for local negatives: same city or same region"
+    )
     id_dropout: float = Field(
-        default=0.1, ge=0.0, lt=1.0,
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
         description="share of training rows whose user/job id is replaced by <unk>, so "
         "cold users and jobs are scored from their content",
     )

@@ -55,11 +55,15 @@ def aggregate_feedback(interactions: Iterable[Interaction]) -> list[Feedback]:
             first = min(e.timestamp for e in positives)
             out.append(Feedback(user_id, job_id, 1.0, strongest, first))
         elif dismissed:
-            out.append(Feedback(user_id, job_id, 0.0, DISMISS_WEIGHT,
-                                min(e.timestamp for e in dismissed)))
+            out.append(
+                Feedback(user_id, job_id, 0.0, DISMISS_WEIGHT, min(e.timestamp for e in dismissed))
+            )
         else:
-            out.append(Feedback(user_id, job_id, 0.0, IMPRESSION_WEIGHT,
-                                min(e.timestamp for e in pair_events)))
+            out.append(
+                Feedback(
+                    user_id, job_id, 0.0, IMPRESSION_WEIGHT, min(e.timestamp for e in pair_events)
+                )
+            )
     out.sort(key=lambda f: (f.user_id, f.time, f.job_id))
     return out
 
@@ -147,8 +151,11 @@ class ExampleSampler:
         job_groups: np.ndarray | None = None,
         local_share: float = 0.0,
     ) -> None:
-        rows = [(user_index[f.user_id], job_index[f.job_id], f.label, f.weight)
-                for f in train if f.user_id in user_index and f.job_id in job_index]
+        rows = [
+            (user_index[f.user_id], job_index[f.job_id], f.label, f.weight)
+            for f in train
+            if f.user_id in user_index and f.job_id in job_index
+        ]
         table = np.array(rows, dtype=np.float64).reshape(-1, 4)
         self.users = table[:, 0].astype(np.int64)
         self.jobs = table[:, 1].astype(np.int64)
@@ -176,19 +183,20 @@ class ExampleSampler:
         neg_jobs = self.catalog_rows[rng.integers(0, len(self.catalog_rows), len(neg_users))]
         if self.local_share > 0:
             group = np.repeat(self.job_groups[self.jobs[positive]], self.negative_ratio)
-            local = (rng.random(len(neg_users)) < self.local_share) & (group > 1) \
+            local = (
+                (rng.random(len(neg_users)) < self.local_share)
+                & (group > 1)
                 & (self._size[group] > 1)
+            )
             offset = (rng.random(int(local.sum())) * self._size[group[local]]).astype(np.int64)
             neg_jobs[local] = self._order[self._start[group[local]] + offset]
         # Redraw the draws that hit one of the user's positives (a few rounds at most:
         # a user whose positives fill the catalog keeps the last draws).
         for _ in range(MAX_REDRAWS):
-            clash = np.flatnonzero(np.isin(neg_users * (1 << 32) + neg_jobs,
-                                           self._positive_keys))
+            clash = np.flatnonzero(np.isin(neg_users * (1 << 32) + neg_jobs, self._positive_keys))
             if not len(clash):
                 break
-            neg_jobs[clash] = self.catalog_rows[rng.integers(0, len(self.catalog_rows),
-                                                             len(clash))]
+            neg_jobs[clash] = self.catalog_rows[rng.integers(0, len(self.catalog_rows), len(clash))]
         users = np.concatenate([self.users, neg_users])
         jobs = np.concatenate([self.jobs, neg_jobs])
         labels = np.concatenate([self.labels, np.zeros(len(neg_users), np.float32)])
@@ -197,8 +205,9 @@ class ExampleSampler:
         return Examples(users[order], jobs[order], labels[order], weights[order])
 
 
-def attach_history(users: Sequence[UserRecord], feedback: Iterable[Feedback],
-                   jobs: Sequence[JobRecord], depth: int) -> list[UserRecord]:
+def attach_history(
+    users: Sequence[UserRecord], feedback: Iterable[Feedback], jobs: Sequence[JobRecord], depth: int
+) -> list[UserRecord]:
     """Users with `history` = their positively rated jobs, most recent first (<= depth)."""
     by_id = {j.job_id: j for j in jobs}
     liked: dict[str, list[Feedback]] = defaultdict(list)
@@ -207,8 +216,9 @@ def attach_history(users: Sequence[UserRecord], feedback: Iterable[Feedback],
             liked[fb.user_id].append(fb)
     out = []
     for user in users:
-        recent = sorted(liked.get(user.user_id, ()), key=lambda f: (f.time, f.job_id),
-                        reverse=True)[:depth]
+        recent = sorted(
+            liked.get(user.user_id, ()), key=lambda f: (f.time, f.job_id), reverse=True
+        )[:depth]
         out.append(replace(user, history=tuple(by_id[f.job_id] for f in recent)))
     return out
 
@@ -222,7 +232,8 @@ def data_fingerprint(
         digest.update(f"u:{user_id}\n".encode())
     for job_id in sorted(j.job_id for j in jobs):
         digest.update(f"j:{job_id}\n".encode())
-    for event in sorted((e.user_id, e.job_id, e.type, e.timestamp.isoformat())
-                        for e in interactions):
+    for event in sorted(
+        (e.user_id, e.job_id, e.type, e.timestamp.isoformat()) for e in interactions
+    ):
         digest.update(("i:" + "|".join(event) + "\n").encode())
     return digest.hexdigest()

@@ -1,5 +1,5 @@
-"""Training and offline evaluation runs over plain records: the `jobrec train` and
-`jobrec evaluate` pipelines without their I/O.
+"""Training runs over plain records: the `jobrec train` pipeline without its I/O, and
+the data preparation it shares with `ml.evaluation`.
 
 Both rank the full active catalog per user, the user's already-seen jobs excluded
 (`ml.metrics`), for ConvFM, its ablations and the baselines alike.
@@ -26,7 +26,7 @@ from ml.baselines import (
     PopularityRanker,
     TfidfRanker,
 )
-from ml.checkpoint import load_checkpoint, save_checkpoint
+from ml.checkpoint import save_checkpoint
 from ml.config import Config, ModelConfig
 from ml.data import (
     ExampleSampler,
@@ -75,23 +75,40 @@ class Prepared:
     catalog_index: dict[str, int]  # job id -> position in `catalog`
 
     def ranking_task(
-        self, targets: dict[str, list[str]], seen: dict[str, set[str]],
-        *, max_users: int | None = None, seed: int = 0,
+        self,
+        targets: dict[str, list[str]],
+        seen: dict[str, set[str]],
+        *,
+        max_users: int | None = None,
+        seed: int = 0,
     ) -> RankingTask:
         """Users with a target in the active catalog; excluded = their seen jobs."""
-        user_ids = sorted(u for u, jobs in targets.items()
-                          if u in self.user_index and any(j in self.catalog_index for j in jobs))
+        user_ids = sorted(
+            u
+            for u, jobs in targets.items()
+            if u in self.user_index and any(j in self.catalog_index for j in jobs)
+        )
         if max_users is not None and len(user_ids) > max_users:
             picked = np.random.default_rng(seed).choice(len(user_ids), max_users, replace=False)
             user_ids = [user_ids[i] for i in sorted(picked)]
-        groups = np.array([hash_group(j.company) for j in
-                           (self.jobs[r] for r in self.catalog_rows)], dtype=np.int64)
+        groups = np.array(
+            [hash_group(j.company) for j in (self.jobs[r] for r in self.catalog_rows)],
+            dtype=np.int64,
+        )
         return RankingTask(
             users=[self.user_index[u] for u in user_ids],
-            relevant=[[self.catalog_index[j] for j in targets[u] if j in self.catalog_index]
-                      for u in user_ids],
-            excluded=[[self.catalog_index[j] for j in seen.get(u, ())
-                       if j in self.catalog_index and j not in targets[u]] for u in user_ids],
+            relevant=[
+                [self.catalog_index[j] for j in targets[u] if j in self.catalog_index]
+                for u in user_ids
+            ],
+            excluded=[
+                [
+                    self.catalog_index[j]
+                    for j in seen.get(u, ())
+                    if j in self.catalog_index and j not in targets[u]
+                ]
+                for u in user_ids
+            ],
             groups=groups,
         )
 
@@ -113,23 +130,33 @@ class Prepared:
         return {
             "popularity": popularity,
             "location-popularity": LocationPopularityRanker(
-                users, [u.user_id for u in self.users], self.job_features,
-                self.job_index, self.catalog, train, popularity),
+                users,
+                [u.user_id for u in self.users],
+                self.job_features,
+                self.job_index,
+                self.catalog,
+                train,
+                popularity,
+            ),
             "content": ContentRanker(self.space, users, self.catalog, popularity),
             "tfidf": TfidfRanker(self.users, self.jobs, self.catalog_rows, train),
-            "item-knn": ItemKnnRanker(self.user_index, self.job_index, self.catalog_rows,
-                                      train),
+            "item-knn": ItemKnnRanker(self.user_index, self.job_index, self.catalog_rows, train),
         }
 
     def sampler(self, config: Config) -> ExampleSampler:
         """Training rows; local negatives come from the positive job's region."""
-        return ExampleSampler(self.split.train, self.user_index, self.job_index,
-                              self.catalog_rows, config.train.negative_ratio,
-                              config.train.seed,
-                              job_groups=self.job_features.categorical[
-                                  :, 1 if config.train.local_negative_scope == "city" else 2
-                              ].numpy(),
-                              local_share=config.train.local_negative_share)
+        return ExampleSampler(
+            self.split.train,
+            self.user_index,
+            self.job_index,
+            self.catalog_rows,
+            config.train.negative_ratio,
+            config.train.seed,
+            job_groups=self.job_features.categorical[
+                :, 1 if config.train.local_negative_scope == "city" else 2
+            ].numpy(),
+            local_share=config.train.local_negative_share,
+        )
 
 
 def hash_group(company: str | None) -> int:
@@ -161,29 +188,47 @@ def prepare(
     catalog_rows = np.array([i for i, j in enumerate(jobs) if j.active], dtype=np.int64)
     catalog = job_features.take(catalog_rows)
     return Prepared(
-        users=list(users), jobs=list(jobs), feedback=feedback, split=split, space=space,
-        user_features=user_features, test_user_features=space.encode_users(test_users),
+        users=list(users),
+        jobs=list(jobs),
+        feedback=feedback,
+        split=split,
+        space=space,
+        user_features=user_features,
+        test_user_features=space.encode_users(test_users),
         job_features=job_features,
         user_index={u.user_id: i for i, u in enumerate(users)},
         job_index={j.job_id: i for i, j in enumerate(jobs)},
-        catalog_rows=catalog_rows, catalog=catalog,
+        catalog_rows=catalog_rows,
+        catalog=catalog,
         catalog_index={job_id: i for i, job_id in enumerate(catalog.ids)},
     )
 
 
-def _train_one(data: Prepared, config: Config, model_config: ModelConfig, *,
-               progress: bool, label: str) -> TrainResult:
+def _train_one(
+    data: Prepared, config: Config, model_config: ModelConfig, *, progress: bool, label: str
+) -> TrainResult:
     k = config.train.eval_k
     targets = {u: [j] for u, j in data.split.validation.items()}
-    val_task = data.ranking_task(targets, data.split.seen,
-                                 max_users=config.train.max_val_users, seed=config.train.seed)
+    val_task = data.ranking_task(
+        targets, data.split.seen, max_users=config.train.max_val_users, seed=config.train.seed
+    )
     validate = None
     if val_task.users:
+
         def validate(model: ConvFM) -> dict[str, float]:
             return evaluate_ranking(data.model_ranker(model), val_task, k=k)
-    return train_convfm(data.space, data.user_features, data.job_features,
-                        data.sampler(config), model_config, config.train, validate,
-                        progress=progress, label=label)
+
+    return train_convfm(
+        data.space,
+        data.user_features,
+        data.job_features,
+        data.sampler(config),
+        model_config,
+        config.train,
+        validate,
+        progress=progress,
+        label=label,
+    )
 
 
 def test_targets(split: Split) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
@@ -210,44 +255,59 @@ def run_training(
     out_dir = Path(out_dir)
     torch.manual_seed(config.train.seed)
     note = say if progress else lambda text: None
-    note(f"preparing features: {len(users)} users, {len(jobs)} jobs, "
-         f"{len(interactions)} interactions")
+    note(
+        f"preparing features: {len(users)} users, {len(jobs)} jobs, "
+        f"{len(interactions)} interactions"
+    )
     data = prepare(users, jobs, interactions, config=config)
     fingerprint = data_fingerprint(users, jobs, interactions)
     k = config.train.eval_k
     test_task = data.ranking_task(*test_targets(data.split))
 
-    note(f"training convfm: at most {config.train.epochs} epochs, "
-         f"{len(data.split.train)} training pairs")
+    note(
+        f"training convfm: at most {config.train.epochs} epochs, "
+        f"{len(data.split.train)} training pairs"
+    )
     main = _train_one(data, config, config.model, progress=progress, label="convfm")
     note(f"evaluating convfm and the baselines on {len(test_task.users)} test users")
-    results = {"convfm": evaluate_ranking(data.model_ranker(main.model, test=True), test_task,
-                                          k=k)}
-    baselines = {name: evaluate_ranking(fn, test_task, k=k)
-                 for name, fn in data.baselines().items()}
+    results = {"convfm": evaluate_ranking(data.model_ranker(main.model, test=True), test_task, k=k)}
+    baselines = {
+        name: evaluate_ranking(fn, test_task, k=k) for name, fn in data.baselines().items()
+    }
     ablations: dict[str, dict[str, float]] = {}
     ablation_histories = {}
     for ablation in config.train.ablations:
         note(f"training the ablation {ablation}")
-        result = _train_one(data, config, config.model.ablated(ablation),
-                            progress=progress, label=ablation)
-        ablations[ablation] = evaluate_ranking(data.model_ranker(result.model, test=True),
-                                               test_task, k=k)
+        result = _train_one(
+            data, config, config.model.ablated(ablation), progress=progress, label=ablation
+        )
+        ablations[ablation] = evaluate_ranking(
+            data.model_ranker(result.model, test=True), test_task, k=k
+        )
         ablation_histories[ablation] = _history(result)
-        save_checkpoint(out_dir / ABLATIONS_DIR / ablation, result.model, data.space,
-                        metrics=ablations[ablation], data_fingerprint=fingerprint,
-                        extra={"ablation": ablation, "train_config": config.train.model_dump(
-                            mode="json")})
+        save_checkpoint(
+            out_dir / ABLATIONS_DIR / ablation,
+            result.model,
+            data.space,
+            metrics=ablations[ablation],
+            data_fingerprint=fingerprint,
+            extra={"ablation": ablation, "train_config": config.train.model_dump(mode="json")},
+        )
 
     positives = sum(f.label > 0 for f in data.split.train)
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(),
         "config": config.model_dump(mode="json"),
         "data": {
-            "users": len(users), "jobs": len(jobs), "active_jobs": len(data.catalog),
-            "interactions": len(interactions), "feedback_pairs": len(data.feedback),
-            "train_positives": positives, "train_negatives": len(data.split.train) - positives,
-            "validation_users": len(data.split.validation), "test_users": len(test_task.users),
+            "users": len(users),
+            "jobs": len(jobs),
+            "active_jobs": len(data.catalog),
+            "interactions": len(interactions),
+            "feedback_pairs": len(data.feedback),
+            "train_positives": positives,
+            "train_negatives": len(data.split.train) - positives,
+            "validation_users": len(data.split.validation),
+            "test_users": len(test_task.users),
             "examples_per_epoch": main.examples_per_epoch,
             "vocabulary_sizes": data.space.vocab_sizes(),
             "learned_terms": len(data.space.extractor.learned_terms),
@@ -258,16 +318,24 @@ def run_training(
         "baselines": baselines,
         "ablations": ablations,
         "training": {**_history(main), "ablations": ablation_histories},
-        "seconds": {"train": round(main.seconds, 2),
-                    "total": round(time.perf_counter() - started, 2)},
+        "seconds": {
+            "train": round(main.seconds, 2),
+            "total": round(time.perf_counter() - started, 2),
+        },
         "machine": machine_info(),
     }
     metadata = save_checkpoint(
-        out_dir, main.model, data.space, metrics=results["convfm"],
+        out_dir,
+        main.model,
+        data.space,
+        metrics=results["convfm"],
         data_fingerprint=fingerprint,
-        extra={"train_config": config.train.model_dump(mode="json"),
-               "trained_at": report["created_at"], "baselines": baselines,
-               "ablations": ablations},
+        extra={
+            "train_config": config.train.model_dump(mode="json"),
+            "trained_at": report["created_at"],
+            "baselines": baselines,
+            "ablations": ablations,
+        },
     )
     report["model_version"] = metadata["model_version"]
     write_json(out_dir / REPORT_FILE, report)
@@ -279,66 +347,26 @@ def _history(result: TrainResult) -> dict[str, Any]:
     return {
         "best_epoch": result.best_epoch,
         "seconds": round(result.seconds, 2),
-        "epochs": [{"epoch": e.epoch, "loss": e.loss, "seconds": round(e.seconds, 2),
-                    **{f"val_{k}": v for k, v in e.validation.items()}}
-                   for e in result.history],
+        "epochs": [
+            {
+                "epoch": e.epoch,
+                "loss": e.loss,
+                "seconds": round(e.seconds, 2),
+                **{f"val_{k}": v for k, v in e.validation.items()},
+            }
+            for e in result.history
+        ],
     }
-
-
-def run_evaluation(
-    checkpoint_path: str | Path,
-    users: Sequence[UserRecord],
-    jobs: Sequence[JobRecord],
-    interactions: Sequence[Interaction],
-    *,
-    holdout: Sequence[tuple[str, str]] | None = None,
-    k: int = 10,
-) -> dict[str, Any]:
-    """Rank the active catalog for held-out users with the checkpoint, its ablations
-    (found under <checkpoint>/ablations) and the baselines.
-
-    Without `holdout`, the targets are the store's own leave-last-out test items and
-    each user's other interactions are excluded. With `holdout` (user_id, job_id) pairs,
-    every job the user interacted with in the store is excluded and baselines learn
-    from all store interactions.
-    """
-    checkpoint = load_checkpoint(checkpoint_path)
-    config = Config(model=checkpoint.model.config, features=checkpoint.space.config)
-    data = prepare(users, jobs, interactions, config=config, space=checkpoint.space,
-                   holdout=holdout is None)
-    if holdout is None:
-        targets, seen = test_targets(data.split)
-    else:
-        targets = {}
-        for user_id, job_id in holdout:
-            targets.setdefault(str(user_id), []).append(str(job_id))
-        seen = data.split.seen
-    task = data.ranking_task(targets, seen)
-    report: dict[str, Any] = {
-        "checkpoint": str(checkpoint_path),
-        "model_version": checkpoint.version,
-        "k": k,
-        "protocol": "holdout csv" if holdout is not None else "leave-last-out of the store",
-        "catalog_size": len(data.catalog),
-        **evaluate_ranking(data.model_ranker(checkpoint.model, test=True), task, k=k),
-        "baselines": {name: evaluate_ranking(fn, task, k=k)
-                      for name, fn in data.baselines().items()},
-        "ablations": {},
-        "data_matches_training": (data_fingerprint(users, jobs, interactions)
-                                  == checkpoint.metadata.get("data_fingerprint")),
-    }
-    ablation_root = Path(checkpoint_path) / ABLATIONS_DIR
-    for path in sorted(ablation_root.iterdir()) if ablation_root.is_dir() else ():
-        ablation = load_checkpoint(path)
-        report["ablations"][path.name] = evaluate_ranking(
-            data.model_ranker(ablation.model, test=True), task, k=k)
-    return report
 
 
 def machine_info() -> dict[str, Any]:
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-            "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
 
 
 def write_json(path: Path, data: Any) -> None:

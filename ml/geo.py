@@ -30,8 +30,12 @@ def great_circle_km(lat1: Tensor, lon1: Tensor, lat2: Tensor, lon2: Tensor) -> T
 
 
 @overload
-def great_circle_km(lat1: float | FloatArray, lon1: float | FloatArray,
-                    lat2: float | FloatArray, lon2: float | FloatArray) -> FloatArray: ...
+def great_circle_km(
+    lat1: float | FloatArray,
+    lon1: float | FloatArray,
+    lat2: float | FloatArray,
+    lon2: float | FloatArray,
+) -> FloatArray: ...
 
 
 def great_circle_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Tensor | FloatArray:
@@ -48,12 +52,13 @@ def great_circle_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Tensor | Floa
         return np.asarray(_haversine_km(np, lat1, lon1, lat2, lon2))
 
 
-def _haversine_km(xp: ModuleType, lat1: _Array, lon1: _Array, lat2: _Array,
-                  lon2: _Array) -> _Array:
+def _haversine_km(xp: ModuleType, lat1: _Array, lon1: _Array, lat2: _Array, lon2: _Array) -> _Array:
     """The haversine formula in the array namespace `xp` (numpy or torch)."""
     lat1, lon1, lat2, lon2 = (xp.deg2rad(v) for v in (lat1, lon1, lat2, lon2))
-    h = (xp.sin((lat2 - lat1) / 2) ** 2
-         + xp.cos(lat1) * xp.cos(lat2) * xp.sin((lon2 - lon1) / 2) ** 2)
+    h = (
+        xp.sin((lat2 - lat1) / 2) ** 2
+        + xp.cos(lat1) * xp.cos(lat2) * xp.sin((lon2 - lon1) / 2) ** 2
+    )
     km: _Array = 2 * EARTH_RADIUS_KM * xp.arcsin(xp.sqrt(xp.clip(h, 0, 1)))
     return km
 

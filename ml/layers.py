@@ -73,8 +73,14 @@ class BatchNorm1d(nn.BatchNorm1d):
     def forward(self, x: Tensor) -> Tensor:
         if self.training and x.shape[0] == 1:
             return F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight, self.bias,
-                training=False, momentum=0.0, eps=self.eps,
+                x,
+                self.running_mean,
+                self.running_var,
+                self.weight,
+                self.bias,
+                training=False,
+                momentum=0.0,
+                eps=self.eps,
             )
         return super().forward(x)
 
@@ -103,9 +109,7 @@ class DeepTower(nn.Module):
     def __init__(self, in_dim: int, hidden_dims: tuple[int, ...], dropout: float) -> None:
         super().__init__()
         dims = (in_dim, *hidden_dims)
-        self.blocks = nn.Sequential(
-            *(DenseBlock(a, b, dropout) for a, b in pairwise(dims))
-        )
+        self.blocks = nn.Sequential(*(DenseBlock(a, b, dropout) for a, b in pairwise(dims)))
         self.out = nn.Linear(dims[-1], 1)
 
     @property

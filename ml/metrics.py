@@ -15,8 +15,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-METRIC_NAMES = ("hr", "precision", "recall", "f1", "ndcg", "map", "mrr", "auc",
-                "coverage", "diversity")
+METRIC_NAMES = (
+    "hr",
+    "precision",
+    "recall",
+    "f1",
+    "ndcg",
+    "map",
+    "mrr",
+    "auc",
+    "coverage",
+    "diversity",
+)
 
 
 @dataclass(frozen=True)
@@ -83,8 +93,9 @@ def evaluate_ranking(
     return out
 
 
-def _accumulate(sums: dict[str, float], ranks: list[int], n_candidates: int,
-                groups: np.ndarray, k: int) -> None:
+def _accumulate(
+    sums: dict[str, float], ranks: list[int], n_candidates: int, groups: np.ndarray, k: int
+) -> None:
     """Add one user's metrics to `sums`: `ranks` of the relevant jobs (1-based, ascending)
     among `n_candidates`, `groups` [k] the top k's companies (-1: none)."""
     n_rel = len(ranks)

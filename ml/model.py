@@ -77,16 +77,17 @@ class ConvFM(nn.Module):
             {v: nn.Embedding(vocab_sizes[v], dim, padding_idx=0) for v in vocabs}
         )
         self.weights = nn.ModuleDict(
-            {f.name: nn.Embedding(vocab_sizes[_vocab(f)], 1, padding_idx=0)
-             for f in (*self.categorical, *self.bags)}
+            {
+                f.name: nn.Embedding(vocab_sizes[_vocab(f)], 1, padding_idx=0)
+                for f in (*self.categorical, *self.bags)
+            }
         )
         self.dense_vectors = nn.Parameter(torch.empty(n_dense, dim))
         self.dense_weights = nn.Parameter(torch.zeros(n_dense))
         self.bias = nn.Parameter(torch.zeros(()))
         # Position of each field in E when the kinds are concatenated as
         # [categorical..., bags..., dense...]; `order` puts them back in FIELDS order.
-        by_kind = [*self.categorical, *self.bags,
-                   *(f for f in self.fields if f.kind == "dense")]
+        by_kind = [*self.categorical, *self.bags, *(f for f in self.fields if f.kind == "dense")]
         self.register_buffer(
             "order", torch.tensor([by_kind.index(f) for f in self.fields]), persistent=False
         )
@@ -96,14 +97,16 @@ class ConvFM(nn.Module):
         self.fm: FactorizationMachine | None = FactorizationMachine() if config.use_fm else None
         self.conv: ConvPooling | None = (
             ConvPooling(dim, config.conv_filters, config.conv_kernel_size)
-            if config.use_conv else None
+            if config.use_conv
+            else None
         )
         conv_out = config.conv_filters if config.use_conv else 0
         self.deep: DeepTower | None
         self.conv_head: nn.Linear | None
         if config.use_deep:
-            self.deep = DeepTower(len(self.fields) * dim + conv_out, config.hidden_dims,
-                                  config.dropout_rate)
+            self.deep = DeepTower(
+                len(self.fields) * dim + conv_out, config.hidden_dims, config.dropout_rate
+            )
             self.conv_head = None
         else:
             self.deep = None
@@ -140,10 +143,13 @@ class ConvFM(nn.Module):
 
     def field_embeddings(self, x: ModelInput) -> Tensor:
         """E: [B, F, D], fields in `self.fields` order."""
-        parts = [self.embedding(_vocab(f))(x.categorical[:, i])
-                 for i, f in enumerate(self.categorical)]
-        parts += [bag_mean(self.embedding(_vocab(f)).weight, x.bags[:, i])
-                  for i, f in enumerate(self.bags)]
+        parts = [
+            self.embedding(_vocab(f))(x.categorical[:, i]) for i, f in enumerate(self.categorical)
+        ]
+        parts += [
+            bag_mean(self.embedding(_vocab(f)).weight, x.bags[:, i])
+            for i, f in enumerate(self.bags)
+        ]
         stacked = torch.stack(parts, dim=1)
         dense = x.dense.unsqueeze(-1) * self.dense_vectors  # [B, Fd, D]
         return torch.cat([stacked, dense], dim=1).index_select(1, self.order)

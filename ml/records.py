@@ -14,7 +14,12 @@ from ml.locations import Place
 
 InteractionType = Literal["impression", "view", "click", "apply", "save", "dismiss"]
 INTERACTION_TYPES: tuple[InteractionType, ...] = (
-    "impression", "view", "click", "apply", "save", "dismiss",
+    "impression",
+    "view",
+    "click",
+    "apply",
+    "save",
+    "dismiss",
 )
 
 
@@ -29,8 +34,8 @@ class JobRecord:
     company: str | None = None
     place: Place | None = None
     remote: bool = False
-    salary_min_usd: float | None = None
-    salary_max_usd: float | None = None
+    salary_annual_min_usd: float | None = None
+    salary_annual_max_usd: float | None = None
     active: bool = True
 
 

@@ -27,8 +27,9 @@ def plot_learning_curve(training: dict[str, Any], k: int, path: str | Path) -> N
         if any(v is not None for v in values):
             ax_val.plot(epochs, values, style, marker="o", markersize=3, label=name)
     if training.get("best_epoch"):
-        ax_val.axvline(training["best_epoch"], color="grey", linestyle=":",
-                       label="best epoch (restored)")
+        ax_val.axvline(
+            training["best_epoch"], color="grey", linestyle=":", label="best epoch (restored)"
+        )
     ax_loss.set(title="training loss (weighted BCE)", xlabel="epoch", ylabel="loss")
     ax_val.set(title=f"validation NDCG@{k}", xlabel="epoch", ylabel=f"NDCG@{k}")
     for ax in (ax_loss, ax_val):

@@ -22,9 +22,24 @@ PERIODS_PER_YEAR: dict[str, float] = {
     "year": 1.0,
 }
 USD_PER_UNIT: dict[str, float] = {
-    "USD": 1.0, "EUR": 1.08, "GBP": 1.27, "CHF": 1.12, "CAD": 0.73, "AUD": 0.66,
-    "NZD": 0.60, "JPY": 0.0067, "CNY": 0.14, "INR": 0.012, "SGD": 0.74, "SEK": 0.095,
-    "NOK": 0.093, "DKK": 0.145, "PLN": 0.25, "BRL": 0.18, "MXN": 0.055, "ZAR": 0.054,
+    "USD": 1.0,
+    "EUR": 1.08,
+    "GBP": 1.27,
+    "CHF": 1.12,
+    "CAD": 0.73,
+    "AUD": 0.66,
+    "NZD": 0.60,
+    "JPY": 0.0067,
+    "CNY": 0.14,
+    "INR": 0.012,
+    "SGD": 0.74,
+    "SEK": 0.095,
+    "NOK": 0.093,
+    "DKK": 0.145,
+    "PLN": 0.25,
+    "BRL": 0.18,
+    "MXN": 0.055,
+    "ZAR": 0.054,
 }
 CURRENCIES = tuple(USD_PER_UNIT)
 

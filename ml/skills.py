@@ -113,7 +113,10 @@ SKILL_ALIASES: dict[str, tuple[str, ...]] = {
     "marketing": ("digital marketing", "seo", "sem", "social media"),
     "sales": ("inside sales", "outside sales", "business development", "account executive"),
     "customer service": (
-        "customer support", "client service", "customer care", "call center",
+        "customer support",
+        "client service",
+        "customer care",
+        "call center",
         "customer satisfaction",
     ),
     "administrative": ("admin", "administrative assistant", "office assistant", "clerical"),
@@ -137,12 +140,26 @@ SKILL_ALIASES: dict[str, tuple[str, ...]] = {
     "barista": ("coffee",),
     "host": ("hostess",),
     "dishwasher": ("dish washer",),
-    "housekeeping": ("housekeeper", "room attendant", "cleaning", "janitorial", "janitor",
-                     "custodian", "custodial"),
+    "housekeeping": (
+        "housekeeper",
+        "room attendant",
+        "cleaning",
+        "janitorial",
+        "janitor",
+        "custodian",
+        "custodial",
+    ),
     "hospitality": ("hotel", "guest services", "concierge"),
     # logistics and trades
-    "warehouse": ("warehouse associate", "picking", "packing", "picker", "packer",
-                  "order picker", "fulfillment"),
+    "warehouse": (
+        "warehouse associate",
+        "picking",
+        "packing",
+        "picker",
+        "packer",
+        "order picker",
+        "fulfillment",
+    ),
     "package handling": ("package handler", "material handler", "loader", "unloader"),
     "forklift": ("forklift operator", "pallet jack", "reach truck"),
     "shipping": ("receiving", "shipping and receiving", "logistics"),
@@ -153,14 +170,19 @@ SKILL_ALIASES: dict[str, tuple[str, ...]] = {
     "plumbing": ("plumber",),
     "hvac": (),
     "welding": ("welder",),
-    "machine operation": ("machine operator", "cnc", "assembly", "assembler",
-                          "production", "manufacturing"),
+    "machine operation": (
+        "machine operator",
+        "cnc",
+        "assembly",
+        "assembler",
+        "production",
+        "manufacturing",
+    ),
     "security guard": ("security officer", "loss prevention", "guard"),
     # health and care
     "nursing": ("nurse", "rn", "lpn", "registered nurse"),
     "cna": ("certified nursing assistant", "nursing assistant"),
-    "caregiving": ("caregiver", "home health aide", "personal care", "home care",
-                   "companion"),
+    "caregiving": ("caregiver", "home health aide", "personal care", "home care", "companion"),
     "childcare": ("child care", "nanny", "babysitter", "daycare"),
     "medical assistant": ("phlebotomy", "phlebotomist"),
     "pharmacy": ("pharmacy technician", "pharmacist"),
@@ -236,9 +258,7 @@ def canonical_skill(name: str) -> str:
     return _PHRASES.get(tokens, " ".join(tokens))
 
 
-def learn_terms(
-    titles: Sequence[str], *, min_df: int = 3, max_terms: int = 2000
-) -> list[str]:
+def learn_terms(titles: Sequence[str], *, min_df: int = 3, max_terms: int = 2000) -> list[str]:
     """Title words and two-word phrases found in >= `min_df` titles (document frequency).
 
     Stop words, numbers and one- or two-letter words are skipped; the `max_terms` most

@@ -67,8 +67,9 @@ def train_convfm(
     """
     seed_everything(train_config.seed)
     model = ConvFM(space.vocab_sizes(), model_config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate,
-                                 weight_decay=train_config.weight_decay)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+    )
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     dropout_gen = torch.Generator().manual_seed(train_config.seed)
     key = f"ndcg@{train_config.eval_k}"
@@ -144,8 +145,15 @@ class TrainingProgress:
     going: each epoch's start and end, and a line every `every` seconds within one);
     nothing when disabled."""
 
-    def __init__(self, *, enabled: bool, label: str, epochs: int,
-                 terminal: bool | None = None, every: float = 15.0) -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        label: str,
+        epochs: int,
+        terminal: bool | None = None,
+        every: float = 15.0,
+    ) -> None:
         self.enabled, self.label, self.epochs, self.every = enabled, label, epochs, every
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self._progress: Progress | None = None
@@ -164,14 +172,20 @@ class TrainingProgress:
             )
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
                 TimeElapsedColumn(),
             )
             self._progress.__enter__()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if self._progress is not None:
             self._progress.__exit__(exc_type, exc, traceback)
 
@@ -184,7 +198,8 @@ class TrainingProgress:
         self._started = self._last_line = time.perf_counter()
         if self._progress is not None:
             self._task = self._progress.add_task(
-                f"{self.label} epoch {epoch}/{self.epochs}", total=batches)
+                f"{self.label} epoch {epoch}/{self.epochs}", total=batches
+            )
         self._line(f"epoch {epoch}/{self.epochs} started ({batches} batches)")
 
     def advance(self) -> None:
@@ -193,17 +208,18 @@ class TrainingProgress:
             self._progress.advance(self._task)
         elif self.enabled and time.perf_counter() - self._last_line >= self.every:
             self._last_line = time.perf_counter()
-            self._line(f"epoch {self._epoch}/{self.epochs} {self._done}/{self._batches} "
-                       f"batches, {self._last_line - self._started:.0f} s")
+            self._line(
+                f"epoch {self._epoch}/{self.epochs} {self._done}/{self._batches} "
+                f"batches, {self._last_line - self._started:.0f} s"
+            )
 
     def end_epoch(self, log: EpochLog, key: str) -> None:
         val = log.validation.get(key)
-        summary = f"loss {log.loss:.4f}" + (f" val {key} {val:.4f}" if val is not None
-                                            else "")
+        summary = f"loss {log.loss:.4f}" + (f" val {key} {val:.4f}" if val is not None else "")
         if self._progress is not None and self._task is not None:
             self._progress.update(
-                self._task, description=f"{self.label} epoch {log.epoch}/{self.epochs} "
-                                        f"{summary}")
+                self._task, description=f"{self.label} epoch {log.epoch}/{self.epochs} {summary}"
+            )
         self._line(f"epoch {log.epoch}/{self.epochs} done in {log.seconds:.1f} s: {summary}")
 
     def stopped_early(self, epoch: int, best_epoch: int) -> None:

@@ -27,24 +27,37 @@ from ml.locations import Place
 def recommend_query(body: RecommendRequest) -> RecommendQuery:
     """The service's query for a request body."""
     return RecommendQuery(
-        user_id=body.user_id, k=body.max_recommendations,
+        user_id=body.user_id,
+        k=body.max_recommendations,
         filters=FilterSpec(
-            salary_min=body.salary_min, salary_max=body.salary_max,
-            salary_currency=body.salary_currency, salary_period=body.salary_period,
+            salary_min=body.salary_min,
+            salary_max=body.salary_max,
+            salary_currency=body.salary_currency,
+            salary_period=body.salary_period,
             include_unspecified_salary=body.include_unspecified_salary,
             location_preference=body.location_preference,
-            location=_location(body.location), remote=body.remote,
-            companies=tuple(body.companies), employment_types=tuple(body.employment_types),
-            exclude_job_ids=tuple(body.exclude_job_ids), exclude_seen=body.exclude_seen),
-        profile=None if body.profile is None else profile(body.profile))
+            location=_location(body.location),
+            remote=body.remote,
+            companies=tuple(body.companies),
+            employment_types=tuple(body.employment_types),
+            exclude_job_ids=tuple(body.exclude_job_ids),
+            exclude_seen=body.exclude_seen,
+        ),
+        profile=None if body.profile is None else profile(body.profile),
+    )
 
 
 def _location(loc: LocationFilter | None) -> LocationSpec | None:
     if loc is None:
         return None
-    return LocationSpec(city=loc.city, region=loc.region, country=loc.country,
-                        latitude=loc.latitude, longitude=loc.longitude,
-                        radius_km=loc.radius_km)
+    return LocationSpec(
+        city=loc.city,
+        region=loc.region,
+        country=loc.country,
+        latitude=loc.latitude,
+        longitude=loc.longitude,
+        radius_km=loc.radius_km,
+    )
 
 
 def profile(body: UserIn) -> Profile:
@@ -60,56 +73,84 @@ def profile(body: UserIn) -> Profile:
     if "current_company" in given:
         fields.append(("company", body.current_company))
     if "desired_salary" in given:
-        fields.append(("desired_salary_usd", body.desired_salary.annual_usd
-                       if body.desired_salary else None))
+        fields.append(
+            ("desired_salary_usd", body.desired_salary.annual_usd if body.desired_salary else None)
+        )
     return Profile(tuple(fields))
 
 
 def recommend_response(ranked: Ranked, request_id: str) -> RecommendResponse:
     return RecommendResponse(
-        request_id=request_id, user_id=ranked.user_id,
+        request_id=request_id,
+        user_id=ranked.user_id,
         model_version=ranked.state.model_version,
-        catalog_version=ranked.state.catalog.version, cold_start=ranked.cold_start,
-        recommendations=[recommendation(job, score) for job, score in ranked.jobs])
+        catalog_version=ranked.state.catalog.version,
+        cold_start=ranked.cold_start,
+        recommendations=[recommendation(job, score) for job, score in ranked.jobs],
+    )
 
 
 def place_out(place: m.Place | None) -> PlaceOut | None:
     if place is None:
         return None
     label = Place(place.city, place.region, place.region_code, place.country).label
-    return PlaceOut(city=place.city, region=place.region, region_code=place.region_code,
-                    country=place.country, latitude=place.latitude,
-                    longitude=place.longitude, label=label)
+    return PlaceOut(
+        city=place.city,
+        region=place.region,
+        region_code=place.region_code,
+        country=place.country,
+        latitude=place.latitude,
+        longitude=place.longitude,
+        label=label,
+    )
 
 
 def job_out(job: m.Job) -> JobOut:
     salary = None
     if job.salary_period is not None:
-        salary = SalaryOut(min=job.salary_min, max=job.salary_max,
-                           currency=job.salary_currency, period=job.salary_period,
-                           annual_min_usd=job.salary_annual_min_usd,
-                           annual_max_usd=job.salary_annual_max_usd)
-    return JobOut(job_id=job.external_id, title=job.title, description=job.description,
-                  company=job.company.name if job.company else None,
-                  location=place_out(job.place), remote=job.remote,
-                  skills=[s.name for s in job.skills], salary=salary,
-                  employment_type=job.employment_type, posted_at=as_utc(job.posted_at),
-                  expires_at=as_utc(job.expires_at), active=job.active,
-                  updated_at=as_utc(job.updated_at))
+        salary = SalaryOut(
+            min=job.salary_min,
+            max=job.salary_max,
+            currency=job.salary_currency,
+            period=job.salary_period,
+            annual_min_usd=job.salary_annual_min_usd,
+            annual_max_usd=job.salary_annual_max_usd,
+        )
+    return JobOut(
+        job_id=job.external_id,
+        title=job.title,
+        description=job.description,
+        company=job.company.name if job.company else None,
+        location=place_out(job.place),
+        remote=job.remote,
+        skills=[s.name for s in job.skills],
+        salary=salary,
+        employment_type=job.employment_type,
+        posted_at=as_utc(job.posted_at),
+        expires_at=as_utc(job.expires_at),
+        active=job.active,
+        updated_at=as_utc(job.updated_at),
+    )
 
 
 def user_out(user: m.User) -> UserOut:
     desired = None
     if user.desired_salary_amount is not None:
-        desired = DesiredSalaryOut(amount=user.desired_salary_amount,
-                                   currency=user.desired_salary_currency,
-                                   period=user.desired_salary_period,
-                                   annual_usd=user.desired_salary_annual_usd)
-    return UserOut(user_id=user.external_id, headline=user.headline or "",
-                   location=place_out(user.place),
-                   current_company=user.company.name if user.company else None,
-                   skills=[s.name for s in user.skills], desired_salary=desired,
-                   updated_at=as_utc(user.updated_at))
+        desired = DesiredSalaryOut(
+            amount=user.desired_salary_amount,
+            currency=user.desired_salary_currency,
+            period=user.desired_salary_period,
+            annual_usd=user.desired_salary_annual_usd,
+        )
+    return UserOut(
+        user_id=user.external_id,
+        headline=user.headline or "",
+        location=place_out(user.place),
+        current_company=user.company.name if user.company else None,
+        skills=[s.name for s in user.skills],
+        desired_salary=desired,
+        updated_at=as_utc(user.updated_at),
+    )
 
 
 def location_label(job: CatalogJob) -> str | None:
@@ -123,8 +164,17 @@ def location_label(job: CatalogJob) -> str | None:
 def recommendation(job: CatalogJob, score: float) -> Recommendation:
     r = job.record
     return Recommendation(
-        job_id=r.job_id, title=r.title, company=r.company, location=location_label(job),
-        remote=r.remote, salary_min=job.salary_min, salary_max=job.salary_max,
-        salary_currency=job.salary_currency, salary_period=job.salary_period,
-        salary_annual_min_usd=r.salary_min_usd, salary_annual_max_usd=r.salary_max_usd,
-        employment_type=job.employment_type, score=min(max(score, 0.0), 1.0))
+        job_id=r.job_id,
+        title=r.title,
+        company=r.company,
+        location=location_label(job),
+        remote=r.remote,
+        salary_min=job.salary_min,
+        salary_max=job.salary_max,
+        salary_currency=job.salary_currency,
+        salary_period=job.salary_period,
+        salary_annual_min_usd=r.salary_annual_min_usd,
+        salary_annual_max_usd=r.salary_annual_max_usd,
+        employment_type=job.employment_type,
+        score=min(max(score, 0.0), 1.0),
+    )

@@ -26,16 +26,31 @@ from app.errors import JobrecError, UnavailableError
 
 log = logging.getLogger("jobrec.api")
 
-CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
-         413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
-         429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
 DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
-def error_response(status: int, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None, code: str | None = None
-                   ) -> JSONResponse:
+def error_response(
+    status: int,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+    code: str | None = None,
+) -> JSONResponse:
     code = code or CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -43,8 +58,14 @@ def error_response(status: int, message: str, details: Any = None,
 
 def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic errors without the offending input echoed back (it may be large)."""
-    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
-             "type": e.get("type", "")} for e in errors]
+    return [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in errors
+    ]
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -68,11 +89,9 @@ def _response(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, JobrecError):
         return error_response(exc.status, exc.message, exc.details, exc.headers, exc.code)
     if isinstance(exc, RequestValidationError):
-        return error_response(422, "the request is not valid",
-                              validation_details(exc.errors()))
+        return error_response(422, "the request is not valid", validation_details(exc.errors()))
     if isinstance(exc, StarletteHTTPException):
-        message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(
-            exc.status_code).phrase
+        message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
@@ -88,8 +107,13 @@ def _response(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     """Route every exception to the one error shape."""
-    for kind in (JobrecError, RequestValidationError, StarletteHTTPException,
-                 *DATABASE_DOWN, Exception):
+    for kind in (
+        JobrecError,
+        RequestValidationError,
+        StarletteHTTPException,
+        *DATABASE_DOWN,
+        Exception,
+    ):
         app.add_exception_handler(kind, _handler)
 
 
@@ -111,8 +135,7 @@ WHY = {
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses` of the errors an operation can answer, in the error shape."""
-    return {status: {"model": ErrorResponse, "description": WHY[status]}
-            for status in statuses}
+    return {status: {"model": ErrorResponse, "description": WHY[status]} for status in statuses}
 
 
 BODY = (400, 413, 422)  # what any operation that reads a JSON body may answer

@@ -82,11 +82,22 @@ class AccessMiddleware:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.request_seconds.labels(route, scope["method"], str(status)).observe(
-                seconds)
-            access_log.info("%s %s %d", scope["method"], scope["path"], status, extra={
-                "method": scope["method"], "path": scope["path"], "route": route,
-                "status": status, "duration_ms": round(seconds * 1000, 3),
-                "client": (scope.get("client") or ("", 0))[0]})
+                seconds
+            )
+            access_log.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "client": (scope.get("client") or ("", 0))[0],
+                },
+            )
 
 
 class BodyLimitMiddleware:
@@ -170,8 +181,10 @@ class RateLimitMiddleware:
         wait = self.take(self.client_key(scope), now)
         if wait > 0:
             retry = max(1, math.ceil(wait))
-            await error_response(429, f"rate limit of {self.rate:g} requests/s exceeded; "
-                                 f"retry in {retry} s", headers={"Retry-After": str(retry)}
-                                 )(scope, receive, send)
+            await error_response(
+                429,
+                f"rate limit of {self.rate:g} requests/s exceeded; retry in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )(scope, receive, send)
             return
         await self.app(scope, receive, send)

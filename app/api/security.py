@@ -12,8 +12,9 @@ import hmac
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="the service's API_KEY")
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="the service's API_KEY"
+)
 
 
 def require_api_key(request: Request, given: str | None = Security(api_key_header)) -> None:
@@ -21,11 +22,13 @@ def require_api_key(request: Request, given: str | None = Security(api_key_heade
     if expected is None:
         return
     if given is None:
-        raise HTTPException(401, "this endpoint needs the X-API-Key header",
-                            headers={"WWW-Authenticate": "ApiKey"})
+        raise HTTPException(
+            401, "this endpoint needs the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
+        )
     if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(401, "the X-API-Key is not valid",
-                            headers={"WWW-Authenticate": "ApiKey"})
+        raise HTTPException(
+            401, "the X-API-Key is not valid", headers={"WWW-Authenticate": "ApiKey"}
+        )
 
 
 API_KEY_REQUIRED = [Depends(require_api_key)]

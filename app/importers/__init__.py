@@ -44,6 +44,5 @@ def write_all(
     result.events_read = len(events)
     for start in range(0, len(events), batch):
         with session_scope(factory) as session:
-            result.events_inserted += EventRepository(session).add(
-                events[start : start + batch])
+            result.events_inserted += EventRepository(session).add(events[start : start + batch])
     return result

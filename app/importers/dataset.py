@@ -33,8 +33,11 @@ class DatasetError(SourceError):
 
     def __init__(self, errors: list[str]) -> None:
         shown = "\n  ".join(errors[:MAX_ERRORS_SHOWN])
-        more = f"\n  ... and {len(errors) - MAX_ERRORS_SHOWN} more" \
-            if len(errors) > MAX_ERRORS_SHOWN else ""
+        more = (
+            f"\n  ... and {len(errors) - MAX_ERRORS_SHOWN} more"
+            if len(errors) > MAX_ERRORS_SHOWN
+            else ""
+        )
         super().__init__(f"{len(errors)} invalid rows; nothing was imported:\n  {shown}{more}")
         self.errors = errors
 
@@ -59,53 +62,74 @@ def _bool(text: str | None, default: bool) -> bool:
 
 def _location(row: dict[str, str]) -> dict[str, str] | str | None:
     if any(k in row for k in ("city", "region", "country", "latitude", "longitude")):
-        return {k: row[k] for k in ("city", "region", "country", "latitude", "longitude")
-                if k in row}
+        return {
+            k: row[k] for k in ("city", "region", "country", "latitude", "longitude") if k in row
+        }
     return row.get("location")
 
 
 def job_from_row(row: dict) -> tuple[str, JobIn]:
     salary = None
     if "salary_min" in row or "salary_max" in row:
-        salary = {"min": row.get("salary_min"), "max": row.get("salary_max"),
-                  "currency": row.get("salary_currency", "USD"),
-                  "period": row.get("salary_period", "year")}
+        salary = {
+            "min": row.get("salary_min"),
+            "max": row.get("salary_max"),
+            "currency": row.get("salary_currency", "USD"),
+            "period": row.get("salary_period", "year"),
+        }
     return row["job_id"], JobIn(
-        title=row.get("title", ""), description=row.get("description", ""),
-        company=row.get("company"), location=_location(row),
-        remote=_bool(row.get("remote"), False), skills=_list(row.get("skills")),
-        salary=salary, employment_type=row.get("employment_type"),
-        posted_at=row.get("posted_at"), expires_at=row.get("expires_at"),
-        active=_bool(row.get("active"), True))
+        title=row.get("title", ""),
+        description=row.get("description", ""),
+        company=row.get("company"),
+        location=_location(row),
+        remote=_bool(row.get("remote"), False),
+        skills=_list(row.get("skills")),
+        salary=salary,
+        employment_type=row.get("employment_type"),
+        posted_at=row.get("posted_at"),
+        expires_at=row.get("expires_at"),
+        active=_bool(row.get("active"), True),
+    )
 
 
 def user_from_row(row: dict) -> tuple[str, UserIn]:
     desired = None
     if "desired_salary" in row:
-        desired = {"amount": row["desired_salary"],
-                   "currency": row.get("desired_salary_currency", "USD"),
-                   "period": row.get("desired_salary_period", "year")}
+        desired = {
+            "amount": row["desired_salary"],
+            "currency": row.get("desired_salary_currency", "USD"),
+            "period": row.get("desired_salary_period", "year"),
+        }
     return row["user_id"], UserIn(
-        headline=row.get("headline", ""), location=_location(row),
-        current_company=row.get("current_company"), skills=_list(row.get("skills")),
-        desired_salary=desired)
+        headline=row.get("headline", ""),
+        location=_location(row),
+        current_company=row.get("current_company"),
+        skills=_list(row.get("skills")),
+        desired_salary=desired,
+    )
 
 
 def event_from_row(row: dict) -> EventRow:
-    event = EventIn(user_id=row.get("user_id", ""), job_id=row.get("job_id", ""),
-                    type=row.get("type", ""), timestamp=row.get("timestamp"),
-                    idempotency_key=row.get("idempotency_key"))
+    event = EventIn(
+        user_id=row.get("user_id", ""),
+        job_id=row.get("job_id", ""),
+        type=row.get("type", ""),
+        timestamp=row.get("timestamp"),
+        idempotency_key=row.get("idempotency_key"),
+    )
     if event.timestamp is None:
         raise ValueError("timestamp is required in a dataset")
-    timestamp = event.timestamp if event.timestamp.tzinfo else \
-        event.timestamp.replace(tzinfo=UTC)
-    key = event.idempotency_key or \
-        f"dataset:{event.user_id}:{event.job_id}:{event.type}:{timestamp.isoformat()}"
+    timestamp = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=UTC)
+    key = (
+        event.idempotency_key
+        or f"dataset:{event.user_id}:{event.job_id}:{event.type}:{timestamp.isoformat()}"
+    )
     return EventRow(event.user_id, event.job_id, event.type, timestamp, key)
 
 
-def _parse(path: Path, required: set[str], convert: Callable[[dict[str, str]], T],
-           errors: list[str]) -> list[T]:
+def _parse(
+    path: Path, required: set[str], convert: Callable[[dict[str, str]], T], errors: list[str]
+) -> list[T]:
     out: list[T] = []
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -129,8 +153,9 @@ def _parse(path: Path, required: set[str], convert: Callable[[dict[str, str]], T
     return out
 
 
-def read_dataset(directory: str | Path
-                 ) -> tuple[list[tuple[str, JobIn]], list[tuple[str, UserIn]], list[EventRow]]:
+def read_dataset(
+    directory: str | Path,
+) -> tuple[list[tuple[str, JobIn]], list[tuple[str, UserIn]], list[EventRow]]:
     directory = Path(directory)
     if not (directory / "jobs.csv").is_file():
         raise SourceError(f"{directory / 'jobs.csv'} not found")
@@ -140,8 +165,12 @@ def read_dataset(directory: str | Path
     if (directory / "users.csv").is_file():
         users = _parse(directory / "users.csv", {"user_id"}, user_from_row, errors)
     if (directory / "interactions.csv").is_file():
-        events = _parse(directory / "interactions.csv", {"user_id", "job_id", "type",
-                                                         "timestamp"}, event_from_row, errors)
+        events = _parse(
+            directory / "interactions.csv",
+            {"user_id", "job_id", "type", "timestamp"},
+            event_from_row,
+            errors,
+        )
     if errors:
         raise DatasetError(errors)
     return jobs, users, events
@@ -155,12 +184,17 @@ def import_dataset(factory: sessionmaker[Session], directory: str | Path) -> Imp
     new_jobs = {j for j, _ in jobs}
     with session_scope(factory) as session:
         known_users = new_users | UserRepository(session).existing(
-            {e.user_id for e in events} - new_users)
+            {e.user_id for e in events} - new_users
+        )
         known_jobs = new_jobs | JobRepository(session).existing(
-            {e.job_id for e in events} - new_jobs)
-    errors = [f"interactions.csv: user {e.user_id!r} or job {e.job_id!r} is neither in "
-              "the dataset nor in the store" for e in events
-              if e.user_id not in known_users or e.job_id not in known_jobs]
+            {e.job_id for e in events} - new_jobs
+        )
+    errors = [
+        f"interactions.csv: user {e.user_id!r} or job {e.job_id!r} is neither in "
+        "the dataset nor in the store"
+        for e in events
+        if e.user_id not in known_users or e.job_id not in known_jobs
+    ]
     if errors:
         raise DatasetError(errors)
     return write_all(factory, jobs=jobs, users=users, events=events)

@@ -48,16 +48,28 @@ def read_glassdoor(path: str | Path) -> list[tuple[str, JobIn]]:
             salary = parse_salary_text(row["Salary Estimate"])
             title = row["Job Title"].strip()[:300] or "Untitled"
             description = row["Job Description"][:50_000]
-            jobs.append((f"glassdoor-{row_id}", JobIn(
-                title=title,
-                description=description,
-                company=company_name(row["Company Name"]),
-                location=row["Location"].strip()[:200] or None,
-                skills=extractor.extract(f"{title}\n{description}"),
-                salary=(SalaryIn(min=salary.minimum, max=salary.maximum,
-                                 currency=salary.currency, period=salary.period)
-                        if salary else None),
-            )))
+            jobs.append(
+                (
+                    f"glassdoor-{row_id}",
+                    JobIn(
+                        title=title,
+                        description=description,
+                        company=company_name(row["Company Name"]),
+                        location=row["Location"].strip()[:200] or None,
+                        skills=extractor.extract(f"{title}\n{description}"),
+                        salary=(
+                            SalaryIn(
+                                min=salary.minimum,
+                                max=salary.maximum,
+                                currency=salary.currency,
+                                period=salary.period,
+                            )
+                            if salary
+                            else None
+                        ),
+                    ),
+                )
+            )
     return jobs
 
 

@@ -74,19 +74,32 @@ def _title(row: Row) -> str:
     return title.split(" @ ")[0][:300]
 
 
-def read_job_views(directory: str | Path
-                   ) -> tuple[list[tuple[str, JobIn]], list[tuple[str, UserIn]], list[EventRow]]:
+def read_job_views(
+    directory: str | Path,
+) -> tuple[list[tuple[str, JobIn]], list[tuple[str, UserIn]], list[EventRow]]:
     """(jobs, users, events) of the export, ready for `write_all`: the files are read
     (every required column checked first), then each part is built in turn."""
     directory = Path(directory)
-    job_rows = _read(directory / "Jobs.csv", {"Job.ID", "Title", "Position", "Company",
-                                              "City", "State.Name", "State.Code"})
+    job_rows = _read(
+        directory / "Jobs.csv",
+        {"Job.ID", "Title", "Position", "Company", "City", "State.Name", "State.Code"},
+    )
     view_rows = _read(directory / "Job_Views.csv", {"Applicant.ID", "Job.ID", "View.Start"})
-    experience = _read(directory / "Experience.csv", {"Applicant.ID", "Position.Name",
-                                                      "Employer.Name", "City", "State.Code",
-                                                      "Start.Date", "End.Date"})
-    interests = _read(directory / "Positions_Of_Interest.csv",
-                      {"Applicant.ID", "Position.Of.Interest"})
+    experience = _read(
+        directory / "Experience.csv",
+        {
+            "Applicant.ID",
+            "Position.Name",
+            "Employer.Name",
+            "City",
+            "State.Code",
+            "Start.Date",
+            "End.Date",
+        },
+    )
+    interests = _read(
+        directory / "Positions_Of_Interest.csv", {"Applicant.ID", "Position.Of.Interest"}
+    )
     jobs = _jobs(job_rows)
     events, first_view = _views(view_rows, jobs)
     users = _profiles(experience, interests, first_view, jobs)
@@ -100,20 +113,27 @@ def _jobs(rows: list[Row]) -> dict[str, JobIn]:
         if job_id is None:
             continue
         industry = _value(row, "Industry")
-        jobs[job_id] = JobIn(title=_title(row), company=(_value(row, "Company") or "")[:200]
-                             or None, location=_place(row),
-                             description=f"Industry: {industry}" if industry else "")
+        jobs[job_id] = JobIn(
+            title=_title(row),
+            company=(_value(row, "Company") or "")[:200] or None,
+            location=_place(row),
+            description=f"Industry: {industry}" if industry else "",
+        )
     return jobs
 
 
-def _views(rows: list[Row], jobs: dict[str, JobIn]
-           ) -> tuple[list[EventRow], dict[str, tuple[datetime, str]]]:
+def _views(
+    rows: list[Row], jobs: dict[str, JobIn]
+) -> tuple[list[EventRow], dict[str, tuple[datetime, str]]]:
     """One `view` per row of a known job, and each user's first view (time, job id)."""
     events: list[EventRow] = []
     first_view: dict[str, tuple[datetime, str]] = {}
     for row in rows:
-        user_id, job_id, start = (_value(row, "Applicant.ID"), _value(row, "Job.ID"),
-                                  _time(_value(row, "View.Start")))
+        user_id, job_id, start = (
+            _value(row, "Applicant.ID"),
+            _value(row, "Job.ID"),
+            _time(_value(row, "View.Start")),
+        )
         if user_id is None or job_id is None or start is None or job_id not in jobs:
             continue
         key = f"jobviews:{user_id}:{job_id}:{start.isoformat()}"
@@ -123,9 +143,12 @@ def _views(rows: list[Row], jobs: dict[str, JobIn]
     return events, first_view
 
 
-def _profiles(experience: list[Row], interests: list[Row],
-              first_view: dict[str, tuple[datetime, str]], jobs: dict[str, JobIn]
-              ) -> list[tuple[str, UserIn]]:
+def _profiles(
+    experience: list[Row],
+    interests: list[Row],
+    first_view: dict[str, tuple[datetime, str]],
+    jobs: dict[str, JobIn],
+) -> list[tuple[str, UserIn]]:
     history: dict[str, list[Row]] = defaultdict(list)
     for row in experience:
         if (applicant := _value(row, "Applicant.ID")) is not None:
@@ -135,33 +158,53 @@ def _profiles(experience: list[Row], interests: list[Row],
         user_id, position = _value(row, "Applicant.ID"), _value(row, "Position.Of.Interest")
         if user_id and position and position not in wanted[user_id]:
             wanted[user_id].append(position)
-    return [(user_id, _profile(history.get(user_id, []), wanted.get(user_id, []),
-                               jobs.get(first_view[user_id][1]) if user_id in first_view
-                               else None))
-            for user_id in sorted(set(history) | set(wanted) | set(first_view))]
+    return [
+        (
+            user_id,
+            _profile(
+                history.get(user_id, []),
+                wanted.get(user_id, []),
+                jobs.get(first_view[user_id][1]) if user_id in first_view else None,
+            ),
+        )
+        for user_id in sorted(set(history) | set(wanted) | set(first_view))
+    ]
 
 
 def _profile(history: list[Row], wanted: list[str], earliest: JobIn | None) -> UserIn:
     """A user's profile from their experience, their positions of interest and (where
     those lack a place or a headline) their earliest viewed job."""
     # most recent first: current positions (no end date), then by start date
-    past = sorted(history, key=lambda r: (_value(r, "End.Date") is None,
-                                          _value(r, "Start.Date") or ""), reverse=True)
+    past = sorted(
+        history,
+        key=lambda r: (_value(r, "End.Date") is None, _value(r, "Start.Date") or ""),
+        reverse=True,
+    )
     titles = list(wanted)
     for row in past:
         name = _value(row, "Position.Name")
         if name and name not in titles:
             titles.append(name)
     place: PlaceIn | str | None = next(
-        (p for p in map(_place, past) if p is not None and p.city), None)
-    current = next((_value(r, "Employer.Name") for r in past
-                    if _value(r, "End.Date") is None and _value(r, "Employer.Name")), None)
+        (p for p in map(_place, past) if p is not None and p.city), None
+    )
+    current = next(
+        (
+            _value(r, "Employer.Name")
+            for r in past
+            if _value(r, "End.Date") is None and _value(r, "Employer.Name")
+        ),
+        None,
+    )
     if place is None and earliest is not None:
         place = earliest.location
     if not titles and earliest is not None:
         titles = [earliest.title]
-    return UserIn(headline="; ".join(titles)[:2000], location=place,
-                  current_company=current[:200] if current else None)
+    return UserIn(
+        headline="; ".join(titles)[:2000],
+        location=place,
+        current_company=current[:200] if current else None,
+    )
 
 
 def import_job_views(factory: sessionmaker[Session], directory: str | Path) -> ImportResult:

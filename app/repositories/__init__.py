@@ -8,5 +8,14 @@ from app.repositories.events import EventRepository, EventRow
 from app.repositories.jobs import JobRepository
 from app.repositories.users import UserRepository
 
-__all__ = ["CHUNK", "CatalogJob", "CatalogReader", "EventRepository", "EventRow",
-           "JobRepository", "UserRepository", "as_utc", "counts"]
+__all__ = [
+    "CHUNK",
+    "CatalogJob",
+    "CatalogReader",
+    "EventRepository",
+    "EventRow",
+    "JobRepository",
+    "UserRepository",
+    "as_utc",
+    "counts",
+]

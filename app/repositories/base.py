@@ -40,26 +40,36 @@ def chunks(rows: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield rows[start : start + size]
 
 
-def by_ids(stmt: AnySelect, column: ColumnElement[Any] | QueryableAttribute[Any]
-           ) -> AnySelect:
+def by_ids(stmt: AnySelect, column: ColumnElement[Any] | QueryableAttribute[Any]) -> AnySelect:
     """`stmt` for the rows whose `column` is in the bound, expanding list "ids"."""
     return stmt.where(column.in_(bindparam("ids", expanding=True)))
 
 
-def place_of(row: Any, latitude: float | None = None,
-             longitude: float | None = None) -> Place | None:
+def place_of(
+    row: Any, latitude: float | None = None, longitude: float | None = None
+) -> Place | None:
     """The place of a row with the place columns (`place_columns`), or None."""
     if row.city is None and row.region is None and row.country is None:
         return None
-    return Place(city=row.city, region=row.region, region_code=row.region_code,
-                 country=row.country,
-                 latitude=latitude if latitude is not None else row.latitude,
-                 longitude=longitude if longitude is not None else row.longitude)
+    return Place(
+        city=row.city,
+        region=row.region,
+        region_code=row.region_code,
+        country=row.country,
+        latitude=latitude if latitude is not None else row.latitude,
+        longitude=longitude if longitude is not None else row.longitude,
+    )
 
 
 def place_columns() -> tuple[Any, ...]:
-    return (m.Place.city, m.Place.region, m.Place.region_code, m.Place.country,
-            m.Place.latitude, m.Place.longitude)
+    return (
+        m.Place.city,
+        m.Place.region,
+        m.Place.region_code,
+        m.Place.country,
+        m.Place.latitude,
+        m.Place.longitude,
+    )
 
 
 class Repository:
@@ -81,19 +91,26 @@ class Repository:
         given ids (external ids, or row ids), a chunk of ids per execution."""
         if ids is None:
             return list(self.session.execute(stmt))
-        return [r for chunk in chunks(list(ids))
-                for r in self.session.execute(stmt, {"ids": list(chunk)})]
+        return [
+            r
+            for chunk in chunks(list(ids))
+            for r in self.session.execute(stmt, {"ids": list(chunk)})
+        ]
 
     def _ids(self, table: Table, external_ids: Iterable[str]) -> dict[str, int]:
         """external id -> row id of those of `external_ids` in `table`."""
         ids: dict[str, int] = {}
         for chunk in chunks(sorted(set(external_ids))):
-            ids.update(self.session.execute(select(table.c.external_id, table.c.id).where(
-                table.c.external_id.in_(chunk))).all())
+            ids.update(
+                self.session.execute(
+                    select(table.c.external_id, table.c.id).where(table.c.external_id.in_(chunk))
+                ).all()
+            )
         return ids
 
-    def _get_or_create(self, table: Table, key_column: str,
-                       rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+    def _get_or_create(
+        self, table: Table, key_column: str, rows: dict[str, dict[str, Any]]
+    ) -> dict[str, int]:
         """Ids of rows by key, inserting the missing ones (safe under concurrency)."""
         if not rows:
             return {}
@@ -101,16 +118,20 @@ class Repository:
         ids: dict[str, int] = {}
         keys = list(rows)
         for chunk in chunks(keys):
-            ids.update(self.session.execute(
-                select(key_col, table.c.id).where(key_col.in_(chunk))).all())
+            ids.update(
+                self.session.execute(select(key_col, table.c.id).where(key_col.in_(chunk))).all()
+            )
         missing = [rows[k] for k in keys if k not in ids]
         if missing:
             self.session.execute(
-                self._insert(table).on_conflict_do_nothing(index_elements=[key_column]),
-                missing)
+                self._insert(table).on_conflict_do_nothing(index_elements=[key_column]), missing
+            )
             for chunk in chunks([k for k in keys if k not in ids]):
-                ids.update(self.session.execute(
-                    select(key_col, table.c.id).where(key_col.in_(chunk))).all())
+                ids.update(
+                    self.session.execute(
+                        select(key_col, table.c.id).where(key_col.in_(chunk))
+                    ).all()
+                )
         return ids
 
     def company_ids(self, names: Iterable[str]) -> dict[str, int]:
@@ -126,10 +147,18 @@ class Repository:
         """place key -> place id (created if missing)."""
         rows: dict[str, dict[str, Any]] = {}
         for p in places:
-            rows.setdefault(p.key, {
-                "key": p.key, "city": p.city, "region": p.region, "region_code": p.region_code,
-                "country": p.country, "latitude": p.latitude, "longitude": p.longitude,
-            })
+            rows.setdefault(
+                p.key,
+                {
+                    "key": p.key,
+                    "city": p.city,
+                    "region": p.region,
+                    "region_code": p.region_code,
+                    "country": p.country,
+                    "latitude": p.latitude,
+                    "longitude": p.longitude,
+                },
+            )
         return self._get_or_create(m.table(m.Place), "key", rows)
 
     def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -141,25 +170,32 @@ class Repository:
         stmt = self._insert(table)
         update = {c: stmt.excluded[c] for c in values[0] if c != "created_at"}
         self.session.execute(
-            stmt.on_conflict_do_update(index_elements=["external_id"], set_=update), values)
+            stmt.on_conflict_do_update(index_elements=["external_id"], set_=update), values
+        )
         return self._ids(table, {r["external_id"] for r in rows})
 
-    def _replace_skills(self, link: Table, owner: str,
-                        skills: dict[int, Iterable[str]]) -> None:
+    def _replace_skills(self, link: Table, owner: str, skills: dict[int, Iterable[str]]) -> None:
         """Set each owner's skills (canonical names; those with no words are dropped)."""
-        wanted = {oid: sorted({canonical_skill(s) for s in names})
-                  for oid, names in skills.items()}
-        skill_ids = self._get_or_create(m.table(m.Skill), "name", {
-            n: {"name": n} for names in wanted.values() for n in names if n})
+        wanted = {oid: sorted({canonical_skill(s) for s in names}) for oid, names in skills.items()}
+        skill_ids = self._get_or_create(
+            m.table(m.Skill),
+            "name",
+            {n: {"name": n} for names in wanted.values() for n in names if n},
+        )
         for chunk in chunks(list(wanted)):
             self.session.execute(delete(link).where(link.c[owner].in_(chunk)))
-        rows = [{owner: oid, "skill_id": skill_ids[s]}
-                for oid, names in wanted.items() for s in names if s in skill_ids]
+        rows = [
+            {owner: oid, "skill_id": skill_ids[s]}
+            for oid, names in wanted.items()
+            for s in names
+            if s in skill_ids
+        ]
         if rows:
             self.session.execute(link.insert(), rows)
 
-    def _skills_by_owner(self, stmt: AnySelect,
-                         owner_ids: Sequence[int] | None) -> dict[int, tuple[str, ...]]:
+    def _skills_by_owner(
+        self, stmt: AnySelect, owner_ids: Sequence[int] | None
+    ) -> dict[int, tuple[str, ...]]:
         """Skill names per owner row id, from a `skills_select` statement."""
         out: dict[int, list[str]] = {}
         for owner_id, name in self._rows(stmt, owner_ids):
@@ -169,15 +205,24 @@ class Repository:
 
 def skills_select(link: Table, owner: str, *, by_id: bool) -> AnySelect:
     """(owner row id, skill name) of every owner, or of the bound "ids"."""
-    stmt = (select(link.c[owner], m.Skill.name).join(m.Skill, m.Skill.id == link.c.skill_id)
-            .order_by(link.c[owner], m.Skill.name))
+    stmt = (
+        select(link.c[owner], m.Skill.name)
+        .join(m.Skill, m.Skill.id == link.c.skill_id)
+        .order_by(link.c[owner], m.Skill.name)
+    )
     return by_ids(stmt, link.c[owner]) if by_id else stmt
 
 
 def counts(session: Session) -> dict[str, int]:
     """Rows per table of the store."""
-    return {name: session.scalar(select(func.count()).select_from(model)) or 0
-            for name, model in (("users", m.User), ("jobs", m.Job),
-                                ("interactions", m.Interaction),
-                                ("companies", m.Company), ("places", m.Place),
-                                ("skills", m.Skill))}
+    return {
+        name: session.scalar(select(func.count()).select_from(model)) or 0
+        for name, model in (
+            ("users", m.User),
+            ("jobs", m.Job),
+            ("interactions", m.Interaction),
+            ("companies", m.Company),
+            ("places", m.Place),
+            ("skills", m.Skill),
+        )
+    }

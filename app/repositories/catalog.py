@@ -48,11 +48,18 @@ class CatalogReader(JobRepository):
             rows, skills = self.rows(active_only=True)
         else:
             rows, skills = self.rows(sorted(set(external_ids)))
-        return [CatalogJob(record=job_record(r, skills.get(r.id, ())),
-                           updated_at=utc(r.updated_at), salary_min=r.salary_min,
-                           salary_max=r.salary_max, salary_currency=r.salary_currency,
-                           salary_period=r.salary_period, employment_type=r.employment_type)
-                for r in rows]
+        return [
+            CatalogJob(
+                record=job_record(r, skills.get(r.id, ())),
+                updated_at=utc(r.updated_at),
+                salary_min=r.salary_min,
+                salary_max=r.salary_max,
+                salary_currency=r.salary_currency,
+                salary_period=r.salary_period,
+                employment_type=r.employment_type,
+            )
+            for r in rows
+        ]
 
     def versions(self, updated_since: datetime) -> list[tuple[str, datetime]]:
         """(external id, updated_at) of every job updated at or after `updated_since`:
@@ -63,5 +70,4 @@ class CatalogReader(JobRepository):
 
 @cache
 def _versions_since() -> AnySelect:
-    return (select(m.Job.external_id, m.Job.updated_at)
-            .where(m.Job.updated_at >= bindparam("since")))
+    return select(m.Job.external_id, m.Job.updated_at).where(m.Job.updated_at >= bindparam("since"))

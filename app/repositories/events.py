@@ -36,33 +36,52 @@ class EventRepository(Repository):
         unknown_users = sorted({e.user_id for e in events} - set(users))
         unknown_jobs = sorted({e.job_id for e in events} - set(jobs))
         if unknown_users or unknown_jobs:
-            raise NotFoundError(
-                f"unknown user ids {unknown_users[:5]}, job ids {unknown_jobs[:5]}")
+            raise NotFoundError(f"unknown user ids {unknown_users[:5]}, job ids {unknown_jobs[:5]}")
         if not events:
             return 0
         now = datetime.now(UTC)
-        values = [{"user_id": users[e.user_id], "job_id": jobs[e.job_id], "type": e.type,
-                   "occurred_at": e.occurred_at, "idempotency_key": e.idempotency_key,
-                   "created_at": now} for e in events]
+        values = [
+            {
+                "user_id": users[e.user_id],
+                "job_id": jobs[e.job_id],
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+                "idempotency_key": e.idempotency_key,
+                "created_at": now,
+            }
+            for e in events
+        ]
         table = m.table(m.Interaction)
-        stmt = (self._insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
-                .returning(table.c.id))
+        stmt = (
+            self._insert(table)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.id)
+        )
         return len(self.session.execute(stmt, values).all())
 
     def interactions(self, user_id: str | None = None) -> list[Interaction]:
         """Every interaction (or one user's, by external id), oldest first."""
         one = user_id is not None
-        rows = self.session.execute(_interactions_select(one_user=one),
-                                    {"user": user_id} if one else {})
-        return [Interaction(timestamp=utc(r.occurred_at), user_id=r.user, job_id=r.job,
-                            type=r.type) for r in rows]
+        rows = self.session.execute(
+            _interactions_select(one_user=one), {"user": user_id} if one else {}
+        )
+        return [
+            Interaction(timestamp=utc(r.occurred_at), user_id=r.user, job_id=r.job, type=r.type)
+            for r in rows
+        ]
 
 
 @cache
 def _interactions_select(*, one_user: bool) -> AnySelect:
-    stmt = (select(m.User.external_id.label("user"), m.Job.external_id.label("job"),
-                   m.Interaction.type, m.Interaction.occurred_at)
-            .join(m.User, m.User.id == m.Interaction.user_id)
-            .join(m.Job, m.Job.id == m.Interaction.job_id)
-            .order_by(m.Interaction.occurred_at, m.Interaction.id))
+    stmt = (
+        select(
+            m.User.external_id.label("user"),
+            m.Job.external_id.label("job"),
+            m.Interaction.type,
+            m.Interaction.occurred_at,
+        )
+        .join(m.User, m.User.id == m.Interaction.user_id)
+        .join(m.Job, m.Job.id == m.Interaction.job_id)
+        .order_by(m.Interaction.occurred_at, m.Interaction.id)
+    )
     return stmt.where(m.User.external_id == bindparam("user")) if one_user else stmt

@@ -27,52 +27,68 @@ class JobRepository(Repository):
     def upsert(self, items: Sequence[tuple[str, JobIn]]) -> dict[str, int]:
         """Create or replace jobs by external id; returns external id -> row id."""
         jobs = dict(items)  # the last of duplicate ids wins
-        locations = {ext: resolve_location(job.location, job.remote)
-                     for ext, job in jobs.items()}
+        locations = {ext: resolve_location(job.location, job.remote) for ext, job in jobs.items()}
         places = self.place_ids(loc.place for loc in locations.values() if loc.place)
         companies = self.company_ids(job.company for job in jobs.values() if job.company)
-        rows = [_job_row(ext, job, locations[ext].remote, locations[ext].place, places,
-                         companies) for ext, job in jobs.items()]
+        rows = [
+            _job_row(ext, job, locations[ext].remote, locations[ext].place, places, companies)
+            for ext, job in jobs.items()
+        ]
         ids = self._upsert(m.table(m.Job), rows)
-        self._replace_skills(m.job_skills, "job_id",
-                             {ids[ext]: job.skills for ext, job in jobs.items()})
+        self._replace_skills(
+            m.job_skills, "job_id", {ids[ext]: job.skills for ext, job in jobs.items()}
+        )
         return ids
 
     def get(self, external_id: str) -> m.Job | None:
         """The job with its place, company and skills loaded (usable after the session
         closes)."""
         return self.session.scalar(
-            select(m.Job).where(m.Job.external_id == external_id).options(
-                selectinload(m.Job.place), selectinload(m.Job.company),
-                selectinload(m.Job.skills)))
+            select(m.Job)
+            .where(m.Job.external_id == external_id)
+            .options(
+                selectinload(m.Job.place), selectinload(m.Job.company), selectinload(m.Job.skills)
+            )
+        )
 
     def existing(self, external_ids: set[str]) -> set[str]:
         """Those of `external_ids` that are jobs."""
         return set(self._ids(m.table(m.Job), external_ids))
 
-    def rows(self, external_ids: Sequence[str] | None = None, *, active_only: bool = False
-             ) -> tuple[list[Any], dict[int, tuple[str, ...]]]:
+    def rows(
+        self, external_ids: Sequence[str] | None = None, *, active_only: bool = False
+    ) -> tuple[list[Any], dict[int, tuple[str, ...]]]:
         """Rows of `job_select` (every job, the active ones, or those with the given
         ids) and their skills by row id; without ids the rows are most of the table, so
         all skills are read in one scan instead of looked up by job."""
         one = external_ids is not None
         rows = self._rows(job_select(active_only=active_only, by_id=one), external_ids)
-        skills = self._skills_by_owner(_job_skills_select(by_id=one),
-                                       [r.id for r in rows] if one else None)
+        skills = self._skills_by_owner(
+            _job_skills_select(by_id=one), [r.id for r in rows] if one else None
+        )
         return rows, skills
 
-    def records(self, *, active_only: bool = False,
-                external_ids: Sequence[str] | None = None) -> list[JobRecord]:
+    def records(
+        self, *, active_only: bool = False, external_ids: Sequence[str] | None = None
+    ) -> list[JobRecord]:
         """All jobs (or the active ones, or those with the given ids) as model records."""
         rows, skills = self.rows(external_ids, active_only=active_only)
         return [job_record(r, skills.get(r.id, ())) for r in rows]
 
 
-def _job_row(ext: str, job: JobIn, remote: bool, place: Any, places: dict[str, int],
-             companies: dict[str, int]) -> dict[str, Any]:
+def _job_row(
+    ext: str,
+    job: JobIn,
+    remote: bool,
+    place: Any,
+    places: dict[str, int],
+    companies: dict[str, int],
+) -> dict[str, Any]:
     salary = job.salary.to_salary() if job.salary else None
     return {
-        "external_id": ext, "title": job.title, "description": job.description,
+        "external_id": ext,
+        "title": job.title,
+        "description": job.description,
         "company_id": companies.get(name_key(job.company)) if job.company else None,
         "place_id": places[place.key] if place else None,
         "latitude": place.latitude if place else None,
@@ -85,17 +101,26 @@ def _job_row(ext: str, job: JobIn, remote: bool, place: Any, places: dict[str, i
         "salary_annual_min_usd": salary.annual_min_usd if salary else None,
         "salary_annual_max_usd": salary.annual_max_usd if salary else None,
         "employment_type": job.employment_type,
-        "posted_at": job.posted_at, "expires_at": job.expires_at,
+        "posted_at": job.posted_at,
+        "expires_at": job.expires_at,
         "active": job.active,
     }
 
 
 def job_record(r: Any, skills: tuple[str, ...]) -> JobRecord:
     """The model's record of a `job_select` row."""
-    return JobRecord(job_id=r.external_id, title=r.title, description=r.description or "",
-                     skills=skills, company=r.name, place=place_of(r, r.job_lat, r.job_lon),
-                     remote=bool(r.remote), salary_min_usd=r.salary_annual_min_usd,
-                     salary_max_usd=r.salary_annual_max_usd, active=bool(r.active))
+    return JobRecord(
+        job_id=r.external_id,
+        title=r.title,
+        description=r.description or "",
+        skills=skills,
+        company=r.name,
+        place=place_of(r, r.job_lat, r.job_lon),
+        remote=bool(r.remote),
+        salary_annual_min_usd=r.salary_annual_min_usd,
+        salary_annual_max_usd=r.salary_annual_max_usd,
+        active=bool(r.active),
+    )
 
 
 @cache
@@ -103,13 +128,31 @@ def job_select(*, active_only: bool, by_id: bool) -> AnySelect:
     """Every column a job record or a catalog job needs, place and company joined (built
     once: building a statement costs more than running it on a small store)."""
     j = m.Job
-    stmt = (select(j.id, j.external_id, j.title, j.description, j.remote,
-                   j.salary_annual_min_usd, j.salary_annual_max_usd, j.salary_min,
-                   j.salary_max, j.salary_currency, j.salary_period, j.employment_type,
-                   j.active, j.updated_at, j.latitude.label("job_lat"),
-                   j.longitude.label("job_lon"), m.Company.name, *place_columns())
-            .outerjoin(m.Company, m.Company.id == j.company_id)
-            .outerjoin(m.Place, m.Place.id == j.place_id).order_by(j.id))
+    stmt = (
+        select(
+            j.id,
+            j.external_id,
+            j.title,
+            j.description,
+            j.remote,
+            j.salary_annual_min_usd,
+            j.salary_annual_max_usd,
+            j.salary_min,
+            j.salary_max,
+            j.salary_currency,
+            j.salary_period,
+            j.employment_type,
+            j.active,
+            j.updated_at,
+            j.latitude.label("job_lat"),
+            j.longitude.label("job_lon"),
+            m.Company.name,
+            *place_columns(),
+        )
+        .outerjoin(m.Company, m.Company.id == j.company_id)
+        .outerjoin(m.Place, m.Place.id == j.place_id)
+        .order_by(j.id)
+    )
     if active_only:
         stmt = stmt.where(j.active.is_(True))
     return by_ids(stmt, j.external_id) if by_id else stmt

@@ -32,34 +32,45 @@ class UserRepository(Repository):
         users = dict(items)  # the last of duplicate ids wins
         locations = {ext: resolve_location(user.location) for ext, user in users.items()}
         places = self.place_ids(loc.place for loc in locations.values() if loc.place)
-        companies = self.company_ids(u.current_company for u in users.values()
-                                     if u.current_company)
+        companies = self.company_ids(u.current_company for u in users.values() if u.current_company)
         rows = []
         for ext, user in users.items():
             place = locations[ext].place
             desired = user.desired_salary
-            rows.append({
-                "external_id": ext, "headline": user.headline,
-                "place_id": places[place.key] if place else None,
-                "company_id": (companies.get(name_key(user.current_company))
-                               if user.current_company else None),
-                "desired_salary_amount": desired.amount if desired else None,
-                "desired_salary_currency": desired.currency if desired else None,
-                "desired_salary_period": desired.period if desired else None,
-                "desired_salary_annual_usd": desired.annual_usd if desired else None,
-            })
+            rows.append(
+                {
+                    "external_id": ext,
+                    "headline": user.headline,
+                    "place_id": places[place.key] if place else None,
+                    "company_id": (
+                        companies.get(name_key(user.current_company))
+                        if user.current_company
+                        else None
+                    ),
+                    "desired_salary_amount": desired.amount if desired else None,
+                    "desired_salary_currency": desired.currency if desired else None,
+                    "desired_salary_period": desired.period if desired else None,
+                    "desired_salary_annual_usd": desired.annual_usd if desired else None,
+                }
+            )
         ids = self._upsert(m.table(m.User), rows)
-        self._replace_skills(m.user_skills, "user_id",
-                             {ids[ext]: user.skills for ext, user in users.items()})
+        self._replace_skills(
+            m.user_skills, "user_id", {ids[ext]: user.skills for ext, user in users.items()}
+        )
         return ids
 
     def get(self, external_id: str) -> m.User | None:
         """The user with its place, company and skills loaded (usable after the session
         closes)."""
         return self.session.scalar(
-            select(m.User).where(m.User.external_id == external_id).options(
-                selectinload(m.User.place), selectinload(m.User.company),
-                selectinload(m.User.skills)))
+            select(m.User)
+            .where(m.User.external_id == external_id)
+            .options(
+                selectinload(m.User.place),
+                selectinload(m.User.company),
+                selectinload(m.User.skills),
+            )
+        )
 
     def existing(self, external_ids: set[str]) -> set[str]:
         """Those of `external_ids` that are users."""
@@ -69,33 +80,51 @@ class UserRepository(Repository):
         """All users, or those with the given external ids, as model records."""
         one = external_ids is not None
         rows = self._rows(_user_select(by_id=one), external_ids)
-        skills = self._skills_by_owner(_user_skills_select(by_id=one),
-                                       [r.id for r in rows] if one else None)
-        return [UserRecord(user_id=r.external_id, skills=skills.get(r.id, ()),
-                           headline=r.headline or "", place=place_of(r), company=r.name,
-                           desired_salary_usd=r.desired_salary_annual_usd)
-                for r in rows]
+        skills = self._skills_by_owner(
+            _user_skills_select(by_id=one), [r.id for r in rows] if one else None
+        )
+        return [
+            UserRecord(
+                user_id=r.external_id,
+                skills=skills.get(r.id, ()),
+                headline=r.headline or "",
+                place=place_of(r),
+                company=r.name,
+                desired_salary_usd=r.desired_salary_annual_usd,
+            )
+            for r in rows
+        ]
 
     def changes(self, since: datetime) -> set[UserChange]:
         """The profile writes (user, "profile", updated_at) and the events (user,
         "event", row id) written at or after `since`: index range scans. A change is the
         same tuple every time it is read, so a poller can tell the new ones."""
         at = {"since": since}
-        return ({(user, "profile", as_utc(when))
-                 for user, when in self.session.execute(_profiles_since(), at)}
-                | {(user, "event", row)
-                   for user, row in self.session.execute(_events_since(), at)})
+        return {
+            (user, "profile", as_utc(when))
+            for user, when in self.session.execute(_profiles_since(), at)
+        } | {(user, "event", row) for user, row in self.session.execute(_events_since(), at)}
 
 
 # Read statements are built once: building one costs more than running it on a small
 # store, and several run per recommendation request.
 
+
 @cache
 def _user_select(*, by_id: bool) -> AnySelect:
-    stmt = (select(m.User.id, m.User.external_id, m.User.headline,
-                   m.User.desired_salary_annual_usd, m.Company.name, *place_columns())
-            .outerjoin(m.Company, m.Company.id == m.User.company_id)
-            .outerjoin(m.Place, m.Place.id == m.User.place_id).order_by(m.User.id))
+    stmt = (
+        select(
+            m.User.id,
+            m.User.external_id,
+            m.User.headline,
+            m.User.desired_salary_annual_usd,
+            m.Company.name,
+            *place_columns(),
+        )
+        .outerjoin(m.Company, m.Company.id == m.User.company_id)
+        .outerjoin(m.Place, m.Place.id == m.User.place_id)
+        .order_by(m.User.id)
+    )
     return by_ids(stmt, m.User.external_id) if by_id else stmt
 
 
@@ -106,12 +135,15 @@ def _user_skills_select(*, by_id: bool) -> AnySelect:
 
 @cache
 def _profiles_since() -> AnySelect:
-    return (select(m.User.external_id, m.User.updated_at)
-            .where(m.User.updated_at >= bindparam("since")))
+    return select(m.User.external_id, m.User.updated_at).where(
+        m.User.updated_at >= bindparam("since")
+    )
 
 
 @cache
 def _events_since() -> AnySelect:
-    return (select(m.User.external_id, m.Interaction.id)
-            .join(m.Interaction, m.Interaction.user_id == m.User.id)
-            .where(m.Interaction.created_at >= bindparam("since")))
+    return (
+        select(m.User.external_id, m.Interaction.id)
+        .join(m.Interaction, m.Interaction.user_id == m.User.id)
+        .where(m.Interaction.created_at >= bindparam("since"))
+    )

@@ -24,7 +24,8 @@ class ModelService:
             state = self.serving.reload()
         except CheckpointError as exc:
             log.warning("reload refused: %s", exc)
-            raise ConflictError(f"the checkpoint was not loaded, the previous model keeps "
-                                f"serving: {exc}") from None
+            raise ConflictError(
+                f"the checkpoint was not loaded, the previous model keeps serving: {exc}"
+            ) from None
         log.info("reloaded model %s -> %s", previous, state.model_version)
         return previous, state

@@ -65,8 +65,9 @@ class Ranked:
 class RecommendService:
     """Thread-safe: any number of request threads may call it."""
 
-    def __init__(self, serving: Serving, factory: sessionmaker[Session],
-                 two_stage: TwoStage) -> None:
+    def __init__(
+        self, serving: Serving, factory: sessionmaker[Session], two_stage: TwoStage
+    ) -> None:
         self.serving = serving
         self.factory = factory
         self.two_stage = two_stage
@@ -74,16 +75,26 @@ class RecommendService:
         # request's work over TORCH_THREADS, concurrent scoring would only oversubscribe
         # the cores and multiply the peak memory of the intermediates, and every thread
         # that runs torch keeps its own spinning intra-op pool.
-        self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scoring",
-                                           initializer=torch.set_num_threads,
-                                           initargs=(torch.get_num_threads(),))
+        self._scoring = ThreadPoolExecutor(
+            1,
+            thread_name_prefix="scoring",
+            initializer=torch.set_num_threads,
+            initargs=(torch.get_num_threads(),),
+        )
 
     def warm_up(self) -> None:
         """Rank once for a user with nothing known, on the scoring thread: its first
         torch work (intra-op pool, kernels) is paid here, not by the first request."""
         state = self.serving.state
-        self._scoring.submit(rank, state.checkpoint, state.catalog, UserRecord(user_id=""),
-                             JobFilter(), 1, self.two_stage).result()
+        self._scoring.submit(
+            rank,
+            state.checkpoint,
+            state.catalog,
+            UserRecord(user_id=""),
+            JobFilter(),
+            1,
+            self.two_stage,
+        ).result()
 
     def kept(self, query: RecommendQuery) -> Ranked | None:
         """The kept answer to `query`, or None (then call `recommend`). It never waits for
@@ -93,8 +104,14 @@ class RecommendService:
         kept = results.get(query) if results is not None else None
         if kept is None:
             return None
-        return Ranked(user_id=query.user_id, cold_start=kept.cold_start, jobs=kept.jobs,
-                      state=state, scored=0, kept=True)
+        return Ranked(
+            user_id=query.user_id,
+            cold_start=kept.cold_start,
+            jobs=kept.jobs,
+            state=state,
+            scored=0,
+            kept=True,
+        )
 
     def recommend(self, query: RecommendQuery, *, fresh: bool = False) -> Ranked:
         """Top `query.k` jobs passing every filter: the kept answer to the same query
@@ -108,25 +125,29 @@ class RecommendService:
         ticket = results.ticket() if results is not None else 0  # before the user is read
         with session_scope(self.factory) as session:
             user, seen, cold_start = self._resolve_user(session, state, query)
-        job_filter = build_filter(query.filters, seen=seen,
-                                  known_city=state.catalog.has_city)
-        jobs, scored = self._scoring.submit(rank, state.checkpoint, state.catalog, user,
-                                            job_filter, query.k, self.two_stage).result()
+        job_filter = build_filter(query.filters, seen=seen, known_city=state.catalog.has_city)
+        jobs, scored = self._scoring.submit(
+            rank, state.checkpoint, state.catalog, user, job_filter, query.k, self.two_stage
+        ).result()
         if results is not None:
             results.put(query, query.user_id, ticket, Kept(cold_start, jobs))
-        return Ranked(user_id=query.user_id, cold_start=cold_start, jobs=jobs, state=state,
-                      scored=scored)
+        return Ranked(
+            user_id=query.user_id, cold_start=cold_start, jobs=jobs, state=state, scored=scored
+        )
 
-    def _resolve_user(self, session: Session, state: ServingState, query: RecommendQuery
-                      ) -> tuple[UserRecord, set[str], bool]:
+    def _resolve_user(
+        self, session: Session, state: ServingState, query: RecommendQuery
+    ) -> tuple[UserRecord, set[str], bool]:
         """The user's record from the store (skills, place, company, and the jobs they
         liked as history, by the training rules) with the inline profile on top; the ids
         of every job they interacted with; and whether they are scored from the profile
         alone."""
         stored = UserRepository(session).records([query.user_id])
         if not stored and query.profile is None:
-            raise NotFoundError(f"user {query.user_id!r} not found; send an inline "
-                                "'profile' to score a user who is not in the store")
+            raise NotFoundError(
+                f"user {query.user_id!r} not found; send an inline "
+                "'profile' to score a user who is not in the store"
+            )
         record = stored[0] if stored else UserRecord(user_id=query.user_id)
         seen: set[str] = set()
         if stored:
@@ -138,8 +159,9 @@ class RecommendService:
             in_memory = [job.record for job in map(state.catalog.find, liked_ids) if job]
             known = {record.job_id for record in in_memory}
             missing = [j for j in liked_ids if j not in known]
-            liked = in_memory + (JobRepository(session).records(external_ids=missing)
-                                 if missing else [])
+            liked = in_memory + (
+                JobRepository(session).records(external_ids=missing) if missing else []
+            )
             depth = state.checkpoint.space.config.max_history
             (record,) = attach_history([record], feedback, liked, depth)
         if query.profile is not None:

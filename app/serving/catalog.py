@@ -97,8 +97,12 @@ class CatalogPart:
         return len(self.jobs)
 
 
-def build_part(jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
-               features: EntityFeatures | None = None) -> CatalogPart:
+def build_part(
+    jobs: Sequence[CatalogJob],
+    model: ConvFM,
+    space: FeatureSpace,
+    features: EntityFeatures | None = None,
+) -> CatalogPart:
     """Encode jobs with the checkpoint's feature space (unless their `features` are
     given, row-aligned) and precompute their scores' parts."""
     jobs = tuple(jobs)
@@ -110,8 +114,8 @@ def build_part(jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
         return TextColumn.of(fold(v) if v else "" for v in values)
 
     columns = Columns(
-        annual_min_usd=_floats(j.record.salary_min_usd for j in jobs),
-        annual_max_usd=_floats(j.record.salary_max_usd for j in jobs),
+        annual_min_usd=_floats(j.record.salary_annual_min_usd for j in jobs),
+        annual_max_usd=_floats(j.record.salary_annual_max_usd for j in jobs),
         remote=np.array([j.record.remote for j in jobs], dtype=bool),
         city=text_column(p.city if p else None for p in places),
         region=text_column(p.region if p else None for p in places),
@@ -122,9 +126,13 @@ def build_part(jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
         company=TextColumn.of(name_key(j.record.company) for j in jobs),
         employment_type=TextColumn.of(j.employment_type or "" for j in jobs),
     )
-    return CatalogPart(jobs=jobs, ids=np.array([j.job_id for j in jobs], dtype=str),
-                       scorer=CatalogScorer(model, space, features), columns=columns,
-                       row_of={job.job_id: row for row, job in enumerate(jobs)})
+    return CatalogPart(
+        jobs=jobs,
+        ids=np.array([j.job_id for j in jobs], dtype=str),
+        scorer=CatalogScorer(model, space, features),
+        columns=columns,
+        row_of={job.job_id: row for row, job in enumerate(jobs)},
+    )
 
 
 def _floats(values: Iterable[float | None]) -> np.ndarray:
@@ -143,13 +151,19 @@ class Catalog:
     builds: int = 1  # how many base builds this lineage had
 
     @classmethod
-    def build(cls, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
-              builds: int = 1) -> Catalog:
+    def build(
+        cls, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace, builds: int = 1
+    ) -> Catalog:
         active = [j for j in jobs if j.record.active]
         base = build_part(active, model, space)
-        return cls(base=base, base_visible=np.ones(len(base), dtype=bool), delta=None,
-                   updated_at={j.job_id: j.updated_at for j in jobs},
-                   watermark=max((j.updated_at for j in jobs), default=None), builds=builds)
+        return cls(
+            base=base,
+            base_visible=np.ones(len(base), dtype=bool),
+            delta=None,
+            updated_at={j.job_id: j.updated_at for j in jobs},
+            watermark=max((j.updated_at for j in jobs), default=None),
+            builds=builds,
+        )
 
     def parts(self) -> list[tuple[CatalogPart, np.ndarray | None]]:
         """(part, visible mask or None for all) to rank, base first."""
@@ -160,8 +174,7 @@ class Catalog:
 
     def has_city(self, city: str) -> bool:
         """Whether some job of this snapshot is in that city (folded name)."""
-        return any(part.columns.city.contains(city)
-                   for part, _ in self.parts())
+        return any(part.columns.city.contains(city) for part, _ in self.parts())
 
     def find(self, job_id: str) -> CatalogJob | None:
         """The active job with that id in this snapshot, or None."""
@@ -197,34 +210,51 @@ class Catalog:
         """Those of `jobs` this snapshot does not have in that version."""
         return [j for j in jobs if not self.is_current(j.job_id, j.updated_at)]
 
-    def apply(self, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace,
-              *, max_delta: int) -> Catalog:
+    def apply(
+        self, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace, *, max_delta: int
+    ) -> Catalog:
         """A new snapshot with `jobs` (new, updated or deactivated) applied."""
         jobs = self.changed(jobs)
         if not jobs:
             return self
         updated_at = {**self.updated_at, **{j.job_id: j.updated_at for j in jobs}}
-        watermark = max([j.updated_at for j in jobs] + ([self.watermark] if self.watermark
-                                                        else []))
+        watermark = max([j.updated_at for j in jobs] + ([self.watermark] if self.watermark else []))
         if not any(j.record.active or self.find(j.job_id) for j in jobs):
             # inactive jobs this snapshot does not rank: only the bookkeeping changes
             return replace(self, updated_at=updated_at, watermark=watermark)
         changed_ids = {j.job_id for j in jobs}
         visible = self.base_visible & ~np.isin(self.base.ids, list(changed_ids))
-        unchanged = [j for j in (self.delta.jobs if self.delta else ())
-                     if j.job_id not in changed_ids]
+        unchanged = [
+            j for j in (self.delta.jobs if self.delta else ()) if j.job_id not in changed_ids
+        ]
         delta_jobs = unchanged + [j for j in jobs if j.record.active]
         if len(delta_jobs) > max_delta:
             # merge into a new base; the base jobs still visible keep their encoded
             # features (encoding is most of a build)
             rows = np.flatnonzero(visible)
-            features = EntityFeatures.cat([
-                self.base.scorer.jobs.take(torch.from_numpy(rows)),
-                space.encode_jobs([j.record for j in delta_jobs])])
-            base = build_part([self.base.jobs[i] for i in rows] + delta_jobs, model, space,
-                              features)
-            return Catalog(base=base, base_visible=np.ones(len(base), dtype=bool), delta=None,
-                           updated_at=updated_at, watermark=watermark, builds=self.builds + 1)
+            features = EntityFeatures.cat(
+                [
+                    self.base.scorer.jobs.take(torch.from_numpy(rows)),
+                    space.encode_jobs([j.record for j in delta_jobs]),
+                ]
+            )
+            base = build_part(
+                [self.base.jobs[i] for i in rows] + delta_jobs, model, space, features
+            )
+            return Catalog(
+                base=base,
+                base_visible=np.ones(len(base), dtype=bool),
+                delta=None,
+                updated_at=updated_at,
+                watermark=watermark,
+                builds=self.builds + 1,
+            )
         delta = build_part(delta_jobs, model, space) if delta_jobs else None
-        return Catalog(base=self.base, base_visible=visible, delta=delta,
-                       updated_at=updated_at, watermark=watermark, builds=self.builds)
+        return Catalog(
+            base=self.base,
+            base_visible=visible,
+            delta=delta,
+            updated_at=updated_at,
+            watermark=watermark,
+            builds=self.builds,
+        )

@@ -61,8 +61,8 @@ class FilterSpec:
 class JobFilter:
     """All filters of one request; None / empty means "no constraint"."""
 
-    salary_min_usd: float | None = None  # per year
-    salary_max_usd: float | None = None
+    salary_annual_min_usd: float | None = None  # per year
+    salary_annual_max_usd: float | None = None
     include_unspecified_salary: bool = False
     places: tuple[LocationQuery, ...] = ()  # each must match
     radius: Circle | None = None
@@ -75,14 +75,14 @@ class JobFilter:
         """bool [len(part)]: True where the job satisfies every filter."""
         c = part.columns
         keep = np.ones(len(part), dtype=bool)
-        if self.salary_min_usd is not None or self.salary_max_usd is not None:
+        if self.salary_annual_min_usd is not None or self.salary_annual_max_usd is not None:
             stated = ~np.isnan(c.annual_max_usd)
             ok = stated.copy()
             with np.errstate(invalid="ignore"):
-                if self.salary_min_usd is not None:
-                    ok &= c.annual_max_usd >= self.salary_min_usd
-                if self.salary_max_usd is not None:
-                    ok &= c.annual_min_usd <= self.salary_max_usd
+                if self.salary_annual_min_usd is not None:
+                    ok &= c.annual_max_usd >= self.salary_annual_min_usd
+                if self.salary_annual_max_usd is not None:
+                    ok &= c.annual_min_usd <= self.salary_annual_max_usd
             keep &= ok | (~stated if self.include_unspecified_salary else False)
         for query in self.places:
             keep &= _place_mask(c, query)
@@ -106,8 +106,7 @@ def _place_mask(c: Columns, q: LocationQuery) -> np.ndarray:
     if q.remote:
         keep &= c.remote
     if q.city:
-        keep &= (c.city.isin((q.city, *q.city_names)) if q.city_names
-                 else c.city.equals(q.city))
+        keep &= c.city.isin((q.city, *q.city_names)) if q.city_names else c.city.equals(q.city)
     if q.region:
         keep &= c.region_code.equals(q.region) | c.region.equals(q.region)
     if q.country:
@@ -117,13 +116,18 @@ def _place_mask(c: Columns, q: LocationQuery) -> np.ndarray:
     return keep
 
 
-def build_filter(spec: FilterSpec, *, seen: Iterable[str] = (),
-                 known_city: Callable[[str], bool] = lambda city: False) -> JobFilter:
+def build_filter(
+    spec: FilterSpec,
+    *,
+    seen: Iterable[str] = (),
+    known_city: Callable[[str], bool] = lambda city: False,
+) -> JobFilter:
     """The `JobFilter` of `spec`; the `seen` job ids are excluded when it says so.
 
     A place filter naming a city that neither the gazetteer nor `known_city` (the
     catalog's own cities, folded) knows raises UnknownPlaceError with close matches: it
     would match nothing, most likely a misspelling."""
+
     def per_year(amount: float | None) -> float | None:
         if amount is None:
             return None
@@ -148,8 +152,8 @@ def build_filter(spec: FilterSpec, *, seen: Iterable[str] = (),
     if spec.exclude_seen:
         excluded.update(seen)
     return JobFilter(
-        salary_min_usd=per_year(spec.salary_min),
-        salary_max_usd=per_year(spec.salary_max),
+        salary_annual_min_usd=per_year(spec.salary_min),
+        salary_annual_max_usd=per_year(spec.salary_max),
         include_unspecified_salary=spec.include_unspecified_salary,
         places=tuple(places),
         radius=radius,
@@ -160,8 +164,9 @@ def build_filter(spec: FilterSpec, *, seen: Iterable[str] = (),
     )
 
 
-def _check_city(query: LocationQuery, field: str, text: str | None,
-                known_city: Callable[[str], bool]) -> None:
+def _check_city(
+    query: LocationQuery, field: str, text: str | None, known_city: Callable[[str], bool]
+) -> None:
     if not query.city or known_city(query.city) or gazetteer().knows_city(query.city):
         return
     raise _unknown_place(field, text or query.city, "")
@@ -172,7 +177,8 @@ def _unknown_place(field: str, text: str, why: str) -> UnknownPlaceError:
     hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
     return UnknownPlaceError(
         f"unknown place {text!r} in {field}{why}{hint}",
-        {"field": field, "value": text, "suggestions": suggestions})
+        {"field": field, "value": text, "suggestions": suggestions},
+    )
 
 
 def _radius(loc: LocationSpec) -> Circle:
@@ -182,6 +188,10 @@ def _radius(loc: LocationSpec) -> Circle:
     place = make_place(loc.city, loc.region, loc.country)
     if place is None or place.latitude is None or place.longitude is None:
         where = ", ".join(p for p in (loc.city, loc.region, loc.country) if p)
-        raise _unknown_place("location", where, " for a radius search: give latitude and "
-                             "longitude, or a city of the gazetteer (15,000+ people)")
+        raise _unknown_place(
+            "location",
+            where,
+            " for a radius search: give latitude and "
+            "longitude, or a city of the gazetteer (15,000+ people)",
+        )
     return Circle(place.latitude, place.longitude, loc.radius_km)

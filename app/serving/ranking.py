@@ -43,8 +43,14 @@ class TwoStage:
 
 
 @torch.inference_mode()
-def rank(checkpoint: Checkpoint, catalog: Catalog, user: UserRecord, job_filter: JobFilter,
-         k: int, two_stage: TwoStage) -> tuple[list[tuple[CatalogJob, float]], int]:
+def rank(
+    checkpoint: Checkpoint,
+    catalog: Catalog,
+    user: UserRecord,
+    job_filter: JobFilter,
+    k: int,
+    two_stage: TwoStage,
+) -> tuple[list[tuple[CatalogJob, float]], int]:
     """Score every catalog job that passes the filter (batched), keep the top k; past
     `two_stage.min_candidates` candidates, only the first stage's shortlist is scored.
     Returns ([(job, score)] best first, number of candidates scored)."""
@@ -61,9 +67,15 @@ def rank(checkpoint: Checkpoint, catalog: Catalog, user: UserRecord, job_filter:
     return [(job, score) for score, job in found[:k]], scored
 
 
-def _top(part: CatalogPart, visible: np.ndarray | None, users: EntityFeatures,
-         user_parts: UserParts, job_filter: JobFilter, k: int, two_stage: TwoStage
-         ) -> tuple[Sequence[tuple[float, CatalogJob]], int]:
+def _top(
+    part: CatalogPart,
+    visible: np.ndarray | None,
+    users: EntityFeatures,
+    user_parts: UserParts,
+    job_filter: JobFilter,
+    k: int,
+    two_stage: TwoStage,
+) -> tuple[Sequence[tuple[float, CatalogJob]], int]:
     """The best k jobs of one catalog part that pass the filter (and are `visible`),
     with their scores, and how many candidates were scored."""
     if not len(part):
@@ -83,16 +95,22 @@ def _top(part: CatalogPart, visible: np.ndarray | None, users: EntityFeatures,
     if two_stages:
         return _shortlisted(part, users, user_parts, rows, rejected, n, k, two_stage)
     scorer = part.scorer
-    scores = scorer.score(users, 0, None if rows is None else torch.from_numpy(rows),
-                          user_parts)
+    scores = scorer.score(users, 0, None if rows is None else torch.from_numpy(rows), user_parts)
     if rejected is not None:
         scores.masked_fill_(rejected, -1.0)  # below every probability
     return _best(part, scores, k, n, rows)
 
 
-def _shortlisted(part: CatalogPart, users: EntityFeatures, user_parts: UserParts,
-                 rows: np.ndarray | None, rejected: torch.Tensor | None, n: int, k: int,
-                 two_stage: TwoStage) -> tuple[Sequence[tuple[float, CatalogJob]], int]:
+def _shortlisted(
+    part: CatalogPart,
+    users: EntityFeatures,
+    user_parts: UserParts,
+    rows: np.ndarray | None,
+    rejected: torch.Tensor | None,
+    n: int,
+    k: int,
+    two_stage: TwoStage,
+) -> tuple[Sequence[tuple[float, CatalogJob]], int]:
     """Two stages over the candidates (`rows` of the part, or the whole part less the
     `rejected` rows): the first stage keeps a shortlist, ConvFM ranks it."""
     scorer = part.scorer
@@ -107,8 +125,9 @@ def _shortlisted(part: CatalogPart, users: EntityFeatures, user_parts: UserParts
     else:
         candidates = torch.from_numpy(rows)
         pairs = scorer.pair_features(users, 0, candidates, stand_in=True)
-        shortlist = largest(scorer.first_stage(users, 0, candidates, user_parts, pairs,
-                                               exact=False), size)
+        shortlist = largest(
+            scorer.first_stage(users, 0, candidates, user_parts, pairs, exact=False), size
+        )
         chosen = candidates.index_select(0, shortlist)
         chosen_pairs = pairs.index_select(0, shortlist)
     chosen_pairs = scorer.mend_pairs(users, 0, chosen, chosen_pairs)
@@ -138,10 +157,12 @@ def largest(values: torch.Tensor, m: int) -> torch.Tensor:
     return torch.from_numpy(passed[np.argpartition(v[passed], cut)[cut:]])
 
 
-def _best(part: CatalogPart, scores: torch.Tensor, k: int, n: int, rows: np.ndarray | None
-          ) -> tuple[list[tuple[float, CatalogJob]], int]:
+def _best(
+    part: CatalogPart, scores: torch.Tensor, k: int, n: int, rows: np.ndarray | None
+) -> tuple[list[tuple[float, CatalogJob]], int]:
     """The top k of `scores` (over `rows` of the part, or over every row) and n."""
     top = torch.topk(scores, min(k, n))
     index = top.indices.numpy() if rows is None else rows[top.indices.numpy()]
-    return [(float(s), part.jobs[i]) for s, i in zip(top.values.tolist(), index.tolist(),
-                                                        strict=True)], n
+    return [
+        (float(s), part.jobs[i]) for s, i in zip(top.values.tolist(), index.tolist(), strict=True)
+    ], n

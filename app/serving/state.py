@@ -53,8 +53,7 @@ class ServingState:
         synced_at = datetime.now(UTC)
         with session_scope(factory) as session:
             jobs = CatalogReader(session).jobs()
-        return cls(checkpoint, Catalog.build(jobs, checkpoint.model, checkpoint.space),
-                   synced_at)
+        return cls(checkpoint, Catalog.build(jobs, checkpoint.model, checkpoint.space), synced_at)
 
     @property
     def model_version(self) -> str:
@@ -68,8 +67,7 @@ class ServingState:
 
 def _same(source: tuple[object, ...], owner: object) -> bool:
     """Whether kept answers owned by `owner` were computed from `source`."""
-    return isinstance(owner, tuple) and all(x is y for x, y in zip(source, owner,
-                                                                      strict=True))
+    return isinstance(owner, tuple) and all(x is y for x, y in zip(source, owner, strict=True))
 
 
 def load_state(model_path: str | Path, factory: sessionmaker[Session]) -> ServingState:
@@ -85,9 +83,16 @@ def load_state(model_path: str | Path, factory: sessionmaker[Session]) -> Servin
 class Serving:
     """The state this process serves, and what keeps it fresh; thread-safe."""
 
-    def __init__(self, state: ServingState, factory: sessionmaker[Session], *,
-                 model_path: str | Path, refresh_seconds: float, max_delta: int,
-                 result_cache_size: int) -> None:
+    def __init__(
+        self,
+        state: ServingState,
+        factory: sessionmaker[Session],
+        *,
+        model_path: str | Path,
+        refresh_seconds: float,
+        max_delta: int,
+        result_cache_size: int,
+    ) -> None:
         self._state = state
         self.factory = factory
         self.model_path = str(model_path)
@@ -104,12 +109,24 @@ class Serving:
         self._poller: threading.Thread | None = None
 
     @classmethod
-    def load(cls, model_path: str | Path, factory: sessionmaker[Session], *,
-             refresh_seconds: float, max_delta: int, result_cache_size: int) -> Serving:
+    def load(
+        cls,
+        model_path: str | Path,
+        factory: sessionmaker[Session],
+        *,
+        refresh_seconds: float,
+        max_delta: int,
+        result_cache_size: int,
+    ) -> Serving:
         """Load the checkpoint (raises CheckpointError) and build the catalog."""
-        return cls(load_state(model_path, factory), factory, model_path=model_path,
-                   refresh_seconds=refresh_seconds, max_delta=max_delta,
-                   result_cache_size=result_cache_size)
+        return cls(
+            load_state(model_path, factory),
+            factory,
+            model_path=model_path,
+            refresh_seconds=refresh_seconds,
+            max_delta=max_delta,
+            result_cache_size=result_cache_size,
+        )
 
     @property
     def state(self) -> ServingState:
@@ -170,13 +187,17 @@ class Serving:
                     self._results.evict({user for user, *_ in changes - self._user_changes})
                     self._user_changes = changes
                 reader = CatalogReader(session)
-                changed = [job_id for job_id, at in reader.versions(since)
-                           if not state.catalog.is_current(job_id, at)]
+                changed = [
+                    job_id
+                    for job_id, at in reader.versions(since)
+                    if not state.catalog.is_current(job_id, at)
+                ]
                 jobs = reader.jobs(changed) if changed else []
             catalog = state.catalog
             if jobs:
-                catalog = catalog.apply(jobs, state.checkpoint.model, state.checkpoint.space,
-                                        max_delta=self.max_delta)
+                catalog = catalog.apply(
+                    jobs, state.checkpoint.model, state.checkpoint.space, max_delta=self.max_delta
+                )
             self._serve(replace(state, catalog=catalog, synced_at=synced_at))
             self._polled_at = time.monotonic()
 
@@ -208,8 +229,7 @@ class Serving:
     def start_polling(self) -> None:
         """Poll the store every `refresh_seconds` on a background thread until `close`."""
         if self._poller is None:
-            self._poller = threading.Thread(target=self._poll, name="store-poller",
-                                            daemon=True)
+            self._poller = threading.Thread(target=self._poll, name="store-poller", daemon=True)
             self._poller.start()
 
     def _poll(self) -> None:

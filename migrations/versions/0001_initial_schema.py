@@ -71,14 +71,13 @@ def upgrade() -> None:
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
         sa.CheckConstraint(
-            "salary_period IS NULL OR salary_period IN "
-            "('hour', 'day', 'week', 'month', 'year')",
+            "salary_period IS NULL OR salary_period IN ('hour', 'day', 'week', 'month', 'year')",
             name=op.f("ck_jobs_salary_period"),
         ),
-        sa.ForeignKeyConstraint(["company_id"], ["companies.id"],
-                                name=op.f("fk_jobs_company_id_companies")),
-        sa.ForeignKeyConstraint(["place_id"], ["places.id"],
-                                name=op.f("fk_jobs_place_id_places")),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_jobs_company_id_companies")
+        ),
+        sa.ForeignKeyConstraint(["place_id"], ["places.id"], name=op.f("fk_jobs_place_id_places")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
         sa.UniqueConstraint("external_id", name=op.f("uq_jobs_external_id")),
     )
@@ -99,10 +98,10 @@ def upgrade() -> None:
         sa.Column("desired_salary_annual_usd", sa.Float(), nullable=True),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
-        sa.ForeignKeyConstraint(["company_id"], ["companies.id"],
-                                name=op.f("fk_users_company_id_companies")),
-        sa.ForeignKeyConstraint(["place_id"], ["places.id"],
-                                name=op.f("fk_users_place_id_places")),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_users_company_id_companies")
+        ),
+        sa.ForeignKeyConstraint(["place_id"], ["places.id"], name=op.f("fk_users_place_id_places")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("external_id", name=op.f("uq_users_external_id")),
     )
@@ -110,8 +109,12 @@ def upgrade() -> None:
     op.create_index(op.f("ix_users_place_id"), "users", ["place_id"])
     op.create_table(
         "interactions",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("job_id", sa.Integer(), nullable=False),
         sa.Column("type", sa.String(length=12), nullable=False),
@@ -122,10 +125,15 @@ def upgrade() -> None:
             "type IN ('impression', 'view', 'click', 'apply', 'save', 'dismiss')",
             name=op.f("ck_interactions_type"),
         ),
-        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], ondelete="CASCADE",
-                                name=op.f("fk_interactions_job_id_jobs")),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE",
-                                name=op.f("fk_interactions_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], ondelete="CASCADE", name=op.f("fk_interactions_job_id_jobs")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_interactions_user_id_users"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_interactions")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_interactions_idempotency_key")),
     )
@@ -136,10 +144,18 @@ def upgrade() -> None:
             f"{owner}_skills",
             sa.Column(f"{owner}_id", sa.Integer(), nullable=False),
             sa.Column("skill_id", sa.Integer(), nullable=False),
-            sa.ForeignKeyConstraint([f"{owner}_id"], [f"{table}.id"], ondelete="CASCADE",
-                                    name=op.f(f"fk_{owner}_skills_{owner}_id_{table}")),
-            sa.ForeignKeyConstraint(["skill_id"], ["skills.id"], ondelete="CASCADE",
-                                    name=op.f(f"fk_{owner}_skills_skill_id_skills")),
+            sa.ForeignKeyConstraint(
+                [f"{owner}_id"],
+                [f"{table}.id"],
+                ondelete="CASCADE",
+                name=op.f(f"fk_{owner}_skills_{owner}_id_{table}"),
+            ),
+            sa.ForeignKeyConstraint(
+                ["skill_id"],
+                ["skills.id"],
+                ondelete="CASCADE",
+                name=op.f(f"fk_{owner}_skills_skill_id_skills"),
+            ),
             sa.PrimaryKeyConstraint(f"{owner}_id", "skill_id", name=op.f(f"pk_{owner}_skills")),
         )
 

@@ -58,8 +58,7 @@ class EntityFeatures:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, rows: Tensor | Sequence[int] | npt.NDArray[np.integer[Any]]
-             ) -> EntityFeatures:
+    def take(self, rows: Tensor | Sequence[int] | npt.NDArray[np.integer[Any]]) -> EntityFeatures:
         """The rows `rows` [n], in that order."""
         index = torch.as_tensor(rows, dtype=torch.long)
         return EntityFeatures(
@@ -72,8 +71,7 @@ class EntityFeatures:
         """The rows of `parts`, in order (encoded by the same `FeatureSpace`)."""
         return EntityFeatures(
             ids=tuple(i for part in parts for i in part.ids),
-            **{name: torch.cat([getattr(part, name) for part in parts])
-               for name in TENSOR_FIELDS},
+            **{name: torch.cat([getattr(part, name) for part in parts]) for name in TENSOR_FIELDS},
         )
 
     @staticmethod
@@ -95,8 +93,19 @@ class EntityFeatures:
         )
 
 
-TENSOR_FIELDS = ("categorical", "skills", "coords", "salary", "remote", "key", "attributes",
-                 "history", "history_skills", "history_coords", "history_keys")
+TENSOR_FIELDS = (
+    "categorical",
+    "skills",
+    "coords",
+    "salary",
+    "remote",
+    "key",
+    "attributes",
+    "history",
+    "history_skills",
+    "history_coords",
+    "history_keys",
+)
 
 
 def id_key(external_id: str) -> int:
@@ -106,9 +115,16 @@ def id_key(external_id: str) -> int:
 
 
 def encode_entities(
-    vocabularies: Mapping[str, Vocabulary], max_skills: int, *, ids: Sequence[str],
-    id_vocab: str, places: Sequence[Place | None], companies: Sequence[str | None],
-    skills: Sequence[Sequence[str]], salary: Sequence[float | None], remote: Sequence[bool],
+    vocabularies: Mapping[str, Vocabulary],
+    max_skills: int,
+    *,
+    ids: Sequence[str],
+    id_vocab: str,
+    places: Sequence[Place | None],
+    companies: Sequence[str | None],
+    skills: Sequence[Sequence[str]],
+    salary: Sequence[float | None],
+    remote: Sequence[bool],
 ) -> EntityFeatures:
     """Users or jobs (`id_vocab` "user" or "job"), given column by column, one value per
     entity in each; no history (H = 0: `with_history` adds it)."""
@@ -124,10 +140,15 @@ def encode_entities(
         company_key = name_key(company) if company else None
         lat, lon = (place.latitude, place.longitude) if place is not None else (None, None)
         coords.append((lat, lon) if lat is not None and lon is not None else (math.nan,) * 2)
-        categorical.append((v[id_vocab].index(str(ext_id)), v["city"].index(city_key),
-                            v["region"].index(region_key), v["company"].index(company_key)))
-        attributes.append([id_key(k) if k else 0 for k in (city_key, region_key,
-                                                            company_key)])
+        categorical.append(
+            (
+                v[id_vocab].index(str(ext_id)),
+                v["city"].index(city_key),
+                v["region"].index(region_key),
+                v["company"].index(company_key),
+            )
+        )
+        attributes.append([id_key(k) if k else 0 for k in (city_key, region_key, company_key)])
         encoded = [v["skill"].index(s) for s in names]
         # Known skills first (they carry learned meaning), then unknown ones.
         encoded = sorted(encoded, key=lambda i: i == UNK)[:max_skills]
@@ -137,8 +158,7 @@ def encode_entities(
         categorical=torch.tensor(categorical, dtype=torch.long).reshape(n, len(ENTITY_COLUMNS)),
         skills=torch.tensor(skill_rows, dtype=torch.long).reshape(n, max_skills),
         coords=torch.tensor(coords, dtype=torch.float32).reshape(n, 2),
-        salary=torch.tensor([math.nan if s is None else s for s in salary],
-                            dtype=torch.float32),
+        salary=torch.tensor([math.nan if s is None else s for s in salary], dtype=torch.float32),
         remote=torch.tensor(remote, dtype=torch.float32),
         key=torch.tensor([id_key(i) for i in ids], dtype=torch.long),
         attributes=torch.tensor(attributes, dtype=torch.long).reshape(n, 3),

@@ -94,7 +94,8 @@ ENTITY_COLUMNS = ("id", "city", "region", "company")
 # categorical field -> its column in its side's EntityFeatures.categorical
 CATEGORICAL_COLUMN = {
     f.name: ENTITY_COLUMNS.index("id" if f.name in ("user", "job") else f.name.split("_")[1])
-    for f in FIELDS if f.kind == "categorical"
+    for f in FIELDS
+    if f.kind == "categorical"
 }
 
 

@@ -27,33 +27,49 @@ def stack_dense(values: dict[str, Tensor]) -> Tensor:
     return torch.stack([values[f.name] for f in fields_of("dense")], dim=1)
 
 
-def dense_features(users: EntityFeatures, user_rows: Tensor, jobs: EntityFeatures,
-                   job_rows: Tensor, scale_km: float) -> Tensor:
+def dense_features(
+    users: EntityFeatures,
+    user_rows: Tensor,
+    jobs: EntityFeatures,
+    job_rows: Tensor,
+    scale_km: float,
+) -> Tensor:
     """The dense fields of each pair (users[user_rows[b]], jobs[job_rows[b]]), [B, Fd] in
     `FIELDS` order; `scale_km` is the proximity's."""
     u_attr = users.attributes[user_rows]
     j_attr = jobs.attributes[job_rows]
     j_skills = jobs.skills[job_rows]
-    hist = HistoryMatch(users.history[user_rows], users.history_skills[user_rows],
-                        users.history_coords[user_rows], users.history_keys[user_rows],
-                        jobs.key[job_rows])
-    return stack_dense({
-        "job_remote": jobs.remote[job_rows],
-        "skill_match": skill_match(users.skills[user_rows], j_skills),
-        "history_skill": hist.best_skill_match(j_skills),
-        "same_city": same_key(u_attr[:, 0], j_attr[:, 0]),
-        "history_city": hist.share_same(0, j_attr[:, 0]),
-        "proximity": proximity(users.coords[user_rows], jobs.coords[job_rows], scale_km),
-        "history_proximity": hist.best_proximity(jobs.coords[job_rows], scale_km),
-        "same_region": same_key(u_attr[:, 1], j_attr[:, 1]),
-        "history_region": hist.share_same(1, j_attr[:, 1]),
-        "history_company": hist.share_same(2, j_attr[:, 2]),
-        "salary_fit": salary_fit(users.salary[user_rows], jobs.salary[job_rows]),
-    })
+    hist = HistoryMatch(
+        users.history[user_rows],
+        users.history_skills[user_rows],
+        users.history_coords[user_rows],
+        users.history_keys[user_rows],
+        jobs.key[job_rows],
+    )
+    return stack_dense(
+        {
+            "job_remote": jobs.remote[job_rows],
+            "skill_match": skill_match(users.skills[user_rows], j_skills),
+            "history_skill": hist.best_skill_match(j_skills),
+            "same_city": same_key(u_attr[:, 0], j_attr[:, 0]),
+            "history_city": hist.share_same(0, j_attr[:, 0]),
+            "proximity": proximity(users.coords[user_rows], jobs.coords[job_rows], scale_km),
+            "history_proximity": hist.best_proximity(jobs.coords[job_rows], scale_km),
+            "same_region": same_key(u_attr[:, 1], j_attr[:, 1]),
+            "history_region": hist.share_same(1, j_attr[:, 1]),
+            "history_company": hist.share_same(2, j_attr[:, 2]),
+            "salary_fit": salary_fit(users.salary[user_rows], jobs.salary[job_rows]),
+        }
+    )
 
 
-def dense_features_of_user(space: FeatureSpace, users: EntityFeatures, user_row: int,
-                           jobs: EntityFeatures, job_rows: Tensor | None = None) -> Tensor:
+def dense_features_of_user(
+    space: FeatureSpace,
+    users: EntityFeatures,
+    user_row: int,
+    jobs: EntityFeatures,
+    job_rows: Tensor | None = None,
+) -> Tensor:
     """`dense_features` for ONE user against many jobs (default: all), [n, Fd].
 
     Equal to the batched version (tested) but never copies the user's rows n times: the
@@ -95,27 +111,27 @@ def dense_features_of_user(space: FeatureSpace, users: EntityFeatures, user_row:
         near = proximity(past.unsqueeze(0), j_coords.unsqueeze(1), scale)  # [n, H]
         return (near * valid).max(dim=1).values
 
-    return stack_dense({
-        "job_remote": jobs.remote[job_rows],
-        "skill_match": skill_match(users.skills[user_row].unsqueeze(0).expand(n, -1),
-                                   j_skills),
-        "history_skill": best_history_skill(),
-        "same_city": same_key(u_attr[0].expand(n), j_attr[:, 0]),
-        "history_city": share_same(0, j_attr[:, 0]),
-        "proximity": proximity(users.coords[user_row].expand(n, 2), j_coords, scale),
-        "history_proximity": best_history_proximity(),
-        "same_region": same_key(u_attr[1].expand(n), j_attr[:, 1]),
-        "history_region": share_same(1, j_attr[:, 1]),
-        "history_company": share_same(2, j_attr[:, 2]),
-        "salary_fit": salary_fit(users.salary[user_row], jobs.salary[job_rows]),
-    })
+    return stack_dense(
+        {
+            "job_remote": jobs.remote[job_rows],
+            "skill_match": skill_match(users.skills[user_row].unsqueeze(0).expand(n, -1), j_skills),
+            "history_skill": best_history_skill(),
+            "same_city": same_key(u_attr[0].expand(n), j_attr[:, 0]),
+            "history_city": share_same(0, j_attr[:, 0]),
+            "proximity": proximity(users.coords[user_row].expand(n, 2), j_coords, scale),
+            "history_proximity": best_history_proximity(),
+            "same_region": same_key(u_attr[1].expand(n), j_attr[:, 1]),
+            "history_region": share_same(1, j_attr[:, 1]),
+            "history_company": share_same(2, j_attr[:, 2]),
+            "salary_fit": salary_fit(users.salary[user_row], jobs.salary[job_rows]),
+        }
+    )
 
 
 def history_validity(history_keys: Tensor, job_keys: Tensor) -> Tensor:
     """[n, H]: which of ONE user's H history jobs count against each of n jobs (real
     entries, and never the job itself)."""
-    return (history_keys != 0).unsqueeze(0) & (history_keys.unsqueeze(0)
-                                               != job_keys.unsqueeze(1))
+    return (history_keys != 0).unsqueeze(0) & (history_keys.unsqueeze(0) != job_keys.unsqueeze(1))
 
 
 def history_share(past_values: Tensor, job_values: Tensor, valid: Tensor) -> Tensor:
@@ -123,8 +139,11 @@ def history_share(past_values: Tensor, job_values: Tensor, valid: Tensor) -> Ten
     (known) value: [n] -> [n]."""
     if past_values.shape[0] == 0:
         return torch.zeros(len(job_values))
-    same = (past_values.unsqueeze(0) == job_values.unsqueeze(1)) & valid \
+    same = (
+        (past_values.unsqueeze(0) == job_values.unsqueeze(1))
+        & valid
         & (job_values != 0).unsqueeze(1)
+    )
     return same.sum(1).float() / valid.sum(1).clamp(min=1).float()
 
 
@@ -135,8 +154,14 @@ class HistoryMatch:
     history_coords [B, H, 2], history_keys [B, H] (0 = none), job_keys [B].
     """
 
-    def __init__(self, history: Tensor, history_skills: Tensor, history_coords: Tensor,
-                 history_keys: Tensor, job_keys: Tensor) -> None:
+    def __init__(
+        self,
+        history: Tensor,
+        history_skills: Tensor,
+        history_coords: Tensor,
+        history_keys: Tensor,
+        job_keys: Tensor,
+    ) -> None:
         self.history = history
         self.history_skills = history_skills
         self.history_coords = history_coords
@@ -147,8 +172,11 @@ class HistoryMatch:
         """Share of the user's other history jobs with the job's (known) value: [B]."""
         if self.history.shape[1] == 0:
             return torch.zeros(len(job_values))
-        same = (self.history[:, :, column] == job_values.unsqueeze(1)) & self.valid \
+        same = (
+            (self.history[:, :, column] == job_values.unsqueeze(1))
+            & self.valid
             & (job_values != 0).unsqueeze(1)
+        )
         return same.sum(1).float() / self.count
 
     def best_proximity(self, job_coords: Tensor, scale_km: float) -> Tensor:

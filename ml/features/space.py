@@ -93,17 +93,20 @@ class FeatureSpace:
         skills = [s for u in users for s in draft.user_skills(u)]
         skills += [s for j in jobs for s in draft.job_skills(j)]
         places = [p for p in (*(u.place for u in users), *(j.place for j in jobs)) if p]
-        companies = [name_key(c) for c in (*(u.company for u in users),
-                                          *(j.company for j in jobs)) if c]
+        companies = [
+            name_key(c) for c in (*(u.company for u in users), *(j.company for j in jobs)) if c
+        ]
         id_pairs = pairs if config.id_embeddings else []
         vocabularies = {
             "user": Vocabulary.build((u for u, _ in id_pairs), min_count=config.min_id_count),
             "job": Vocabulary.build((j for _, j in id_pairs), min_count=config.min_id_count),
             "skill": Vocabulary.build(skills, min_count=config.min_skill_count),
-            "city": Vocabulary.build((p.city_key for p in places),
-                                     min_count=config.min_attribute_count),
-            "region": Vocabulary.build((p.region_key for p in places),
-                                       min_count=config.min_attribute_count),
+            "city": Vocabulary.build(
+                (p.city_key for p in places), min_count=config.min_attribute_count
+            ),
+            "region": Vocabulary.build(
+                (p.region_key for p in places), min_count=config.min_attribute_count
+            ),
             "company": Vocabulary.build(companies, min_count=config.min_attribute_count),
         }
         return cls(vocabularies, terms, config)
@@ -160,7 +163,8 @@ class FeatureSpace:
     def encode_users(self, users: Sequence[UserRecord]) -> EntityFeatures:
         """Users with their history: the `max_history` most recent liked jobs each."""
         base = encode_entities(
-            self.vocabularies, self.config.max_skills,
+            self.vocabularies,
+            self.config.max_skills,
             ids=[u.user_id for u in users],
             id_vocab="user",
             places=[u.place for u in users],
@@ -188,34 +192,45 @@ class FeatureSpace:
     def encode_jobs(self, jobs: Sequence[JobRecord]) -> EntityFeatures:
         """Jobs, one row each (no history: H = 0)."""
         return encode_entities(
-            self.vocabularies, self.config.max_skills,
+            self.vocabularies,
+            self.config.max_skills,
             ids=[j.job_id for j in jobs],
             id_vocab="job",
             places=[j.place for j in jobs],
             companies=[j.company for j in jobs],
             skills=[self.job_skills(j) for j in jobs],
-            salary=[j.salary_max_usd for j in jobs],
+            salary=[j.salary_annual_max_usd for j in jobs],
             remote=[j.remote for j in jobs],
         )
 
     # -- pairs -------------------------------------------------------------------------
 
     def pairs(
-        self, users: EntityFeatures, user_rows: Tensor, jobs: EntityFeatures, job_rows: Tensor,
-        *, dense: bool = True,
+        self,
+        users: EntityFeatures,
+        user_rows: Tensor,
+        jobs: EntityFeatures,
+        job_rows: Tensor,
+        *,
+        dense: bool = True,
     ) -> ModelInput:
         """Model input for the pairs (users[user_rows[b]], jobs[job_rows[b]]), b < B;
         `dense=False` leaves the dense fields at zero (and skips computing them)."""
         side_rows = {"user": users.categorical[user_rows], "job": jobs.categorical[job_rows]}
-        categorical = torch.stack([side_rows[f.side][:, CATEGORICAL_COLUMN[f.name]]
-                                   for f in fields_of("categorical")], dim=1)
+        categorical = torch.stack(
+            [side_rows[f.side][:, CATEGORICAL_COLUMN[f.name]] for f in fields_of("categorical")],
+            dim=1,
+        )
         u_skills = users.skills[user_rows]
         j_skills = jobs.skills[job_rows]
         # Trim the bags to the longest non-empty prefix in this batch (same values).
         width = max(longest_bag(u_skills), longest_bag(j_skills), 1)
         bags = torch.stack([fit_width(u_skills, width), fit_width(j_skills, width)], dim=1)
-        values = (self.dense_features(users, user_rows, jobs, job_rows) if dense else
-                  torch.zeros((len(categorical), len(fields_of("dense")))))
+        values = (
+            self.dense_features(users, user_rows, jobs, job_rows)
+            if dense
+            else torch.zeros((len(categorical), len(fields_of("dense"))))
+        )
         return ModelInput(categorical, bags, values)
 
     def blank_users(self, n: int = 1) -> EntityFeatures:
@@ -226,5 +241,4 @@ class FeatureSpace:
         self, users: EntityFeatures, user_rows: Tensor, jobs: EntityFeatures, job_rows: Tensor
     ) -> Tensor:
         """The dense fields of each pair, [B, Fd] in `FIELDS` order."""
-        return dense_features(users, user_rows, jobs, job_rows,
-                              self.config.proximity_scale_km)
+        return dense_features(users, user_rows, jobs, job_rows, self.config.proximity_scale_km)

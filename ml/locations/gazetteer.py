@@ -13,15 +13,26 @@ from typing import Any, NotRequired, TypedDict
 from ml.text import fold
 
 _COUNTRY_ALIASES = {
-    "usa": "US", "u.s.": "US", "u.s.a.": "US", "united states of america": "US",
-    "america": "US", "uk": "GB", "england": "GB", "great britain": "GB",
+    "usa": "US",
+    "u.s.": "US",
+    "u.s.a.": "US",
+    "united states of america": "US",
+    "america": "US",
+    "uk": "GB",
+    "england": "GB",
+    "great britain": "GB",
 }
 # Short names people type for a city, folded -> the place they mean. ("LA" is left to
 # Louisiana, as a state code; "DC" is the District of Columbia already.)
 PLACE_ALIASES = {
-    "sf": "San Francisco, CA", "san fran": "San Francisco, CA", "nyc": "New York, NY",
-    "new york city": "New York, NY", "philly": "Philadelphia, PA",
-    "vegas": "Las Vegas, NV", "nola": "New Orleans, LA", "chi-town": "Chicago, IL",
+    "sf": "San Francisco, CA",
+    "san fran": "San Francisco, CA",
+    "nyc": "New York, NY",
+    "new york city": "New York, NY",
+    "philly": "Philadelphia, PA",
+    "vegas": "Las Vegas, NV",
+    "nola": "New Orleans, LA",
+    "chi-town": "Chicago, IL",
 }
 # Metropolitan areas, folded -> (centre city, country, US state, radius in km): a
 # filter for the area keeps the jobs within the radius of the centre.
@@ -103,8 +114,7 @@ class Gazetteer:
             if country == "" and key not in names:
                 city = self.find_city(key) or cities[0]
                 code = city["countrycode"]
-                where = (city["admin1code"] if code == "US"
-                         else self.country_names.get(code, code))
+                where = city["admin1code"] if code == "US" else self.country_names.get(code, code)
                 names[key] = (f"{city['name']}, {where}", city["population"])
         names.update((alias, (place, large)) for alias, place in PLACE_ALIASES.items())
         names.update((area, (area.title(), large)) for area in AREAS)

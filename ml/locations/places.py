@@ -30,8 +30,9 @@ class Place:
     @property
     def key(self) -> str:
         """'san francisco|ca|us': unique per place (the store's places.key)."""
-        return "|".join(fold(x or "") for x in (self.city, self.region_code or self.region,
-                                                 self.country))
+        return "|".join(
+            fold(x or "") for x in (self.city, self.region_code or self.region, self.country)
+        )
 
     @property
     def city_key(self) -> str | None:

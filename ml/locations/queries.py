@@ -77,7 +77,7 @@ def _parse_location_query(text: str | None) -> LocationQuery:
 
 
 def _one_part_query(part: str) -> LocationQuery:
-    """"ca", "texas", "usa" or a city."""
+    """ "ca", "texas", "usa" or a city."""
     state = _us_state_key(part)
     if state:
         return LocationQuery(region=state, country="us")
@@ -88,7 +88,7 @@ def _one_part_query(part: str) -> LocationQuery:
 
 
 def _two_part_query(first: str, second: str) -> LocationQuery:
-    """"austin, tx", "texas, usa", "paris, france" or a city and a region."""
+    """ "austin, tx", "texas, usa", "paris, france" or a city and a region."""
     state = _us_state_key(second)
     if state:
         return LocationQuery(city=first, region=state, country="us")
@@ -121,8 +121,7 @@ def location_query(city: str | None, region: str | None, country: str | None) ->
         state = _us_state_key(region) if iso in (None, "us") else None
         region_key = state or fold(region)
         iso = iso or ("us" if state else None)
-    return _with_city_names(LocationQuery(city=fold(city) or None, region=region_key,
-                                          country=iso))
+    return _with_city_names(LocationQuery(city=fold(city) or None, region=region_key, country=iso))
 
 
 def _with_city_names(query: LocationQuery) -> LocationQuery:

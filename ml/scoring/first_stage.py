@@ -40,8 +40,9 @@ class FirstStage:
     rows `pair_table_rows` of `per_job`), then its setting fields.
     """
 
-    def __init__(self, job: Parts | None, pair: Parts, pairs: CatalogPairs,
-                 pair_columns: Tensor, *, fm: bool) -> None:
+    def __init__(
+        self, job: Parts | None, pair: Parts, pairs: CatalogPairs, pair_columns: Tensor, *, fm: bool
+    ) -> None:
         self.job, self.pair, self.pairs, self.fm = job, pair, pairs, fm
         if job is None:
             self.bias = torch.zeros(0)
@@ -64,8 +65,9 @@ class FirstStage:
         self.pair_table_rows = slice(rows[0], rows[-1] + 1)
         if rows != list(range(rows[0], rows[-1] + 1)):
             raise AssertionError("the per-job pair fields must be consecutive")
-        self.pair_order = torch.tensor([c for _, c in per_job]
-                                       + list(range(setting.start, setting.stop)))
+        self.pair_order = torch.tensor(
+            [c for _, c in per_job] + list(range(setting.start, setting.stop))
+        )
         if sorted(self.pair_order.tolist()) != pair_columns.nonzero().squeeze(1).tolist():
             raise AssertionError("every pair field is a per-job or a setting field")
         pair_s = pair.s[self.pair_order]
@@ -73,8 +75,9 @@ class FirstStage:
         gram = pair_s @ pair_s.T
         self.pair_gram = gram - torch.diag(torch.diagonal(gram))  # [Fp, Fp], zero diagonal
 
-    def scores(self, u: Tensor, job_rows: Tensor | None, pairs: Tensor | PairTable, *,
-               exact: bool = True) -> Tensor:
+    def scores(
+        self, u: Tensor, job_rows: Tensor | None, pairs: Tensor | PairTable, *, exact: bool = True
+    ) -> Tensor:
         """[n] the first stage of `job_rows` (None: the whole catalog) for the user whose
         summed embedding is u = S_user [D], up to a per-user constant. `pairs`: their
         pair features [n, Fd], or the whole catalog's `PairTable`."""
@@ -106,8 +109,9 @@ class FirstStage:
         block = torch.empty((len(xt), min(FIRST_STAGE_BLOCK, len(cheap))))
         for lo in range(0, len(cheap), FIRST_STAGE_BLOCK):
             hi = min(lo + FIRST_STAGE_BLOCK, len(cheap))
-            weights = torch.addmm(dots[:, lo:hi], self.pair_gram, xt[:, lo:hi],
-                                  alpha=0.5, out=block[:, : hi - lo])
+            weights = torch.addmm(
+                dots[:, lo:hi], self.pair_gram, xt[:, lo:hi], alpha=0.5, out=block[:, : hi - lo]
+            )
             cheap[lo:hi] += weights.add_(linear).mul_(xt[:, lo:hi]).sum(0)
         return cheap
 
@@ -134,19 +138,29 @@ class FirstStage:
         y = table.settings  # [K, B]
         const = y @ linear[b] + 0.5 * ((y @ gram[b, b]) * y).sum(1)  # [K]
         cross = y @ gram[a, b].T  # [K, A]
-        pair_terms = (self.bias.numpy(), self.pair_job_dots.numpy(), x.numpy(),
-                      self.pairs.setting_of.numpy(), y.numpy(), const.numpy(),
-                      cross.numpy(), linear[a].contiguous().numpy(),
-                      gram[a, a].contiguous().numpy())
+        pair_terms = (
+            self.bias.numpy(),
+            self.pair_job_dots.numpy(),
+            x.numpy(),
+            self.pairs.setting_of.numpy(),
+            y.numpy(),
+            const.numpy(),
+            cross.numpy(),
+            linear[a].contiguous().numpy(),
+            gram[a, a].contiguous().numpy(),
+        )
         if exact:
             scores = self._job().s @ u
             add_pair_terms(len(x), y.shape[1])(scores.numpy(), *pair_terms)
         else:
             scores = torch.empty(len(table))
             shortlist_scores(len(x), y.shape[1], len(u))(
-                scores.numpy(), self.shortlist_codes.numpy(), self.shortlist_scales.numpy(),
-                u.numpy(), *pair_terms)
+                scores.numpy(),
+                self.shortlist_codes.numpy(),
+                self.shortlist_scales.numpy(),
+                u.numpy(),
+                *pair_terms,
+            )
         if len(table.own_rows):  # their history fields are their own, not the setting's
-            scores[table.own_rows] = self.scores(u, table.own_rows,
-                                                 table.rows(table.own_rows))
+            scores[table.own_rows] = self.scores(u, table.own_rows, table.rows(table.own_rows))
         return scores

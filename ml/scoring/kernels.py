@@ -32,18 +32,42 @@ I64 = npt.NDArray[np.int64]
 class PairTermsPass(Protocol):
     """`add_pair_terms`' pass: in place, scores[j] += bias[j] + the pair terms of job j."""
 
-    def __call__(self, scores: F32, bias: F32, dots: F32, job_values: F32, setting_of: I64,
-                 setting_values: F32, setting_const: F32, setting_cross: F32,
-                 job_linear: F32, job_gram: F32, /) -> None: ...
+    def __call__(
+        self,
+        scores: F32,
+        bias: F32,
+        dots: F32,
+        job_values: F32,
+        setting_of: I64,
+        setting_values: F32,
+        setting_const: F32,
+        setting_cross: F32,
+        job_linear: F32,
+        job_gram: F32,
+        /,
+    ) -> None: ...
 
 
 class ShortlistPass(Protocol):
     """`shortlist_scores`' pass: out[j] = S_job . u from int8 codes + the pair terms."""
 
-    def __call__(self, out: F32, codes: npt.NDArray[np.int8], scales: F32, u: F32,
-                 bias: F32, dots: F32, job_values: F32, setting_of: I64,
-                 setting_values: F32, setting_const: F32, setting_cross: F32,
-                 job_linear: F32, job_gram: F32, /) -> None: ...
+    def __call__(
+        self,
+        out: F32,
+        codes: npt.NDArray[np.int8],
+        scales: F32,
+        u: F32,
+        bias: F32,
+        dots: F32,
+        job_values: F32,
+        setting_of: I64,
+        setting_values: F32,
+        setting_const: F32,
+        setting_cross: F32,
+        job_linear: F32,
+        job_gram: F32,
+        /,
+    ) -> None: ...
 
 
 def _parallel(kernel: Callable[..., None]) -> Callable[..., None]:
@@ -51,8 +75,9 @@ def _parallel(kernel: Callable[..., None]) -> Callable[..., None]:
     as torch's intra-op pool of the calling thread."""
     import numba
 
-    compiled = numba.njit(parallel=True, fastmath=FAST_MATH, error_model="numpy",
-                          nogil=True)(kernel)
+    compiled = numba.njit(parallel=True, fastmath=FAST_MATH, error_model="numpy", nogil=True)(
+        kernel
+    )
     # numba.config sets its options at import from the environment: not in its types
     most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
 
@@ -91,9 +116,17 @@ def _pair_terms(n_job: int, n_setting: int) -> Callable[..., np.float32]:
     import numba
 
     @numba.njit(inline="always", fastmath=FAST_MATH, error_model="numpy")
-    def terms(j: int, k: int, dots: F32, job_values: F32, setting_values: F32,
-              setting_const: F32, setting_cross: F32, job_linear: F32, job_gram: F32
-              ) -> np.float32:
+    def terms(
+        j: int,
+        k: int,
+        dots: F32,
+        job_values: F32,
+        setting_values: F32,
+        setting_const: F32,
+        setting_cross: F32,
+        job_linear: F32,
+        job_gram: F32,
+    ) -> np.float32:
         half = np.float32(0.5)
         total = setting_const[k]
         for b in range(n_setting):
@@ -119,15 +152,33 @@ def add_pair_terms(n_job: int, n_setting: int) -> PairTermsPass:
     terms = _pair_terms(n_job, n_setting)
 
     @_parallel
-    def add(scores: F32, bias: F32, dots: F32, job_values: F32, setting_of: I64,
-            setting_values: F32, setting_const: F32, setting_cross: F32, job_linear: F32,
-            job_gram: F32, chunk: int = CHUNK) -> None:
+    def add(
+        scores: F32,
+        bias: F32,
+        dots: F32,
+        job_values: F32,
+        setting_of: I64,
+        setting_values: F32,
+        setting_const: F32,
+        setting_cross: F32,
+        job_linear: F32,
+        job_gram: F32,
+        chunk: int = CHUNK,
+    ) -> None:
         n = scores.shape[0]
         for task in prange((n + chunk - 1) // chunk):
             for j in range(task * chunk, min(task * chunk + chunk, n)):
-                scores[j] += bias[j] + terms(j, setting_of[j], dots, job_values,
-                                             setting_values, setting_const, setting_cross,
-                                             job_linear, job_gram)
+                scores[j] += bias[j] + terms(
+                    j,
+                    setting_of[j],
+                    dots,
+                    job_values,
+                    setting_values,
+                    setting_const,
+                    setting_cross,
+                    job_linear,
+                    job_gram,
+                )
 
     return add
 
@@ -143,18 +194,42 @@ def shortlist_scores(n_job: int, n_setting: int, dim: int) -> ShortlistPass:
     terms = _pair_terms(n_job, n_setting)
 
     @_parallel
-    def score(out: F32, codes: npt.NDArray[np.int8], scales: F32, u: F32, bias: F32,
-              dots: F32, job_values: F32, setting_of: I64, setting_values: F32,
-              setting_const: F32, setting_cross: F32, job_linear: F32, job_gram: F32,
-              chunk: int = CHUNK) -> None:
+    def score(
+        out: F32,
+        codes: npt.NDArray[np.int8],
+        scales: F32,
+        u: F32,
+        bias: F32,
+        dots: F32,
+        job_values: F32,
+        setting_of: I64,
+        setting_values: F32,
+        setting_const: F32,
+        setting_cross: F32,
+        job_linear: F32,
+        job_gram: F32,
+        chunk: int = CHUNK,
+    ) -> None:
         n = out.shape[0]
         for task in prange((n + chunk - 1) // chunk):
             for j in range(task * chunk, min(task * chunk + chunk, n)):
                 dot = np.float32(0.0)
                 for t in range(dim):
                     dot += np.float32(codes[j, t]) * u[t]
-                out[j] = dot * scales[j] + bias[j] + terms(
-                    j, setting_of[j], dots, job_values, setting_values, setting_const,
-                    setting_cross, job_linear, job_gram)
+                out[j] = (
+                    dot * scales[j]
+                    + bias[j]
+                    + terms(
+                        j,
+                        setting_of[j],
+                        dots,
+                        job_values,
+                        setting_values,
+                        setting_const,
+                        setting_cross,
+                        job_linear,
+                        job_gram,
+                    )
+                )
 
     return score

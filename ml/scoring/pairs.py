@@ -27,8 +27,15 @@ from ml.vocab import PAD, UNK
 
 # The dense fields that depend on the job through its place, city, region and company
 # alone, consecutive in `FIELDS` (see `CatalogPairs`)
-SETTING_FIELDS = ("same_city", "history_city", "proximity", "history_proximity",
-                  "same_region", "history_region", "history_company")
+SETTING_FIELDS = (
+    "same_city",
+    "history_city",
+    "proximity",
+    "history_proximity",
+    "same_region",
+    "history_region",
+    "history_company",
+)
 # The skill overlaps sum the lists of jobs per skill while these reach at most this share
 # of the catalog's (job, skill) pairs, and take one sparse product past it (a pair the
 # lists reach costs about twice a pair of the product: docs/benchmarks/measured-choices.md)
@@ -77,8 +84,11 @@ class CatalogPairs:
         # (ascending), with their normed counts in skill_weights
         self.skill_norm = norm = (skills != PAD).sum(1).clamp(min=1).float().rsqrt()  # [N]
         by_skill = torch.sparse_coo_tensor(
-            torch.stack([skills[known], rows]), norm[rows], (self.vocab, len(skills)),
-            check_invariants=True).coalesce()
+            torch.stack([skills[known], rows]),
+            norm[rows],
+            (self.vocab, len(skills)),
+            check_invariants=True,
+        ).coalesce()
         skill_of, jobs_of = by_skill.indices()
         self.skill_jobs = jobs_of.int()  # int32: a third less memory, added as fast
         self.skill_weights = by_skill.values()
@@ -89,8 +99,11 @@ class CatalogPairs:
             warnings.simplefilter("ignore", UserWarning)
             by_job = by_skill.t().coalesce().to_sparse_csr()
             self.normed_skills = torch.sparse_csr_tensor(
-                by_job.crow_indices().int(), by_job.col_indices().int(), by_job.values(),
-                by_job.shape)
+                by_job.crow_indices().int(),
+                by_job.col_indices().int(),
+                by_job.values(),
+                by_job.shape,
+            )
         # distinct places: [P, 3] float64 unit vectors (a last NaN row for "no place")
         # and each job's row in it, [N]
         located = ~jobs.coords.isnan().any(1)
@@ -107,31 +120,45 @@ class CatalogPairs:
         # settings: the distinct (place, city, region, company), their codes [K, 4],
         # and each job's setting [N] (int64: gathers by it run faster than by int32)
         self.setting_codes, self.setting_of = torch.unique(
-            torch.stack([self.place_of.long(), *codes], 1), dim=0, return_inverse=True)
+            torch.stack([self.place_of.long(), *codes], 1), dim=0, return_inverse=True
+        )
         self.dense_names = [f.name for f in fields_of("dense")]
         first = self.dense_names.index(SETTING_FIELDS[0])
         if tuple(self.dense_names[first : first + len(SETTING_FIELDS)]) != SETTING_FIELDS:
             raise AssertionError("the setting fields must be consecutive, in this order")
         self.setting_rows = slice(first, first + len(SETTING_FIELDS))
         # the other dense fields depend on the job itself: PairTable.per_job's rows
-        self.job_columns = [c for c, name in enumerate(self.dense_names)
-                            if name not in SETTING_FIELDS]
+        self.job_columns = [
+            c for c, name in enumerate(self.dense_names) if name not in SETTING_FIELDS
+        ]
         first = self.job_columns.index(self.dense_names.index("skill_match"))
         if self.dense_names[self.job_columns[first + 1]] != "history_skill":
             raise AssertionError("skill_match and history_skill must be consecutive")
         self.job_skill_rows = slice(first, first + 2)  # their rows in PairTable.per_job
         self.sorted_keys, self.key_order = torch.sort(jobs.key)
 
-    def dense(self, users: EntityFeatures, user_row: int, *, pair_only: bool = False,
-              stand_in: bool = False) -> Tensor:
+    def dense(
+        self,
+        users: EntityFeatures,
+        user_row: int,
+        *,
+        pair_only: bool = False,
+        stand_in: bool = False,
+    ) -> Tensor:
         """[N, Fd] dense fields of one user against every catalog job (a transposed view
         of a [Fd, N] tensor: each field is written as one contiguous pass);
         `pair_only`: the job-side fields (`job_remote`) left at zero. `stand_in`: see
         `table`."""
         return self.table(users, user_row, pair_only=pair_only, stand_in=stand_in).dense()
 
-    def table(self, users: EntityFeatures, user_row: int, *, pair_only: bool = False,
-              stand_in: bool = False) -> PairTable:
+    def table(
+        self,
+        users: EntityFeatures,
+        user_row: int,
+        *,
+        pair_only: bool = False,
+        stand_in: bool = False,
+    ) -> PairTable:
         """The dense fields of one user against every catalog job as a `PairTable`: the
         fields of each job [Fd - 7, N], the setting fields per setting [K, 7].
 
@@ -159,16 +186,17 @@ class CatalogPairs:
         if not len(past):
             past_wanted = torch.zeros((self.vocab, 1))  # history_skill 0
         columns = torch.cat([wanted, past_wanted], 1)  # [V, 1 + h]
-        centres = unit_vectors(torch.cat([users.coords[user_row].unsqueeze(0),
-                                           users.history_coords[user_row, past]]))
+        centres = unit_vectors(
+            torch.cat([users.coords[user_row].unsqueeze(0), users.history_coords[user_row, past]])
+        )
         km = chord_km(self.place_units, centres)
-        near = torch.nan_to_num(torch.exp(-km / self.space.config.proximity_scale_km),
-                                nan=0.0).float()  # [P + 1, 1 + h]
+        near = torch.nan_to_num(
+            torch.exp(-km / self.space.config.proximity_scale_km), nan=0.0
+        ).float()  # [P + 1, 1 + h]
         history, u_attr = users.history[user_row, past], users.attributes[user_row]
 
         per_job = torch.empty((len(self.job_columns), len(jobs)))
-        column = dict(zip((self.dense_names[c] for c in self.job_columns), per_job,
-                          strict=True))
+        column = dict(zip((self.dense_names[c] for c in self.job_columns), per_job, strict=True))
         if pair_only:
             column["job_remote"].zero_()
         else:
@@ -187,14 +215,12 @@ class CatalogPairs:
             "same_city": self._same(0, u_attr[0]),
             "history_city": self._share(0, history[:, 0]),
             "proximity": near[place, 0],
-            "history_proximity": near[place, 1:].amax(1) if len(past) else
-            torch.zeros(len(place)),
+            "history_proximity": near[place, 1:].amax(1) if len(past) else torch.zeros(len(place)),
             "same_region": self._same(1, u_attr[1]),
             "history_region": self._share(1, history[:, 1]),
             "history_company": self._share(2, history[:, 2]),
         }
-        table = PairTable(self, per_job,
-                          torch.stack([setting[name] for name in SETTING_FIELDS], 1))
+        table = PairTable(self, per_job, torch.stack([setting[name] for name in SETTING_FIELDS], 1))
 
         own = self._rows_of(keys[past])
         if len(own):  # the user's own history jobs: each leaves itself out
@@ -229,8 +255,7 @@ class CatalogPairs:
         valid = history_validity(keys[past], self.jobs.key.index_select(0, rows))
         return (cosine * valid).max(dim=1).values
 
-    def _history_skills(self, users: EntityFeatures, user_row: int, past: Tensor
-                        ) -> Tensor:
+    def _history_skills(self, users: EntityFeatures, user_row: int, past: Tensor) -> Tensor:
         """[V, h] the `past` history jobs' known skills (membership), each column over
         the job's cosine norm."""
         skills = users.history_skills[user_row, past]  # [h, L]
@@ -253,10 +278,14 @@ class CatalogPairs:
         if out is None:
             out = torch.empty((wanted.shape[1], len(self.jobs)))
         out.zero_()
-        for lo, hi, c, weight in zip(first.tolist(), end.tolist(), columns.tolist(),
-                                     wanted[skills, columns].tolist(), strict=True):
-            out[c].index_add_(0, self.skill_jobs[lo:hi], self.skill_weights[lo:hi],
-                              alpha=weight)
+        for lo, hi, c, weight in zip(
+            first.tolist(),
+            end.tolist(),
+            columns.tolist(),
+            wanted[skills, columns].tolist(),
+            strict=True,
+        ):
+            out[c].index_add_(0, self.skill_jobs[lo:hi], self.skill_weights[lo:hi], alpha=weight)
         return out
 
     def _rows_of(self, keys: Tensor) -> Tensor:
@@ -321,8 +350,9 @@ class PairTable:
         pairs = self.pairs
         out = torch.empty((len(pairs.dense_names), len(self)))
         out.index_copy_(0, torch.tensor(pairs.job_columns), self.per_job)
-        torch.index_select(self.settings.T.contiguous(), 1, pairs.setting_of,
-                           out=out[pairs.setting_rows])
+        torch.index_select(
+            self.settings.T.contiguous(), 1, pairs.setting_of, out=out[pairs.setting_rows]
+        )
         out = out.T
         out[self.own_rows] = self.own_values
         return out

@@ -33,9 +33,13 @@ class Parts:
             tensors = [v for v in values if v is not None]
             return torch.cat(tensors) if tensors else None
 
-        return Parts(torch.cat([p.lin for p in parts]), torch.cat([p.s for p in parts]),
-                     torch.cat([p.q for p in parts]), cat([p.hidden for p in parts]),
-                     cat([p.mixed for p in parts]))
+        return Parts(
+            torch.cat([p.lin for p in parts]),
+            torch.cat([p.s for p in parts]),
+            torch.cat([p.q for p in parts]),
+            cat([p.hidden for p in parts]),
+            cat([p.mixed for p in parts]),
+        )
 
 
 def catalog_rows(values: Tensor, job_rows: Tensor | None) -> Tensor:

@@ -102,8 +102,9 @@ class CatalogScorer:
                 parts.append(self._parts(x._replace(dense=x.dense * self.job_dense), "job"))
             self.job = Parts.cat(parts) if parts else None
             self.pairs = CatalogPairs(space, jobs)
-            self.stage1 = FirstStage(self.job, self.pair, self.pairs, self.pair_columns,
-                                     fm=model.fm is not None)
+            self.stage1 = FirstStage(
+                self.job, self.pair, self.pairs, self.pair_columns, fm=model.fm is not None
+            )
 
     # -- precomputation ----------------------------------------------------------------
 
@@ -124,8 +125,9 @@ class CatalogScorer:
         self.hidden_bias = first.linear.bias * a + c
         for block in later:
             a, c = _affine(block.norm)
-            self.later.append((block.linear.weight * a.unsqueeze(1),
-                               block.linear.bias * a + c, block.residual))
+            self.later.append(
+                (block.linear.weight * a.unsqueeze(1), block.linear.bias * a + c, block.residual)
+            )
 
     def _plan_conv(self) -> None:
         """Which conv windows are user-only, job-only or across the seam."""
@@ -165,8 +167,9 @@ class CatalogScorer:
         if m.conv is not None and side is not None:
             stacked = emb.index_select(1, m.conv_index)  # [n, P, D]
             weight, bias = self.conv_weight, self.conv_bias
-            pre = F.conv1d(stacked.transpose(1, 2), weight, None,
-                           padding=weight.shape[-1] // 2).transpose(1, 2)  # [n, P, C]
+            pre = F.conv1d(
+                stacked.transpose(1, 2), weight, None, padding=weight.shape[-1] // 2
+            ).transpose(1, 2)  # [n, P, C]
             own = [p for p, kind in enumerate(self.position_kinds) if kind == side]
             pooled = F.relu(pre[:, own] + bias).sum(1)  # [n, C]: this side's windows
             projected = pooled @ self.conv_out.T
@@ -178,14 +181,21 @@ class CatalogScorer:
         """The user's parts (call once per request)."""
         with torch.inference_mode():
             rows = torch.tensor([user_row])
-            x = self.space.pairs(users, rows, self.space.blank_users(),
-                                 torch.zeros(1, dtype=torch.long), dense=False)
+            x = self.space.pairs(
+                users, rows, self.space.blank_users(), torch.zeros(1, dtype=torch.long), dense=False
+            )
             return self._parts(x, "user")
 
     # -- scoring -----------------------------------------------------------------------
 
-    def pair_features(self, users: EntityFeatures, user_row: int,
-                      job_rows: Tensor | None = None, *, stand_in: bool = False) -> Tensor:
+    def pair_features(
+        self,
+        users: EntityFeatures,
+        user_row: int,
+        job_rows: Tensor | None = None,
+        *,
+        stand_in: bool = False,
+    ) -> Tensor:
         """[n, Fd] the pair fields' values of one user against `job_rows` (default: the
         whole catalog); the job-side dense columns are zero (they are in the job's parts).
         `stand_in` (for a first stage): `history_skill` may hold a cheaper stand-in
@@ -199,24 +209,33 @@ class CatalogScorer:
             x = dense_features_of_user(self.space, users, user_row, self.jobs, job_rows)
             return x * self.pair_columns
 
-    def pair_table(self, users: EntityFeatures, user_row: int, *, stand_in: bool = False
-                   ) -> PairTable:
+    def pair_table(
+        self, users: EntityFeatures, user_row: int, *, stand_in: bool = False
+    ) -> PairTable:
         """`pair_features` of the whole catalog, factored (`PairTable`): what
         `first_stage` reads fastest."""
         with torch.inference_mode():
             return self.pairs.table(users, user_row, pair_only=True, stand_in=stand_in)
 
-    def mend_pairs(self, users: EntityFeatures, user_row: int, job_rows: Tensor,
-                   pairs: Tensor) -> Tensor:
+    def mend_pairs(
+        self, users: EntityFeatures, user_row: int, job_rows: Tensor, pairs: Tensor
+    ) -> Tensor:
         """`pairs` [n, Fd] of `job_rows` from `pair_features(..., stand_in=True)`, with
         the true `history_skill` written in (in place; a gather per row, for a few)."""
         with torch.inference_mode():
             pairs[:, self.history_skill_column] = self.pairs.history_skill(
-                users, user_row, job_rows)
+                users, user_row, job_rows
+            )
             return pairs
 
-    def logits(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
-               user: Parts | None = None, pairs: Tensor | None = None) -> Tensor:
+    def logits(
+        self,
+        users: EntityFeatures,
+        user_row: int,
+        job_rows: Tensor | None = None,
+        user: Parts | None = None,
+        pairs: Tensor | None = None,
+    ) -> Tensor:
         """Logits [n] of one user against `job_rows` (default: the whole catalog).
         `user` (`user_parts`) and `pairs` (`pair_features` of the same rows): pass them
         when the caller already has them.
@@ -244,8 +263,7 @@ class CatalogScorer:
                 hidden += user.hidden + self.hidden_bias
             if m.conv is not None and self.mixed_positions:
                 assert job.mixed is not None and user.mixed is not None
-                seam = (catalog_rows(job.mixed, job_rows) + (user.mixed + self.conv_bias)
-                        ).relu_()
+                seam = (catalog_rows(job.mixed, job_rows) + (user.mixed + self.conv_bias)).relu_()
                 # [n, M, C] summed over the M windows view by view: torch reduces an axis
                 # this short in the middle several times slower
                 hidden.addmm_(functools.reduce(torch.add, seam.unbind(1)), self.conv_out.T)
@@ -257,10 +275,16 @@ class CatalogScorer:
                 h = out.add_(h) if residual else out
             return logit.add_(m.deep.out(h).squeeze(-1))
 
-    def first_stage(self, users: EntityFeatures, user_row: int,
-                    job_rows: Tensor | None = None, user: Parts | None = None,
-                    pairs: Tensor | PairTable | None = None, *, exact: bool = True
-                    ) -> Tensor:
+    def first_stage(
+        self,
+        users: EntityFeatures,
+        user_row: int,
+        job_rows: Tensor | None = None,
+        user: Parts | None = None,
+        pairs: Tensor | PairTable | None = None,
+        *,
+        exact: bool = True,
+    ) -> Tensor:
         """Cheap scores [n] for two-stage retrieval: the model's first-order and FM
         terms in full (pair fields included), without the conv and deep terms, up to a
         per-user constant. Per candidate one D-dot and O(Fp^2) on the pair features;
@@ -273,8 +297,11 @@ class CatalogScorer:
         with torch.inference_mode():
             user = user if user is not None else self.user_parts(users, user_row)
             if pairs is None:
-                pairs = self.pair_table(users, user_row) if job_rows is None \
+                pairs = (
+                    self.pair_table(users, user_row)
+                    if job_rows is None
                     else self.pair_features(users, user_row, job_rows)
+                )
             return self.stage1.scores(user.s[0], job_rows, pairs, exact=exact)
 
     def _job(self) -> Parts:
@@ -282,8 +309,14 @@ class CatalogScorer:
             raise ValueError("the catalog is empty")
         return self.job
 
-    def score(self, users: EntityFeatures, user_row: int, job_rows: Tensor | None = None,
-              user: Parts | None = None, pairs: Tensor | None = None) -> Tensor:
+    def score(
+        self,
+        users: EntityFeatures,
+        user_row: int,
+        job_rows: Tensor | None = None,
+        user: Parts | None = None,
+        pairs: Tensor | None = None,
+    ) -> Tensor:
         """Probabilities [n] in [0, 1]."""
         return torch.sigmoid(self.logits(users, user_row, job_rows, user, pairs))
 

@@ -14,11 +14,19 @@ pytestmark = pytest.mark.slow
 
 def jobrec(*args, url, check=True, cwd=None):
     env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=cwd or REPO,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"jobrec {' '.join(args)} failed ({result.returncode}):\n"
-                             f"{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"jobrec {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -32,27 +40,57 @@ def test_import_train_evaluate(empty_db_url, tmp_path):
     skipped = jobrec("import", "demo", "--if-empty", url=url)
     assert "skipped" in skipped.stderr
     model = tmp_path / "model"
-    trained = jobrec("train", "--out", str(model), "--config",
-                     str(REPO / "configs" / "tiny.toml"), "--epochs", "2", "--ablations",
-                     "no_fm", url=url)
+    trained = jobrec(
+        "train",
+        "--out",
+        str(model),
+        "--config",
+        str(REPO / "configs" / "tiny.toml"),
+        "--epochs",
+        "2",
+        "--ablations",
+        "no_fm",
+        url=url,
+    )
     assert (model / "weights.safetensors").exists() and (model / "report.json").exists()
     # stderr is a pipe here, as in a log file: progress comes as plain lines
-    for line in ("preparing features", "convfm: epoch 1/2 started", "convfm: epoch 2/2 done",
-                 "training the ablation no_fm", "no_fm: epoch 1/2 done"):
+    for line in (
+        "preparing features",
+        "convfm: epoch 1/2 started",
+        "convfm: epoch 2/2 done",
+        "training the ablation no_fm",
+        "no_fm: epoch 1/2 done",
+    ):
         assert line in trained.stderr, trained.stderr
     assert "\r" not in trained.stderr and "\x1b" not in trained.stderr  # no bar redrawn
     report_path = tmp_path / "eval.json"
-    jobrec("evaluate", "--checkpoint", str(model), "--k", "5", "--json", str(report_path),
-           url=url)
+    jobrec("evaluate", "--checkpoint", str(model), "--k", "5", "--json", str(report_path), url=url)
     report = json.loads(report_path.read_text())
-    for key in ("hr@5", "precision@5", "recall@5", "ndcg@5", "map@5", "mrr", "auc",
-                "coverage@5", "users"):
+    for key in (
+        "hr@5",
+        "precision@5",
+        "recall@5",
+        "ndcg@5",
+        "map@5",
+        "mrr",
+        "auc",
+        "coverage@5",
+        "users",
+    ):
         assert key in report
     assert set(report["ablations"]) == {"no_fm"}
     holdout = tmp_path / "holdout.csv"
     holdout.write_text("user_id,job_id\nu1,j5\nu2,j7\n")
-    jobrec("evaluate", "--checkpoint", str(model), "--holdout", str(holdout), "--json",
-           str(report_path), url=url)
+    jobrec(
+        "evaluate",
+        "--checkpoint",
+        str(model),
+        "--holdout",
+        str(holdout),
+        "--json",
+        str(report_path),
+        url=url,
+    )
     assert json.loads(report_path.read_text())["protocol"] == "holdout csv"
 
 

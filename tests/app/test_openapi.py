@@ -21,10 +21,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("docs")
-    engine, _, model_path = demo_store(f"sqlite:///{folder / 'store.db'}", folder / "model",
-                                       users=40, jobs=30, seed=3, epochs=1)
-    live = LiveServer(create_app(Settings(database_url=f"sqlite:///{folder / 'store.db'}",
-                                          model_path=model_path))).start()
+    engine, _, model_path = demo_store(
+        f"sqlite:///{folder / 'store.db'}", folder / "model", users=40, jobs=30, seed=3, epochs=1
+    )
+    live = LiveServer(
+        create_app(Settings(database_url=f"sqlite:///{folder / 'store.db'}", model_path=model_path))
+    ).start()
     yield live
     live.stop()
     engine.dispose()
@@ -34,8 +36,11 @@ def operations(server) -> list[tuple[str, str]]:
     """(tag, operationId) of every documented operation."""
     with server.client() as client:
         schema = client.get("/openapi.json").json()
-    return [(op["tags"][0], op["operationId"]) for path in schema["paths"].values()
-            for op in path.values()]
+    return [
+        (op["tags"][0], op["operationId"])
+        for path in schema["paths"].values()
+        for op in path.values()
+    ]
 
 
 def test_swagger_ui_renders_every_operation_offline(server):
@@ -45,8 +50,7 @@ def test_swagger_ui_renders_every_operation_offline(server):
         page.goto(f"{server.url}/docs")
         page.wait_for_selector(".opblock", timeout=30_000)
         for tag, operation_id in ops:
-            assert page.locator(f"#operations-{tag}-{operation_id}").count() == 1, \
-                operation_id
+            assert page.locator(f"#operations-{tag}-{operation_id}").count() == 1, operation_id
         assert page.locator(".opblock").count() == len(ops)
     assert seen.blocked == [] and seen.errors == []
 
@@ -65,9 +69,20 @@ def test_redoc_renders_every_operation_offline(server):
 
 def test_operation_ids_are_names_for_people(server):
     ids = {operation_id for _, operation_id in operations(server)}
-    assert {"recommend", "recommend_batch", "put_user", "get_user", "put_job", "get_job",
-            "post_event", "reload_model", "healthz", "readyz", "get_model",
-            "get_metrics"} == ids
+    assert {
+        "recommend",
+        "recommend_batch",
+        "put_user",
+        "get_user",
+        "put_job",
+        "get_job",
+        "post_event",
+        "reload_model",
+        "healthz",
+        "readyz",
+        "get_model",
+        "get_metrics",
+    } == ids
 
 
 def test_a_generated_client_calls_the_server(server, tmp_path, monkeypatch):
@@ -76,9 +91,24 @@ def test_a_generated_client_calls_the_server(server, tmp_path, monkeypatch):
         (tmp_path / "openapi.json").write_text(client.get("/openapi.json").text)
     (tmp_path / "config.yml").write_text("post_hooks: []\n")
     generator = Path(sys.executable).with_name("openapi-python-client")
-    run = subprocess.run([str(generator), "generate", "--path", "openapi.json", "--meta",
-                          "none", "--output-path", "jobrec_client", "--config", "config.yml"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            str(generator),
+            "generate",
+            "--path",
+            "openapi.json",
+            "--meta",
+            "none",
+            "--output-path",
+            "jobrec_client",
+            "--config",
+            "config.yml",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Warning" not in run.stdout, run.stdout
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -88,8 +118,10 @@ def test_a_generated_client_calls_the_server(server, tmp_path, monkeypatch):
     from jobrec_client.models import ErrorResponse, RecommendRequest, RecommendResponse
 
     api = Client(base_url=server.url, raise_on_unexpected_status=True)
-    answer = recommend.sync(client=api, body=RecommendRequest(
-        user_id=123, max_recommendations=5, location_preference="CA"))
+    answer = recommend.sync(
+        client=api,
+        body=RecommendRequest(user_id=123, max_recommendations=5, location_preference="CA"),
+    )
     assert isinstance(answer, RecommendResponse) and answer.user_id == "123"
     assert 0 < len(answer.recommendations) <= 5
     assert all(0 <= r.score <= 1 for r in answer.recommendations)
@@ -97,8 +129,9 @@ def test_a_generated_client_calls_the_server(server, tmp_path, monkeypatch):
     assert job.title == answer.recommendations[0].title
     missing = recommend.sync(client=api, body=RecommendRequest(user_id="nobody"))
     assert isinstance(missing, ErrorResponse) and missing.error.code == "not_found"
-    unknown = recommend.sync_detailed(client=api, body=RecommendRequest(
-        user_id=123, location_preference="Nowhereville"))
+    unknown = recommend.sync_detailed(
+        client=api, body=RecommendRequest(user_id=123, location_preference="Nowhereville")
+    )
     assert unknown.status_code == 422 and unknown.parsed.error.code == "unknown_place"
     for name in [m for m in sys.modules if m.startswith("jobrec_client")]:
         del sys.modules[name]

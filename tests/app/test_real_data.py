@@ -24,7 +24,8 @@ JOB_VIEWS = SHARED_DATA / "job_views"
 GLASSDOOR = SHARED_DATA / "glassdoor" / "glassdoor_jobs.csv"
 needs_data = pytest.mark.skipif(
     not (JOB_VIEWS / "Jobs.csv").is_file() or not GLASSDOOR.is_file(),
-    reason=f"real data not found under {SHARED_DATA} (read-only ../shared/data)")
+    reason=f"real data not found under {SHARED_DATA} (read-only ../shared/data)",
+)
 pytestmark = [needs_data, pytest.mark.shared_data]
 
 
@@ -34,6 +35,7 @@ def rows(path):
 
 
 # -- Glassdoor salaries -------------------------------------------------------------------
+
 
 def independent_annual_range(text: str) -> tuple[float, float] | None:
     """A second, deliberately simple reading of the file's salary strings."""
@@ -80,6 +82,7 @@ def test_glassdoor_rows_become_clean_jobs():
 
 # -- imports into the store ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def real_store(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('real') / 'real.db'}"
@@ -96,9 +99,12 @@ def test_import_counts_match_the_files(real_store):
     _, factory, views, glassdoor = real_store
     job_rows = rows(JOB_VIEWS / "Jobs.csv")
     view_rows = rows(JOB_VIEWS / "Job_Views.csv")
-    applicants = {r["Applicant.ID"] for name in ("Job_Views.csv", "Experience.csv",
-                                                 "Positions_Of_Interest.csv")
-                  for r in rows(JOB_VIEWS / name) if r["Applicant.ID"].strip()}
+    applicants = {
+        r["Applicant.ID"]
+        for name in ("Job_Views.csv", "Experience.csv", "Positions_Of_Interest.csv")
+        for r in rows(JOB_VIEWS / name)
+        if r["Applicant.ID"].strip()
+    }
     distinct_views = {(r["Applicant.ID"], r["Job.ID"], r["View.Start"]) for r in view_rows}
     assert views.jobs == len(job_rows) == 7047
     assert views.users == len(applicants)
@@ -128,6 +134,7 @@ def test_profiles_are_completed_from_the_earliest_view(real_store):
 
 # -- the service on real data -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def real_service(real_store, tmp_path_factory):
     url, factory, _, _ = real_store
@@ -153,24 +160,40 @@ def test_users_with_local_history_get_jobs_in_their_area(real_service):
         (state,) = states[user_id]
         recs = client.post("/recommend", json={"user_id": user_id}).json()["recommendations"]
         assert len(recs) == 10
-        shares.append(sum(r["location"] is not None and r["location"].endswith(f", {state}")
-                          for r in recs) / len(recs))
+        shares.append(
+            sum(r["location"] is not None and r["location"].endswith(f", {state}") for r in recs)
+            / len(recs)
+        )
     assert sum(shares) / len(shares) >= 0.8, shares
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("request_fields,state,minimum", [
-    ({"location_preference": "New York, NY", "salary_min": 100000}, "NY", 100000),
-    ({"location_preference": "CA", "salary_min": 150000}, "CA", 150000),
-    ({"location": {"city": "Boston", "region": "Massachusetts", "radius_km": 30},
-      "salary_min": 40, "salary_period": "hour"}, "MA", 40 * 2080),
-])
-def test_salary_and_location_filters_on_glassdoor_jobs(real_service, request_fields, state,
-                                                       minimum):
+@pytest.mark.parametrize(
+    "request_fields,state,minimum",
+    [
+        ({"location_preference": "New York, NY", "salary_min": 100000}, "NY", 100000),
+        ({"location_preference": "CA", "salary_min": 150000}, "CA", 150000),
+        (
+            {
+                "location": {"city": "Boston", "region": "Massachusetts", "radius_km": 30},
+                "salary_min": 40,
+                "salary_period": "hour",
+            },
+            "MA",
+            40 * 2080,
+        ),
+    ],
+)
+def test_salary_and_location_filters_on_glassdoor_jobs(
+    real_service, request_fields, state, minimum
+):
     client, _ = real_service
-    body = {"user_id": "data-scientist-visitor", "max_recommendations": 100,
-            "profile": {"skills": ["python", "sql", "machine learning"],
-                        "headline": "data scientist"}, **request_fields}
+    body = {
+        "user_id": "data-scientist-visitor",
+        "max_recommendations": 100,
+        "profile": {"skills": ["python", "sql", "machine learning"], "headline": "data scientist"},
+        **request_fields,
+    }
     response = client.post("/recommend", json=body)
     assert response.status_code == 200, response.text
     recs = response.json()["recommendations"]

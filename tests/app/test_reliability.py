@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from app import models as m
-from app.cli import MALLOC_TUNABLES
+from app.cli.serve import MALLOC_TUNABLES
 from app.db import create_db_engine, session_factory, session_scope
 from app.importers.demo import import_demo
 from app.main import create_app
@@ -43,15 +43,19 @@ def trained(tmp_path_factory):
     """(SQLite URL with the demo, checkpoint trained on it)."""
     folder = tmp_path_factory.mktemp("reliability")
     url = f"sqlite:///{folder / 'store.db'}"
-    engine, _, model_path = demo_store(url, folder / "model", users=120, jobs=100, seed=3,
-                                       epochs=1)
+    engine, _, model_path = demo_store(url, folder / "model", users=120, jobs=100, seed=3, epochs=1)
     engine.dispose()
     return url, model_path
 
 
 def serving(url, model_path, **settings):
-    return serve(create_app(Settings(database_url=url, model_path=model_path,
-                                     catalog_refresh_seconds=0.0, **settings)))
+    return serve(
+        create_app(
+            Settings(
+                database_url=url, model_path=model_path, catalog_refresh_seconds=0.0, **settings
+            )
+        )
+    )
 
 
 def is_error(response, status: int) -> dict:
@@ -64,6 +68,7 @@ def is_error(response, status: int) -> dict:
 
 # -- auth --------------------------------------------------------------------------------
 
+
 def test_api_key_guards_writes_and_admin_not_recommend_by_default(trained):
     url, model = trained
     job = {"title": "Baker", "location": "Austin, TX"}
@@ -71,10 +76,18 @@ def test_api_key_guards_writes_and_admin_not_recommend_by_default(trained):
         for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": KEY + "x"}):
             is_error(client.put("/jobs/k1", json=job, headers=headers), 401)
             is_error(client.post("/admin/reload", headers=headers), 401)
-            is_error(client.post("/events", headers=headers, json={
-                "user_id": USER, "job_id": "k1", "type": "view"}), 401)
+            is_error(
+                client.post(
+                    "/events",
+                    headers=headers,
+                    json={"user_id": USER, "job_id": "k1", "type": "view"},
+                ),
+                401,
+            )
         assert client.put("/jobs/k1", json=job, headers={"X-API-Key": KEY}).status_code in (
-            200, 201)
+            200,
+            201,
+        )
         assert client.post("/recommend", json={"user_id": USER}).status_code == 200
         assert client.get(f"/users/{USER}").status_code == 200  # reads stay open
         assert client.get("/healthz").status_code == 200
@@ -90,10 +103,13 @@ def test_api_key_guards_writes_and_admin_not_recommend_by_default(trained):
 
 def test_cors_origins_and_no_wildcard_with_credentials(trained):
     url, model = trained
-    with serving(url, model, cors_origins="https://jobs.example.com",
-                 cors_allow_credentials=True) as client:
-        allowed = client.options("/recommend", headers={
-            "Origin": "https://jobs.example.com", "Access-Control-Request-Method": "POST"})
+    with serving(
+        url, model, cors_origins="https://jobs.example.com", cors_allow_credentials=True
+    ) as client:
+        allowed = client.options(
+            "/recommend",
+            headers={"Origin": "https://jobs.example.com", "Access-Control-Request-Method": "POST"},
+        )
         assert allowed.headers["access-control-allow-origin"] == "https://jobs.example.com"
         other = client.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
@@ -103,19 +119,26 @@ def test_cors_origins_and_no_wildcard_with_credentials(trained):
 
 # -- limits ------------------------------------------------------------------------------
 
+
 def test_body_size_is_capped_with_413(trained):
     url, model = trained
     big = json.dumps({"user_id": USER, "exclude_job_ids": ["x" * 60] * 200}).encode()
     with serving(url, model, max_body_bytes=4_000) as client:
-        is_error(client.post("/recommend", content=big,
-                             headers={"content-type": "application/json"}), 413)
+        is_error(
+            client.post("/recommend", content=big, headers={"content-type": "application/json"}),
+            413,
+        )
 
         def chunks():  # no Content-Length: the limit applies while the body streams
             for i in range(0, len(big), 1000):
-                yield big[i:i + 1000]
+                yield big[i : i + 1000]
 
-        is_error(client.post("/recommend", content=chunks(),
-                             headers={"content-type": "application/json"}), 413)
+        is_error(
+            client.post(
+                "/recommend", content=chunks(), headers={"content-type": "application/json"}
+            ),
+            413,
+        )
         assert client.post("/recommend", json={"user_id": USER}).status_code == 200
 
 
@@ -138,15 +161,18 @@ def test_rate_limit_answers_429_with_retry_after(trained):
 def test_limits_on_fields_are_declared_and_enforced(trained):
     url, model = trained
     with serving(url, model) as client:
-        for bad in ({"user_id": USER, "max_recommendations": 0},
-                    {"user_id": USER, "max_recommendations": 101},
-                    {"user_id": USER, "companies": ["a"] * 1000},
-                    {"user_id": "x" * 65},
-                    {"user_id": USER, "location_preference": "y" * 10_000}):
+        for bad in (
+            {"user_id": USER, "max_recommendations": 0},
+            {"user_id": USER, "max_recommendations": 101},
+            {"user_id": USER, "companies": ["a"] * 1000},
+            {"user_id": "x" * 65},
+            {"user_id": USER, "location_preference": "y" * 10_000},
+        ):
             is_error(client.post("/recommend", json=bad), 422)
 
 
 # -- faults ------------------------------------------------------------------------------
+
 
 def test_database_outage_answers_503_fast_and_recovers(trained, pg_databases):
     if pg_databases is None:
@@ -158,8 +184,7 @@ def test_database_outage_answers_503_fast_and_recovers(trained, pg_databases):
     import_demo(session_factory(engine), users=120, jobs=100, seed=3)
     engine.dispose()
     proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
-    via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
-        hide_password=False)
+    via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     try:
         with serving(via_proxy, model) as client:
             assert client.get("/readyz").status_code == 200
@@ -167,9 +192,11 @@ def test_database_outage_answers_503_fast_and_recovers(trained, pg_databases):
             proxy.cut()
             fresh = {"Cache-Control": "no-cache"}  # a kept answer needs no database
             for _ in range(3):
-                for method, path, body in (("GET", "/readyz", None),
-                                           ("POST", "/recommend", {"user_id": USER}),
-                                           ("PUT", "/users/u-new", {"skills": ["sql"]})):
+                for method, path, body in (
+                    ("GET", "/readyz", None),
+                    ("POST", "/recommend", {"user_id": USER}),
+                    ("PUT", "/users/u-new", {"skills": ["sql"]}),
+                ):
                     started = time.perf_counter()
                     response = client.request(method, path, json=body, headers=fresh)
                     assert time.perf_counter() - started < 1.0, path
@@ -230,6 +257,7 @@ def test_reload_swaps_atomically_and_keeps_the_old_model_on_failure(trained, tmp
 
 # -- events ------------------------------------------------------------------------------
 
+
 def _event_rows(url) -> int:
     engine = create_db_engine(url)
     with session_scope(session_factory(engine)) as s:
@@ -238,10 +266,10 @@ def _event_rows(url) -> int:
     return n
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
-                                                            marks=pytest.mark.postgresql)])
-def test_concurrent_events_leave_exactly_one_row_each(trained, pg_databases, tmp_path,
-                                                      backend):
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
+def test_concurrent_events_leave_exactly_one_row_each(trained, pg_databases, tmp_path, backend):
     _, model = trained
     url = new_database(backend, tmp_path, pg_databases)
     upgrade(url)
@@ -255,8 +283,11 @@ def test_concurrent_events_leave_exactly_one_row_each(trained, pg_databases, tmp
         def post(i: int, key: str | None = None):
             with httpx.Client(base_url=str(client.base_url), timeout=30) as c:
                 headers = {"Idempotency-Key": key} if key else {}
-                return c.post("/events", headers=headers, json={
-                    "user_id": f"u{i % 50 + 1}", "job_id": jobs[i], "type": "click"})
+                return c.post(
+                    "/events",
+                    headers=headers,
+                    json={"user_id": f"u{i % 50 + 1}", "job_id": jobs[i], "type": "click"},
+                )
 
         with ThreadPoolExecutor(16) as pool:
             distinct = list(pool.map(post, range(40)))
@@ -268,26 +299,32 @@ def test_concurrent_events_leave_exactly_one_row_each(trained, pg_databases, tmp
 
 # -- observability -----------------------------------------------------------------------
 
+
 def test_metrics_in_prometheus_format(trained):
     url, model = trained
     with serving(url, model) as client:
         assert client.post("/recommend", json={"user_id": USER}).status_code == 200
         client.get("/jobs/does-not-exist")
         text = client.get("/metrics").text
-    assert ('jobrec_http_request_duration_seconds_bucket{le="0.256",method="POST",'
-            'route="/recommend",status="200"}') in text
+    assert (
+        'jobrec_http_request_duration_seconds_bucket{le="0.256",method="POST",'
+        'route="/recommend",status="200"}'
+    ) in text
     assert 'route="/jobs/{job_id}",status="404"' in text
-    scored = next(line for line in text.splitlines()
-                  if line.startswith("jobrec_scored_candidates_total"))
+    scored = next(
+        line for line in text.splitlines() if line.startswith("jobrec_scored_candidates_total")
+    )
     assert float(scored.split()[-1]) > 0
     assert "jobrec_model_info{" in text and "jobrec_catalog_jobs " in text
 
 
 def _recommend_count(metrics_text: str) -> float:
-    prefix = ('jobrec_http_request_duration_seconds_count{method="POST",route="/recommend",'
-              'status="200"}')
-    return sum(float(line.split()[-1]) for line in metrics_text.splitlines()
-               if line.startswith(prefix))
+    prefix = (
+        'jobrec_http_request_duration_seconds_count{method="POST",route="/recommend",status="200"}'
+    )
+    return sum(
+        float(line.split()[-1]) for line in metrics_text.splitlines() if line.startswith(prefix)
+    )
 
 
 def test_metrics_sum_every_worker(trained, tmp_path):
@@ -314,8 +351,7 @@ def test_metrics_sum_every_worker(trained, tmp_path):
         with ThreadPoolExecutor(8) as pool:
             # the kernel may hand a burst to one worker: send rounds until both answered
             while len(statuses) < 40 or (len(writers()) < 2 and time.monotonic() < deadline):
-                statuses += [r.status_code
-                             for r in pool.map(fresh_connection, ["/recommend"] * 8)]
+                statuses += [r.status_code for r in pool.map(fresh_connection, ["/recommend"] * 8)]
             scrapes = [r.text for r in pool.map(fresh_connection, ["/metrics"] * 12)]
         answered_by = writers()
     n = len(statuses)
@@ -327,6 +363,7 @@ def test_metrics_sum_every_worker(trained, tmp_path):
 
 # -- bad input: property-based, against the served OpenAPI schema -------------------------
 
+
 def test_schemathesis_finds_no_failures(trained, tmp_path):
     """Every schemathesis check, in every phase (examples, coverage, fuzzing, stateful),
     with a bounded number of examples, against the live app with API_KEY set (so the
@@ -335,43 +372,81 @@ def test_schemathesis_finds_no_failures(trained, tmp_path):
     schema-valid request never fails validation, save for the one cross-field rule JSON
     Schema cannot state (a range's top below its bottom)."""
     url, model = trained
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
-           "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
+        "PYTHONPATH": str(REPO),
+    }
     with serving(url, model, api_key=KEY, log_level="warning") as client:
         run = subprocess.run(
-            [str(Path(sys.executable).with_name("schemathesis")), "run",
-             f"{client.base_url}/openapi.json", "--checks", "all",
-             "--exclude-checks", "positive_data_acceptance", "--max-examples", "15",
-             "--seed", "20261126", "--header", f"X-API-Key: {KEY}",
-             "--request-timeout", "20", "--no-color"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its cache goes there
-            env=env)
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "run",
+                f"{client.base_url}/openapi.json",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
+                "--max-examples",
+                "15",
+                "--seed",
+                "20261126",
+                "--header",
+                f"X-API-Key: {KEY}",
+                "--request-timeout",
+                "20",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,  # its cache goes there
+            env=env,
+        )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "No issues found" in run.stdout
 
 
 # -- start-up and logs of the real `jobrec serve` process ------------------------------------
 
+
 def _serve_env(url, model_path, **extra) -> dict:
-    return {**os.environ, "DATABASE_URL": url, "MODEL_PATH": str(model_path),
-            "PYTHONUNBUFFERED": "1", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MODEL_PATH": str(model_path),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda p: shutil.rmtree(p), "checkpoint directory not found"),
-    (lambda p: (p / "weights.safetensors").write_bytes(b"garbage"), "sha256"),
-    (lambda p: (p / "metadata.json").write_text(
-        (p / "metadata.json").read_text().replace('"format": 1', '"format": 99')),
-     "format 99"),
-], ids=["missing", "corrupt", "mismatched"])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda p: shutil.rmtree(p), "checkpoint directory not found"),
+        (lambda p: (p / "weights.safetensors").write_bytes(b"garbage"), "sha256"),
+        (
+            lambda p: (p / "metadata.json").write_text(
+                (p / "metadata.json").read_text().replace('"format": 1', '"format": 99')
+            ),
+            "format 99",
+        ),
+    ],
+    ids=["missing", "corrupt", "mismatched"],
+)
 def test_serve_exits_nonzero_on_a_bad_checkpoint(trained, tmp_path, damage, message):
     url, model = trained
     path = tmp_path / "model"
     shutil.copytree(model, path)
     damage(path)
-    run = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--port",
-                          str(free_port())], env=_serve_env(url, path), cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(free_port())],
+        env=_serve_env(url, path),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode != 0
     assert message in run.stderr and "Traceback" not in run.stderr
 
@@ -383,14 +458,19 @@ class ServeProcess:
     def __init__(self, env: dict, *args: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port),
-                        *args]
+        self.command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]
         self.env = env
         self.stderr = ""
 
     def __enter__(self) -> ServeProcess:
-        self.proc = subprocess.Popen(self.command, env=self.env, cwd=REPO,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            self.command,
+            env=self.env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.client = httpx.Client(base_url=self.base_url, timeout=30)
         deadline = time.monotonic() + 90
         while True:
@@ -402,8 +482,10 @@ class ServeProcess:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
                 _, err = self.proc.communicate(timeout=30)
-                raise AssertionError(f"`jobrec serve` did not become ready (exit status "
-                                     f"{self.proc.returncode}):\n{err[-4000:]}")
+                raise AssertionError(
+                    f"`jobrec serve` did not become ready (exit status "
+                    f"{self.proc.returncode}):\n{err[-4000:]}"
+                )
             time.sleep(0.3)
 
     def __exit__(self, *exc) -> None:
@@ -418,8 +500,9 @@ def test_json_logs_carry_the_request_id(trained):
     env.pop("GLIBC_TUNABLES", None)
     with ServeProcess(env) as server:
         client = server.client
-        response = client.post("/recommend", json={"user_id": USER},
-                               headers={"X-Request-ID": "trace-42"})
+        response = client.post(
+            "/recommend", json={"user_id": USER}, headers={"X-Request-ID": "trace-42"}
+        )
         assert response.headers["x-request-id"] == "trace-42"
         generated = client.get("/healthz").headers["x-request-id"]
         if sys.platform == "linux":  # serve re-ran itself with the malloc tunables
@@ -430,8 +513,9 @@ def test_json_logs_carry_the_request_id(trained):
     stderr = server.stderr
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     assert {"ts", "level", "logger", "message"} <= set(lines[0])
-    access = {entry.get("request_id"): entry for entry in lines
-              if entry["logger"] == "jobrec.access"}
+    access = {
+        entry.get("request_id"): entry for entry in lines if entry["logger"] == "jobrec.access"
+    }
     assert access["trace-42"]["route"] == "/recommend"
     assert access["trace-42"]["status"] == 200 and access["trace-42"]["duration_ms"] > 0
     assert access[generated]["path"] == "/healthz"
@@ -443,7 +527,7 @@ def test_json_logs_carry_the_request_id(trained):
 
 
 def test_no_open_server_warning_with_a_key_or_on_loopback(trained):
-    from app.cli import _loopback
+    from app.cli.serve import _loopback
 
     assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
     assert not _loopback("0.0.0.0") and not _loopback("::") and not _loopback("10.0.0.5")

@@ -22,8 +22,16 @@ from app.repositories import (
 )
 from app.schemas import EventIn, JobIn, UserIn
 
-TABLES = {"companies", "places", "skills", "users", "jobs", "user_skills", "job_skills",
-          "interactions"}
+TABLES = {
+    "companies",
+    "places",
+    "skills",
+    "users",
+    "jobs",
+    "user_skills",
+    "job_skills",
+    "interactions",
+}
 
 
 def _tables(url):
@@ -54,12 +62,23 @@ def job(title="Data Scientist", **fields):
 
 def test_upsert_jobs_is_idempotent_and_updates(factory):
     with session_scope(factory) as s:
-        ids = JobRepository(s).upsert([("j1", job(
-            company="Acme", location="San Francisco, CA", skills=["Python", "SQL", "pyspark"],
-            salary={"min": 50, "max": 60, "period": "hour"}))])
+        ids = JobRepository(s).upsert(
+            [
+                (
+                    "j1",
+                    job(
+                        company="Acme",
+                        location="San Francisco, CA",
+                        skills=["Python", "SQL", "pyspark"],
+                        salary={"min": 50, "max": 60, "period": "hour"},
+                    ),
+                )
+            ]
+        )
     with session_scope(factory) as s:
-        again = JobRepository(s).upsert([("j1", job(title="Senior Data Scientist",
-                                                 company="ACME", skills=["python"]))])
+        again = JobRepository(s).upsert(
+            [("j1", job(title="Senior Data Scientist", company="ACME", skills=["python"]))]
+        )
     assert ids == again
     with session_scope(factory) as s:
         row = JobRepository(s).get("j1")
@@ -72,20 +91,30 @@ def test_upsert_jobs_is_idempotent_and_updates(factory):
 
 def test_job_salary_and_place_are_normalised(factory):
     with session_scope(factory) as s:
-        JobRepository(s).upsert([
-            ("hourly", job(location={"city": "austin", "region": "Texas"},
-                           salary={"min": 20, "max": 25, "period": "hour"})),
-            ("remote", job(location="Remote", salary={"min": 90000, "currency": "EUR"})),
-        ])
+        JobRepository(s).upsert(
+            [
+                (
+                    "hourly",
+                    job(
+                        location={"city": "austin", "region": "Texas"},
+                        salary={"min": 20, "max": 25, "period": "hour"},
+                    ),
+                ),
+                ("remote", job(location="Remote", salary={"min": 90000, "currency": "EUR"})),
+            ]
+        )
     with session_scope(factory) as s:
         records = {r.job_id: r for r in JobRepository(s).records()}
     hourly = records["hourly"]
-    assert (hourly.salary_min_usd, hourly.salary_max_usd) == (20 * 2080, 25 * 2080)
-    assert (hourly.place.city, hourly.place.region_code, hourly.place.country) == \
-        ("Austin", "TX", "US")
+    assert (hourly.salary_annual_min_usd, hourly.salary_annual_max_usd) == (20 * 2080, 25 * 2080)
+    assert (hourly.place.city, hourly.place.region_code, hourly.place.country) == (
+        "Austin",
+        "TX",
+        "US",
+    )
     assert hourly.place.has_coordinates
     assert records["remote"].remote and records["remote"].place is None
-    assert records["remote"].salary_max_usd == pytest.approx(90000 * 1.08)
+    assert records["remote"].salary_annual_max_usd == pytest.approx(90000 * 1.08)
 
 
 def test_bad_inputs_are_rejected_before_the_store():
@@ -103,9 +132,20 @@ def test_bad_inputs_are_rejected_before_the_store():
 def test_users_and_records(factory):
     with session_scope(factory) as s:
         JobRepository(s).upsert([("j1", job())])
-        UserRepository(s).upsert([("u1", UserIn(location="Boston, MA", current_company="Globex",
-                                          skills=["Java", "sql"], headline="backend dev",
-                                          desired_salary={"amount": 50, "period": "hour"}))])
+        UserRepository(s).upsert(
+            [
+                (
+                    "u1",
+                    UserIn(
+                        location="Boston, MA",
+                        current_company="Globex",
+                        skills=["Java", "sql"],
+                        headline="backend dev",
+                        desired_salary={"amount": 50, "period": "hour"},
+                    ),
+                )
+            ]
+        )
     with session_scope(factory) as s:
         (user,) = UserRepository(s).records()
         assert user.user_id == "u1" and user.skills == ("java", "sql")
@@ -121,8 +161,12 @@ def test_events_are_idempotent_and_checked(factory):
     t = datetime(2026, 3, 1, 12, tzinfo=UTC)
     with session_scope(factory) as s:
         events = EventRepository(s)
-        assert events.add([EventRow("u1", "j1", "view", t, "k1"),
-                           EventRow("u1", "j1", "apply", t, None)]) == 2
+        assert (
+            events.add(
+                [EventRow("u1", "j1", "view", t, "k1"), EventRow("u1", "j1", "apply", t, None)]
+            )
+            == 2
+        )
         assert events.add([EventRow("u1", "j1", "view", t, "k1")]) == 0
         with pytest.raises(NotFoundError, match="ghost"):
             events.add([EventRow("ghost", "j1", "view", t)])
@@ -136,8 +180,12 @@ def test_the_database_enforces_event_types(factory):
         JobRepository(s).upsert([("j1", job())])
         UserRepository(s).upsert([("u1", UserIn())])
     with pytest.raises(Exception, match=r"(?i)check"), session_scope(factory) as s:
-        s.execute(text("INSERT INTO interactions (user_id, job_id, type, occurred_at, "
-                       "created_at) VALUES (1, 1, 'like', '2026-01-01', '2026-01-01')"))
+        s.execute(
+            text(
+                "INSERT INTO interactions (user_id, job_id, type, occurred_at, "
+                "created_at) VALUES (1, 1, 'like', '2026-01-01', '2026-01-01')"
+            )
+        )
 
 
 def test_demo_import_counts_and_idempotence(factory):
@@ -148,10 +196,9 @@ def test_demo_import_counts_and_idempotence(factory):
     assert again.events_inserted == 0
     with session_scope(factory) as s:
         rows = counts(s)
-        assert (rows["users"], rows["jobs"], rows["interactions"]) == \
-            (41, 30, first.events_read)
+        assert (rows["users"], rows["jobs"], rows["interactions"]) == (41, 30, first.events_read)
         jobs = JobRepository(s).records()
-        assert any(j.salary_max_usd is None for j in jobs)  # some jobs state no salary
-        assert any(j.salary_max_usd is not None for j in jobs)
+        assert any(j.salary_annual_max_usd is None for j in jobs)  # some jobs state no salary
+        assert any(j.salary_annual_max_usd is not None for j in jobs)
         types = {i.type for i in EventRepository(s).interactions()}
         assert {"impression", "view", "click"} <= types

@@ -103,11 +103,13 @@ def test_the_cache_stays_consistent_under_concurrent_use():
 def service(request, tmp_path_factory, pg_databases):
     url = new_database(request.param, tmp_path_factory.mktemp("kept"), pg_databases)
     engine, factory, model_path = demo_store(
-        url, tmp_path_factory.mktemp("model") / "ckpt", users=60, jobs=80, seed=11, epochs=1)
+        url, tmp_path_factory.mktemp("model") / "ckpt", users=60, jobs=80, seed=11, epochs=1
+    )
     # no poll of the store unless a test asks for one: a write this process makes must
     # reach the next answer by itself
-    app = create_app(Settings(database_url=url, model_path=model_path,
-                              catalog_refresh_seconds=3600.0))
+    app = create_app(
+        Settings(database_url=url, model_path=model_path, catalog_refresh_seconds=3600.0)
+    )
     with serve(app) as client:
         yield client, factory, app.state.services.serving
     engine.dispose()
@@ -123,8 +125,10 @@ def recommend(client, headers=None, **body) -> tuple[list[tuple[str, float]], bo
     before = kept_answers(client)
     r = client.post("/recommend", json={"max_recommendations": 5, **body}, headers=headers)
     assert r.status_code == 200, r.text
-    return ([(x["job_id"], x["score"]) for x in r.json()["recommendations"]],
-            kept_answers(client) == before + 1)
+    return (
+        [(x["job_id"], x["score"]) for x in r.json()["recommendations"]],
+        kept_answers(client) == before + 1,
+    )
 
 
 def test_a_repeated_request_gets_the_same_answer_kept(service):
@@ -143,8 +147,9 @@ def test_a_repeated_request_gets_the_same_answer_kept(service):
     assert not kept and fresh == first
     batch = {"requests": [{"user_id": "u3", "max_recommendations": 5}]}
     before = kept_answers(client)
-    r = client.post("/recommend/batch", headers={"Cache-Control": "max-age=0, no-cache"},
-                    json=batch)
+    r = client.post(
+        "/recommend/batch", headers={"Cache-Control": "max-age=0, no-cache"}, json=batch
+    )
     assert r.status_code == 200 and kept_answers(client) == before
     r = client.post("/recommend/batch", json=batch)
     assert r.status_code == 200 and kept_answers(client) == before + 1
@@ -200,8 +205,10 @@ def test_a_changed_catalog_is_answered_afresh(service):
     recommend(client, user_id="u7")
     _, kept = recommend(client, user_id="u7")
     assert kept
-    r = client.put("/jobs/kept-new", json={"title": "Data Scientist", "location": "Remote",
-                                           "skills": ["python", "sql"]})
+    r = client.put(
+        "/jobs/kept-new",
+        json={"title": "Data Scientist", "location": "Remote", "skills": ["python", "sql"]},
+    )
     assert r.status_code == 201
     _, kept = recommend(client, user_id="u7")
     assert not kept
@@ -213,18 +220,24 @@ def test_an_inline_profile_is_part_of_the_request(service):
     recommend(client, **body)
     _, kept = recommend(client, **body)
     assert kept
-    _, kept = recommend(client, user_id="visitor-1",
-                        profile={"skills": ["python", "sql"], "location": "Remote"})
+    _, kept = recommend(
+        client, user_id="visitor-1", profile={"skills": ["python", "sql"], "location": "Remote"}
+    )
     assert not kept
 
 
 def test_result_cache_size_zero_scores_every_request(tmp_path):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     engine, _, model_path = demo_store(
-        url, tmp_path / "ckpt", users=20, jobs=30, seed=3, epochs=1,
-        extra_jobs={"extra": JobIn(title="Analyst", location="Remote")})
-    app = create_app(Settings(database_url=url, model_path=model_path,
-                              result_cache_size=0))
+        url,
+        tmp_path / "ckpt",
+        users=20,
+        jobs=30,
+        seed=3,
+        epochs=1,
+        extra_jobs={"extra": JobIn(title="Analyst", location="Remote")},
+    )
+    app = create_app(Settings(database_url=url, model_path=model_path, result_cache_size=0))
     try:
         with serve(app) as client:
             first, kept = recommend(client, user_id="u1")

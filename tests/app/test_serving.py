@@ -32,14 +32,19 @@ from tests.support.builders import fitted_space, random_model, random_records
 ONE_STAGE = TwoStage(min_candidates=10**9, shortlist=2000)
 
 
-def rank(state: ServingState, user, job_filter: JobFilter, k: int,
-         two_stage: TwoStage = ONE_STAGE):
+def rank(state: ServingState, user, job_filter: JobFilter, k: int, two_stage: TwoStage = ONE_STAGE):
     return rank_catalog(state.checkpoint, state.catalog, user, job_filter, k, two_stage)
 
 
 def serving(state: ServingState, factory, model_path) -> Serving:
-    return Serving(state, factory, model_path=model_path, refresh_seconds=1.0,
-                   max_delta=2000, result_cache_size=100)
+    return Serving(
+        state,
+        factory,
+        model_path=model_path,
+        refresh_seconds=1.0,
+        max_delta=2000,
+        result_cache_size=100,
+    )
 
 
 def _state(seed: int = 4):
@@ -48,8 +53,9 @@ def _state(seed: int = 4):
     model = random_model(space, seed=seed)
     now = datetime.now(UTC)
     catalog = Catalog.build([_at(j, now) for j in jobs], model, space)
-    state = ServingState(Checkpoint(model, space, {"model_version": "test"}), catalog,
-                         synced_at=datetime.now(UTC))
+    state = ServingState(
+        Checkpoint(model, space, {"model_version": "test"}), catalog, synced_at=datetime.now(UTC)
+    )
     return state, users
 
 
@@ -63,8 +69,7 @@ def _catalog_of_fifty():
     space = fitted_space(users, jobs, interactions)
     model = random_model(space, seed=6)
     now = datetime.now(UTC)
-    return users, jobs, space, model, Catalog.build([_at(j, now) for j in jobs[:50]], model,
-                                                    space)
+    return users, jobs, space, model, Catalog.build([_at(j, now) for j in jobs[:50]], model, space)
 
 
 @pytest.mark.parametrize("max_delta", [1000, 5])
@@ -74,16 +79,18 @@ def test_applied_changes_rank_like_a_catalog_built_from_scratch(max_delta):
     either way the catalog ranks exactly as one built from the resulting jobs."""
     users, jobs, space, model, catalog = _catalog_of_fifty()
     t1 = datetime.now(UTC) + timedelta(seconds=1)
-    changes = ([replace(j, title=j.title + " senior", skills=j.skills[:1]) for j in jobs[:3]]
-               + [replace(j, active=False) for j in jobs[3:6]] + jobs[50:])
+    changes = (
+        [replace(j, title=j.title + " senior", skills=j.skills[:1]) for j in jobs[:3]]
+        + [replace(j, active=False) for j in jobs[3:6]]
+        + jobs[50:]
+    )
     applied = catalog.apply([_at(j, t1) for j in changes], model, space, max_delta=max_delta)
     assert (applied.delta is None) == (max_delta == 5)
     assert applied.builds == (2 if max_delta == 5 else 1)
     current = {j.job_id: j for j in jobs[:50]} | {j.job_id: j for j in changes}
     fresh = Catalog.build([_at(j, t1) for j in current.values()], model, space)
     assert applied.size == fresh.size == 57
-    state = ServingState(Checkpoint(model, space, {"model_version": "test"}), applied,
-                         synced_at=t1)
+    state = ServingState(Checkpoint(model, space, {"model_version": "test"}), applied, synced_at=t1)
     fresh_state = replace(state, catalog=fresh)
     for user in users:
         got, n = rank(state, user, JobFilter(), 57)
@@ -113,8 +120,13 @@ def test_two_stage_with_a_shortlist_of_everything_equals_full_scoring():
     state, users = _state()
     for user in users:
         full, n_full = rank(state, user, JobFilter(), 10)
-        staged, n_staged = rank(state, user, JobFilter(), 10, TwoStage(
-            min_candidates=1, shortlist=len(state.catalog.base)))
+        staged, n_staged = rank(
+            state,
+            user,
+            JobFilter(),
+            10,
+            TwoStage(min_candidates=1, shortlist=len(state.catalog.base)),
+        )
         assert n_full == n_staged == len(state.catalog.base)
         assert [j.job_id for j, _ in full] == [j.job_id for j, _ in staged]
 
@@ -124,8 +136,7 @@ def test_two_stage_reranks_only_the_first_stage_shortlist():
     scorer = state.catalog.base.scorer
     space = state.checkpoint.space
     for row, user in enumerate(users):
-        staged, scored = rank(state, user, JobFilter(), 5, TwoStage(min_candidates=1,
-                                                                    shortlist=12))
+        staged, scored = rank(state, user, JobFilter(), 5, TwoStage(min_candidates=1, shortlist=12))
         assert scored == 12
         encoded = space.encode_users([user])
         shortlist = torch.topk(scorer.first_stage(encoded, 0, exact=False), 12).indices.tolist()
@@ -182,14 +193,21 @@ def test_filtered_ranking_equals_the_best_passing_jobs_whatever_the_share_passin
         for user in users:
             ranked, scored = rank(state, user, JobFilter(excluded_ids=frozenset(excluded)), 8)
             scores = part.scorer.score(space.encode_users([user]), 0)
-            best = sorted(((scores[i].item(), ids[i]) for i in range(len(ids))
-                           if ids[i] not in excluded), reverse=True)[:8]
+            best = sorted(
+                ((scores[i].item(), ids[i]) for i in range(len(ids)) if ids[i] not in excluded),
+                reverse=True,
+            )[:8]
             assert scored == len(ids) - len(excluded)
             assert [j.job_id for j, _ in ranked] == [i for _, i in best]
             assert max(abs(s - b) for (_, s), (b, _) in zip(ranked, best, strict=True)) < 1e-5
             # two stages with a shortlist of every passing job: the same list
-            staged, n = rank(state, user, JobFilter(excluded_ids=frozenset(excluded)), 8,
-                             TwoStage(min_candidates=1, shortlist=len(ids)))
+            staged, n = rank(
+                state,
+                user,
+                JobFilter(excluded_ids=frozenset(excluded)),
+                8,
+                TwoStage(min_candidates=1, shortlist=len(ids)),
+            )
             assert n == scored and [j.job_id for j, _ in staged] == [i for _, i in best]
 
 
@@ -200,24 +218,27 @@ def test_refresh_reads_only_what_changed_near_the_last_sync(factory, monkeypatch
     space = fitted_space(users, jobs, interactions)
     old = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(factory) as session:
-        JobRepository(session).upsert([(f"j{i}", JobIn(title=f"Job {i}"))
-                                        for i in range(10)])
+        JobRepository(session).upsert([(f"j{i}", JobIn(title=f"Job {i}")) for i in range(10)])
         session.execute(update(m.Job).values(updated_at=old))
     checkpoint = Checkpoint(random_model(space), space, {"model_version": "test"})
     live = serving(ServingState.read(checkpoint, factory), factory, tmp_path / "none")
     synced = live.state.synced_at
     read: list[int] = []
     versions = CatalogReader.versions
-    monkeypatch.setattr(CatalogReader, "versions",
-                        lambda self, since: read.append(len(out := versions(self, since)))
-                        or out)
+    monkeypatch.setattr(
+        CatalogReader,
+        "versions",
+        lambda self, since: read.append(len(out := versions(self, since))) or out,
+    )
     live.refresh()
     assert read == [0]  # nothing near the sync: the ten old jobs are not re-read
     with session_scope(factory) as session:
-        JobRepository(session).upsert([("late", JobIn(title="Late")),
-                                       ("new", JobIn(title="New"))])
-        session.execute(update(m.Job).where(m.Job.external_id == "late")
-                        .values(updated_at=synced - REFRESH_OVERLAP / 2))
+        JobRepository(session).upsert([("late", JobIn(title="Late")), ("new", JobIn(title="New"))])
+        session.execute(
+            update(m.Job)
+            .where(m.Job.external_id == "late")
+            .values(updated_at=synced - REFRESH_OVERLAP / 2)
+        )
     live.refresh()
     catalog = live.state.catalog
     assert read[-1] == 2 and catalog.size == 12
@@ -232,12 +253,12 @@ def test_a_new_checkpoint_on_disk_is_picked_up_by_every_worker(factory, tmp_path
     users, jobs, interactions = random_records(n_users=4, n_jobs=12, seed=2)
     space = fitted_space(users, jobs, interactions)
     with session_scope(factory) as session:
-        JobRepository(session).upsert([(f"j{i}", JobIn(title=f"Job {i}"))
-                                        for i in range(5)])
+        JobRepository(session).upsert([(f"j{i}", JobIn(title=f"Job {i}")) for i in range(5)])
     path = tmp_path / "model"
     first = save_checkpoint(path, random_model(space, seed=1), space)["model_version"]
-    recommender = Serving.load(path, factory, refresh_seconds=1.0, max_delta=2000,
-                               result_cache_size=100)
+    recommender = Serving.load(
+        path, factory, refresh_seconds=1.0, max_delta=2000, result_cache_size=100
+    )
     assert recommender.state.model_version == first
 
     def refreshed() -> None:
@@ -270,9 +291,14 @@ def test_the_poller_applies_another_writers_jobs_without_a_request(factory, tmp_
     users, jobs, interactions = random_records(n_users=4, n_jobs=12, seed=2)
     space = fitted_space(users, jobs, interactions)
     checkpoint = Checkpoint(random_model(space), space, {"model_version": "test"})
-    live = Serving(ServingState.read(checkpoint, factory), factory,
-                   model_path=tmp_path / "none", refresh_seconds=0.05, max_delta=2000,
-                   result_cache_size=100)
+    live = Serving(
+        ServingState.read(checkpoint, factory),
+        factory,
+        model_path=tmp_path / "none",
+        refresh_seconds=0.05,
+        max_delta=2000,
+        result_cache_size=100,
+    )
     live.start_polling()
     try:
         with session_scope(factory) as session:

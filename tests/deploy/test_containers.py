@@ -30,8 +30,10 @@ ENV_EXAMPLE = REPO / ".env.example"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, $NAME, $$
-_VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
-                       r"|(?P<bare>[A-Za-z_]\w*))")
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_]\w*))"
+)
 
 
 def interpolate(value, env: dict[str, str]):
@@ -59,8 +61,11 @@ def interpolate(value, env: dict[str, str]):
 
 
 def env_example() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
-             if line and not line.startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     return {key.strip(): value.strip() for key, value in pairs}
 
 
@@ -81,8 +86,14 @@ def compose(env: dict[str, str] | None = None, text: str | None = None) -> dict:
 
 def test_compose_file_follows_the_compose_specification():
     compose()  # raises ValueError on anything the specification does not allow
-    compose({**env_example(), "BASE_IMAGE": "jobrec-base:bookworm",
-             "DB_IMAGE": "jobrec-postgres:15", "BUILD_NETWORK": "host"})
+    compose(
+        {
+            **env_example(),
+            "BASE_IMAGE": "jobrec-base:bookworm",
+            "DB_IMAGE": "jobrec-postgres:15",
+            "BUILD_NETWORK": "host",
+        }
+    )
     text = COMPOSE.read_text()
     broken = text.replace("condition: service_healthy", "condition: service_sleepy", 1)
     with pytest.raises(ValueError, match="service_sleepy"):
@@ -98,8 +109,10 @@ def test_compose_wires_database_init_and_api():
     assert "pg_isready" in str(db["healthcheck"]["test"])
     assert init["command"] == ["init"] and api["command"] == ["serve"]
     assert init["depends_on"]["db"]["condition"] == "service_healthy"
-    assert api["depends_on"] == {"db": {"condition": "service_healthy"},
-                                 "init": {"condition": "service_completed_successfully"}}
+    assert api["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "init": {"condition": "service_completed_successfully"},
+    }
     assert api["ports"] == ["8001:8001"]
     for service in (init, api):
         url = service["environment"]["DATABASE_URL"]
@@ -135,13 +148,16 @@ def test_compose_file_holds_no_password():
     without = {k: v for k, v in env_example().items() if k != "POSTGRES_PASSWORD"}
     with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
         compose(without)
-    assert compose()["services"]["db"]["environment"]["POSTGRES_PASSWORD"] \
+    assert (
+        compose()["services"]["db"]["environment"]["POSTGRES_PASSWORD"]
         == env_example()["POSTGRES_PASSWORD"]
+    )
 
 
 def test_env_example_names_every_variable_the_compose_file_reads():
-    used = {m["name"] or m["bare"] for m in _VARIABLE.finditer(COMPOSE.read_text())
-            if not m["escaped"]}
+    used = {
+        m["name"] or m["bare"] for m in _VARIABLE.finditer(COMPOSE.read_text()) if not m["escaped"]
+    }
     # set in .env.example or shown there commented out
     documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M))
     assert used - documented <= {"LOG_LEVEL", "JOBREC_IMAGE"}, used - documented
@@ -152,8 +168,13 @@ def test_env_example_names_every_variable_the_compose_file_reads():
 def test_compose_images_default_to_official_images_pinned_by_digest():
     services = compose({"POSTGRES_PASSWORD": "x"})["services"]
     assert services["db"]["image"].startswith("postgres@sha256:")  # 15-alpine, see compose()
-    local = compose({"POSTGRES_PASSWORD": "x", "DB_IMAGE": "jobrec-postgres:15",
-                     "BASE_IMAGE": "jobrec-base:bookworm"})["services"]
+    local = compose(
+        {
+            "POSTGRES_PASSWORD": "x",
+            "DB_IMAGE": "jobrec-postgres:15",
+            "BASE_IMAGE": "jobrec-base:bookworm",
+        }
+    )["services"]
     assert local["db"]["image"] == "jobrec-postgres:15"
     assert "postgres:15-alpine@sha256:" in raw()["services"]["db"]["image"]
     assert raw()["services"]["init"]["build"]["args"] == ["BASE_IMAGE"]
@@ -173,9 +194,10 @@ def test_docker_context_leaves_out_local_secrets_and_state():
 
 def compose_command(version: int) -> list[str] | None:
     """Compose v2 (the docker plugin, or the binary `make test-docker` fetched) or v1."""
-    candidates = {2: [["docker", "compose"],
-                      [str(REPO / "var" / "test-docker" / "bin" / "docker-compose")]],
-                  1: [["docker-compose"]]}[version]
+    candidates = {
+        2: [["docker", "compose"], [str(REPO / "var" / "test-docker" / "bin" / "docker-compose")]],
+        1: [["docker-compose"]],
+    }[version]
     for command in candidates:
         if shutil.which(command[0]) is None:
             continue
@@ -193,10 +215,20 @@ def test_compose_itself_accepts_the_file(version, tmp_path):
         pytest.skip(f"Compose v{version} is not installed")
     envfile = tmp_path / "compose.env"
     envfile.write_text(ENV_EXAMPLE.read_text())
-    args = [*command, "--project-directory", str(REPO), "-f", str(COMPOSE),
-            "--env-file", str(envfile)]
-    clean = {k: v for k, v in os.environ.items()
-             if not re.match(r"(COMPOSE_|POSTGRES_|BASE_IMAGE|DB_IMAGE|API_KEY|JOBREC_)", k)}
+    args = [
+        *command,
+        "--project-directory",
+        str(REPO),
+        "-f",
+        str(COMPOSE),
+        "--env-file",
+        str(envfile),
+    ]
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not re.match(r"(COMPOSE_|POSTGRES_|BASE_IMAGE|DB_IMAGE|API_KEY|JOBREC_)", k)
+    }
     done = subprocess.run([*args, "config"], capture_output=True, text=True, env=clean)
     assert done.returncode == 0, done.stderr
     assert "change-me-to-a-long-random-string" in done.stdout
@@ -213,7 +245,7 @@ def test_dockerfile_is_multi_stage_cpu_only_and_non_root():
     instructions = dockerfile()
     froms = [v for k, v in instructions if k == "FROM"]
     assert len(froms) >= 2 and froms[-1].endswith("AS runtime")
-    final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM"):]
+    final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     users = [v for k, v in final if k == "USER"]
     assert users and users[-1] not in ("root", "0")
     runs = " ".join(v for k, v in instructions if k == "RUN")
@@ -252,11 +284,14 @@ def test_dockerfile_installs_dependencies_in_a_layer_before_the_source():
     lock, script = first("COPY", "requirements.lock"), first("COPY", "scripts/install.sh")
     wheels = first("COPY", "docker/wheels/")
     deps = first("RUN", "scripts/install.sh")
-    source = min(i for i, (k, v) in enumerate(instructions)
-                 if k == "COPY" and v.split()[0] in ("ml", "app", "migrations", "README.md"))
+    source = min(
+        i
+        for i, (k, v) in enumerate(instructions)
+        if k == "COPY" and v.split()[0] in ("ml", "app", "migrations", "README.md")
+    )
     assert max(lock, script, wheels) < deps < source
     # the runtime stage takes the dependencies' virtualenv apart from the package
-    final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM"):]
+    final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     copies = [v for k, v in final if k == "COPY"]
     assert copies[:2] == ["--from=deps /opt/venv /opt/venv", "--from=build /pkg/ /"]
     assert any(k == "ENV" and "PIP_FIND_LINKS=/wheels" in v for k, v in instructions)
@@ -275,8 +310,15 @@ def test_postgres_image_for_machines_without_docker_hub():
         assert name in entry
 
 
-@pytest.mark.parametrize("script", ["docker/entrypoint.sh", "docker/make-base.sh",
-                                    "docker/postgres/entrypoint.sh", "scripts/test-docker.sh"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "docker/entrypoint.sh",
+        "docker/make-base.sh",
+        "docker/postgres/entrypoint.sh",
+        "scripts/test-docker.sh",
+    ],
+)
 def test_scripts_are_valid_shell(script):
     path = REPO / script
     shell = "bash" if path.read_text().startswith("#!/usr/bin/env bash") else "sh"
@@ -300,12 +342,18 @@ def test_entry_script_serves_on_host_and_port_from_the_environment(tmp_path):
     (bin_dir / "jobrec").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
     (bin_dir / "jobrec").chmod(0o755)
     path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
-    for env, expected in (({}, "serve --host 0.0.0.0 --port 8001"),
-                          ({"HOST": "127.0.0.1", "PORT": "9000"},
-                           "serve --host 127.0.0.1 --port 9000")):
+    for env, expected in (
+        ({}, "serve --host 0.0.0.0 --port 8001"),
+        ({"HOST": "127.0.0.1", "PORT": "9000"}, "serve --host 127.0.0.1 --port 9000"),
+    ):
         calls.unlink(missing_ok=True)
-        done = subprocess.run(["sh", str(ENTRYPOINT), "serve"], env={"PATH": path, **env},
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            ["sh", str(ENTRYPOINT), "serve"],
+            env={"PATH": path, **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert done.returncode == 0, done.stderr
         assert calls.read_text().splitlines() == ["db wait --timeout 60", expected]
 
@@ -331,13 +379,19 @@ def test_entry_script_initialises_and_serves_against_postgresql(pg_databases, tm
         "JOBREC_DEMO_USERS": "80",
         "JOBREC_DEMO_JOBS": "60",
         "JOBREC_TRAIN_ARGS": f"--config {REPO / 'configs' / 'tiny.toml'} --epochs 1 "
-                             "--ablations none",
+        "--ablations none",
         "JOBREC_DB_WAIT_SECONDS": "10",
     }
 
     def run(*args):
-        return subprocess.run(["sh", str(ENTRYPOINT), *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            ["sh", str(ENTRYPOINT), *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     first = run("init")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -348,8 +402,14 @@ def test_entry_script_initialises_and_serves_against_postgresql(pg_databases, tm
     passthrough = run("jobrec", "--help")
     assert passthrough.returncode == 0 and "evaluate" in passthrough.stdout
 
-    server = subprocess.Popen(["sh", str(ENTRYPOINT), "serve"], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        ["sh", str(ENTRYPOINT), "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -363,8 +423,11 @@ def test_entry_script_initialises_and_serves_against_postgresql(pg_databases, tm
             assert time.monotonic() < deadline, "the API did not become ready"
             time.sleep(0.5)
         assert ready.json()["catalog_size"] > 0
-        answer = httpx.post(f"http://127.0.0.1:{port}/recommend",
-                            json={"user_id": "u1", "max_recommendations": 3}, timeout=10)
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/recommend",
+            json={"user_id": "u1", "max_recommendations": 3},
+            timeout=10,
+        )
         assert answer.status_code == 200 and len(answer.json()["recommendations"]) == 3
     finally:
         server.send_signal(signal.SIGTERM)

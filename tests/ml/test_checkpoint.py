@@ -21,8 +21,7 @@ def saved(tmp_path):
     space = fitted_space(users, jobs, interactions)
     model = random_model(space)
     path = tmp_path / "ckpt"
-    meta = save_checkpoint(path, model, space, metrics={"ndcg@10": 0.5},
-                           data_fingerprint="abc")
+    meta = save_checkpoint(path, model, space, metrics={"ndcg@10": 0.5}, data_fingerprint="abc")
     return path, model, space, users, jobs, meta
 
 
@@ -47,11 +46,14 @@ def test_checkpoint_files_are_safetensors_and_json_not_pickle(saved):
     assert "embeddings.user.weight" in header  # safetensors header, not a pickle stream
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda p: (p / WEIGHTS_FILE).unlink(), "weights.safetensors missing"),
-    (lambda p: (p / METADATA_FILE).write_text("{not json"), "not valid JSON"),
-    (lambda p: (p / WEIGHTS_FILE).write_bytes(b"garbage"), "sha256"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda p: (p / WEIGHTS_FILE).unlink(), "weights.safetensors missing"),
+        (lambda p: (p / METADATA_FILE).write_text("{not json"), "not valid JSON"),
+        (lambda p: (p / WEIGHTS_FILE).write_bytes(b"garbage"), "sha256"),
+    ],
+)
 def test_damaged_checkpoints_fail_clearly(saved, damage, message):
     path = saved[0]
     damage(path)
@@ -76,8 +78,7 @@ def test_mismatches_fail_clearly(saved, tmp_path):
     _edit_metadata(path, lambda m: m["model_config"].update(embedding_dim=64))
     with pytest.raises(CheckpointError, match="shape"):
         load_checkpoint(path)
-    _edit_metadata(path, lambda m: m["model_config"].update(embedding_dim=32,
-                                                            conv_kernel_size=4))
+    _edit_metadata(path, lambda m: m["model_config"].update(embedding_dim=32, conv_kernel_size=4))
     with pytest.raises(CheckpointError, match="odd"):
         load_checkpoint(path)
     _edit_metadata(path, lambda m: m["model_config"].update(conv_kernel_size=3))

@@ -17,35 +17,51 @@ from tests.support.builders import T0
 
 
 def event(user, job, kind, hours):
-    return Interaction(timestamp=T0 + timedelta(hours=hours), user_id=user, job_id=job,
-                       type=kind)
+    return Interaction(timestamp=T0 + timedelta(hours=hours), user_id=user, job_id=job, type=kind)
 
 
 def test_feedback_weights_follow_the_event_order():
-    feedback = {(f.user_id, f.job_id): f for f in aggregate_feedback([
-        event("u", "a", "view", 1), event("u", "a", "apply", 2),
-        event("u", "b", "view", 3), event("u", "b", "dismiss", 4),
-        event("u", "c", "click", 5), event("u", "c", "dismiss", 6),
-        event("u", "d", "impression", 7),
-        event("u", "e", "save", 8),
-    ])}
+    feedback = {
+        (f.user_id, f.job_id): f
+        for f in aggregate_feedback(
+            [
+                event("u", "a", "view", 1),
+                event("u", "a", "apply", 2),
+                event("u", "b", "view", 3),
+                event("u", "b", "dismiss", 4),
+                event("u", "c", "click", 5),
+                event("u", "c", "dismiss", 6),
+                event("u", "d", "impression", 7),
+                event("u", "e", "save", 8),
+            ]
+        )
+    }
     assert (feedback["u", "a"].label, feedback["u", "a"].weight) == (1.0, POSITIVE_WEIGHTS["apply"])
     assert feedback["u", "a"].time == T0 + timedelta(hours=1)  # first positive event
     assert (feedback["u", "b"].label, feedback["u", "b"].weight) == (0.0, DISMISS_WEIGHT)
     assert feedback["u", "c"].label == 1.0  # a click outweighs a later dismiss
     assert (feedback["u", "d"].label, feedback["u", "d"].weight) == (0.0, IMPRESSION_WEIGHT)
     assert feedback["u", "e"].weight == POSITIVE_WEIGHTS["save"]
-    assert POSITIVE_WEIGHTS["view"] < POSITIVE_WEIGHTS["click"] < POSITIVE_WEIGHTS["save"] \
+    assert (
+        POSITIVE_WEIGHTS["view"]
+        < POSITIVE_WEIGHTS["click"]
+        < POSITIVE_WEIGHTS["save"]
         < POSITIVE_WEIGHTS["apply"]
+    )
 
 
 def test_leave_last_out_holds_out_the_latest_positives():
-    feedback = aggregate_feedback([
-        event("u1", "a", "view", 1), event("u1", "b", "view", 2), event("u1", "c", "view", 3),
-        event("u1", "x", "dismiss", 4),
-        event("u2", "a", "view", 1), event("u2", "b", "view", 2),
-        event("u3", "a", "view", 1),
-    ])
+    feedback = aggregate_feedback(
+        [
+            event("u1", "a", "view", 1),
+            event("u1", "b", "view", 2),
+            event("u1", "c", "view", 3),
+            event("u1", "x", "dismiss", 4),
+            event("u2", "a", "view", 1),
+            event("u2", "b", "view", 2),
+            event("u3", "a", "view", 1),
+        ]
+    )
     split = leave_last_out(feedback)
     assert split.test == {"u1": "c", "u2": "b"}
     assert split.validation == {"u1": "b"}

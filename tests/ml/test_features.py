@@ -37,23 +37,34 @@ def test_skill_extraction_and_learned_terms():
     extractor = SkillExtractor(["package handler", "sorter"])
     text = "Package Handler / Sorter: forklift, Excel, MS Office; Python/SQL a plus. R and SAS."
     # a learned term that spells a maintained skill yields the maintained one
-    assert extractor.extract(text) == ["excel", "forklift", "microsoft office",
-                                       "package handling", "python", "r", "sas", "sorter",
-                                       "sql"]
+    assert extractor.extract(text) == [
+        "excel",
+        "forklift",
+        "microsoft office",
+        "package handling",
+        "python",
+        "r",
+        "sas",
+        "sorter",
+        "sql",
+    ]
     assert "r" not in extractor.extract("a rare role for a reader")
     assert canonical_skill("PySpark") == "spark" and canonical_skill("Node.js") == "node.js"
     titles = ["Night Stocker", "Stocker - Days", "Stocker", "Cashier"]
     assert learn_terms(titles, min_df=3) == ["stocker"]
 
 
-@pytest.mark.parametrize("text,city,region_code,country,remote", [
-    ("San Francisco, CA", "San Francisco", "CA", "US", False),
-    ("austin, texas", "Austin", "TX", "US", False),
-    ("Remote", None, None, None, True),
-    ("Remote - US", None, None, "US", True),
-    ("Paris, France", "Paris", None, "FR", False),
-    ("Massachusetts", None, "MA", "US", False),
-])
+@pytest.mark.parametrize(
+    "text,city,region_code,country,remote",
+    [
+        ("San Francisco, CA", "San Francisco", "CA", "US", False),
+        ("austin, texas", "Austin", "TX", "US", False),
+        ("Remote", None, None, None, True),
+        ("Remote - US", None, None, "US", True),
+        ("Paris, France", "Paris", None, "FR", False),
+        ("Massachusetts", None, "MA", "US", False),
+    ],
+)
 def test_places_are_normalised(text, city, region_code, country, remote):
     loc = parse_location(text)
     assert loc.remote is remote
@@ -70,13 +81,16 @@ def test_known_cities_get_coordinates():
     assert make_place("Nowhereville", "CA").has_coordinates is False
 
 
-@pytest.mark.parametrize("text,period,annual_min,annual_max", [
-    ("$53K-$91K (Glassdoor est.)", "year", 53_000, 91_000),
-    ("Employer Provided Salary:$150K-$160K", "year", 150_000, 160_000),
-    ("$17-$24 Per Hour(Glassdoor est.)", "hour", 17 * 2080, 24 * 2080),
-    ("Employer Provided Salary:$25-$28 Per Hour", "hour", 25 * 2080, 28 * 2080),
-    ("$120,000 - $150,000 a year", "year", 120_000, 150_000),
-])
+@pytest.mark.parametrize(
+    "text,period,annual_min,annual_max",
+    [
+        ("$53K-$91K (Glassdoor est.)", "year", 53_000, 91_000),
+        ("Employer Provided Salary:$150K-$160K", "year", 150_000, 160_000),
+        ("$17-$24 Per Hour(Glassdoor est.)", "hour", 17 * 2080, 24 * 2080),
+        ("Employer Provided Salary:$25-$28 Per Hour", "hour", 25 * 2080, 28 * 2080),
+        ("$120,000 - $150,000 a year", "year", 120_000, 150_000),
+    ],
+)
 def test_salary_strings_are_annualised(text, period, annual_min, annual_max):
     salary = parse_salary_text(text)
     assert salary.period == period
@@ -148,8 +162,7 @@ def test_feature_space_round_trips_through_json():
 def test_user_and_job_sides_share_vocabularies():
     place = make_place("Austin", "TX")
     user = UserRecord("u1", skills=("Python",), place=place, company="Acme Corp")
-    job = JobRecord("j1", title="Engineer", skills=("python",), place=place,
-                    company="ACME corp")
+    job = JobRecord("j1", title="Engineer", skills=("python",), place=place, company="ACME corp")
     space = FeatureSpace.fit([user], [job], [("u1", "j1")])
     u, j = space.encode_users([user]), space.encode_jobs([job])
     assert torch.equal(u.categorical[0, 1:], j.categorical[0, 1:])  # city, region, company
@@ -165,30 +178,35 @@ def dense_value(x, name, row=0):
 
 def test_history_features_leave_the_job_itself_out():
     austin, boston = make_place("Austin", "TX"), make_place("Boston", "MA")
-    liked = [JobRecord("a", "Data Engineer", skills=("python", "sql"), place=austin,
-                       company="Acme"),
-             JobRecord("b", "Cashier", skills=("cashier",), place=boston, company="Globex")]
-    candidates = [*liked,
-                  JobRecord("c", "Data Engineer", skills=("python", "sql"), place=austin,
-                            company="Acme"),
-                  JobRecord("d", "Nurse", skills=("nursing",), place=make_place("Austin", "TX"))]
+    liked = [
+        JobRecord("a", "Data Engineer", skills=("python", "sql"), place=austin, company="Acme"),
+        JobRecord("b", "Cashier", skills=("cashier",), place=boston, company="Globex"),
+    ]
+    candidates = [
+        *liked,
+        JobRecord("c", "Data Engineer", skills=("python", "sql"), place=austin, company="Acme"),
+        JobRecord("d", "Nurse", skills=("nursing",), place=make_place("Austin", "TX")),
+    ]
     user = UserRecord("u", history=tuple(liked))
-    space = FeatureSpace.fit([user], candidates, [("u", "a"), ("u", "b")],
-                             FeatureConfig(min_skill_count=1))
+    space = FeatureSpace.fit(
+        [user], candidates, [("u", "a"), ("u", "b")], FeatureConfig(min_skill_count=1)
+    )
     users, jobs = space.encode_users([user]), space.encode_jobs(candidates)
     x = space.pairs(users, torch.zeros(4, dtype=torch.long), jobs, torch.arange(4))
     # "a" itself: its only other history job is "b" (Boston, Globex, cashier)
     assert [dense_value(x, "history_city", r) for r in range(4)] == [0.0, 0.0, 0.5, 0.5]
     assert [dense_value(x, "history_company", r) for r in range(4)] == [0.0, 0.0, 0.5, 0.0]
-    assert dense_value(x, "history_region", 0) == 0.0 and dense_value(x, "history_region", 2) \
-        == 0.5
+    assert dense_value(x, "history_region", 0) == 0.0 and dense_value(x, "history_region", 2) == 0.5
     assert dense_value(x, "history_skill", 0) == 0.0  # "b" shares no skill with "a"
     assert dense_value(x, "history_skill", 2) == pytest.approx(1.0)  # same skills as "a"
     assert dense_value(x, "history_skill", 3) == 0.0
     nobody = space.encode_users([UserRecord("v")])
     empty = space.pairs(nobody, torch.zeros(4, dtype=torch.long), jobs, torch.arange(4))
-    assert all(dense_value(empty, f"history_{n}", r) == 0.0 for n in
-               ("city", "region", "company", "skill") for r in range(4))
+    assert all(
+        dense_value(empty, f"history_{n}", r) == 0.0
+        for n in ("city", "region", "company", "skill")
+        for r in range(4)
+    )
 
 
 def test_one_user_dense_features_equal_the_batched_ones():
@@ -202,16 +220,16 @@ def test_one_user_dense_features_equal_the_batched_ones():
         for row in range(len(users)):
             rows = torch.arange(len(jobs))
             batched = space.dense_features(u, torch.full_like(rows, row), j, rows)
-            torch.testing.assert_close(dense_features_of_user(space, u, row, j), batched,
-                                       rtol=0, atol=0)
+            torch.testing.assert_close(
+                dense_features_of_user(space, u, row, j), batched, rtol=0, atol=0
+            )
 
 
 def test_rare_values_map_to_unknown_but_still_match():
     place = make_place("Tiny Town", "VT")
     user = UserRecord("u", place=place, company="Solo Shop")
     job = JobRecord("j", "Clerk", place=place, company="Solo Shop")
-    space = FeatureSpace.fit([user], [job], [("u", "j")],
-                             FeatureConfig(min_attribute_count=5))
+    space = FeatureSpace.fit([user], [job], [("u", "j")], FeatureConfig(min_attribute_count=5))
     u, j = space.encode_users([user]), space.encode_jobs([job])
     assert u.categorical[0, 1:].tolist() == [UNK, UNK, UNK]  # city, region, company
     x = space.pairs(u, torch.tensor([0]), j, torch.tensor([0]))

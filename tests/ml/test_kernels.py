@@ -26,14 +26,29 @@ def test_add_pair_terms_equals_the_written_out_sum(n_job, n_setting, chunk):
 
     # every job's whole pair vector and its terms, written out
     values = np.concatenate([x.T, y[setting_of]], axis=1).astype(np.float64)
-    expected = scores + bias + (values * (dots.T + linear)).sum(1) \
+    expected = (
+        scores
+        + bias
+        + (values * (dots.T + linear)).sum(1)
         + 0.5 * np.einsum("nf,fg,ng->n", values, gram, values)
+    )
 
     a, b = slice(0, n_job), slice(n_job, None)
     const = (y @ linear[b] + 0.5 * ((y @ gram[b, b]) * y).sum(1)).astype(f32)
     cross = np.ascontiguousarray(y @ gram[a, b].T, dtype=f32)
-    add_pair_terms(n_job, n_setting)(scores, bias, dots, x, setting_of, y, const, cross,
-                                     linear[a], np.ascontiguousarray(gram[a, a]), chunk)
+    add_pair_terms(n_job, n_setting)(
+        scores,
+        bias,
+        dots,
+        x,
+        setting_of,
+        y,
+        const,
+        cross,
+        linear[a],
+        np.ascontiguousarray(gram[a, a]),
+        chunk,
+    )
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -59,8 +74,17 @@ def test_shortlist_scores_add_the_int8_dots_to_the_pair_terms():
     setting_of = rng.integers(0, n_settings, size=n)
     y = rng.normal(size=(n_settings, 2)).astype(f32)
     const, cross = rng.normal(size=n_settings).astype(f32), rng.normal(size=(n_settings, 1))
-    args = (bias, dots, x, setting_of, y, const, cross.astype(f32),
-            np.ones(1, dtype=f32), np.zeros((1, 1), dtype=f32))
+    args = (
+        bias,
+        dots,
+        x,
+        setting_of,
+        y,
+        const,
+        cross.astype(f32),
+        np.ones(1, dtype=f32),
+        np.zeros((1, 1), dtype=f32),
+    )
     pair_terms = np.zeros(n, dtype=f32)
     add_pair_terms(1, 2)(pair_terms, *args)
     out = np.empty(n, dtype=f32)
@@ -78,12 +102,18 @@ def test_the_loops_use_as_many_threads_as_torch():
     try:
         torch.set_num_threads(1)
         scores = np.zeros(3, dtype=np.float32)
-        add_pair_terms(1, 1)(scores, np.ones(3, dtype=np.float32),
-                             np.zeros((2, 3), dtype=np.float32),
-                             np.zeros((1, 3), dtype=np.float32), np.zeros(3, dtype=np.int64),
-                             np.zeros((1, 1), dtype=np.float32),
-                             np.zeros(1, dtype=np.float32), np.zeros((1, 1), dtype=np.float32),
-                             np.zeros(1, dtype=np.float32), np.zeros((1, 1), dtype=np.float32))
+        add_pair_terms(1, 1)(
+            scores,
+            np.ones(3, dtype=np.float32),
+            np.zeros((2, 3), dtype=np.float32),
+            np.zeros((1, 3), dtype=np.float32),
+            np.zeros(3, dtype=np.int64),
+            np.zeros((1, 1), dtype=np.float32),
+            np.zeros(1, dtype=np.float32),
+            np.zeros((1, 1), dtype=np.float32),
+            np.zeros(1, dtype=np.float32),
+            np.zeros((1, 1), dtype=np.float32),
+        )
         assert numba.get_num_threads() == 1
         np.testing.assert_array_equal(scores, 1.0)
     finally:

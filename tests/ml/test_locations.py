@@ -13,10 +13,16 @@ from ml.geo import EARTH_RADIUS_KM, Circle, chord_km, great_circle_km, unit_vect
 from ml.locations import AREAS, PLACE_ALIASES, area_circle, gazetteer, parse_location_query
 
 
-@pytest.mark.parametrize(("alias", "same_as"), [
-    ("SF", "San Francisco, CA"), ("nyc", "New York, NY"), ("NYC", "new york, ny"),
-    ("Philly", "Philadelphia, PA"), ("Remote - SF", "Remote - San Francisco, CA"),
-])
+@pytest.mark.parametrize(
+    ("alias", "same_as"),
+    [
+        ("SF", "San Francisco, CA"),
+        ("nyc", "New York, NY"),
+        ("NYC", "new york, ny"),
+        ("Philly", "Philadelphia, PA"),
+        ("Remote - SF", "Remote - San Francisco, CA"),
+    ],
+)
 def test_aliases_mean_their_city(alias, same_as):
     assert parse_location_query(alias) == parse_location_query(same_as)
 
@@ -39,8 +45,7 @@ def test_an_area_is_a_circle_around_its_centre():
     query = parse_location_query("bay area")
     sf = gazetteer().find_city("San Francisco", "US", "CA")
     assert query.city is None and not query.is_empty
-    assert (query.within.latitude, query.within.longitude) == (sf["latitude"],
-                                                               sf["longitude"])
+    assert (query.within.latitude, query.within.longitude) == (sf["latitude"], sf["longitude"])
 
 
 def test_an_alternate_name_also_matches_the_gazetteer_name():
@@ -49,11 +54,17 @@ def test_an_alternate_name_also_matches_the_gazetteer_name():
     assert parse_location_query("Nowhereville").city_names == ()
 
 
-@pytest.mark.parametrize(("typed", "first"), [
-    ("San Fransico", "San Francisco, CA"), ("Sna Jose", "San Jose, CA"),
-    ("Seatle", "Seattle, WA"), ("Californa", "California"), ("Bay Aera", "Bay Area"),
-    ("Londn", "London, United Kingdom"),
-])
+@pytest.mark.parametrize(
+    ("typed", "first"),
+    [
+        ("San Fransico", "San Francisco, CA"),
+        ("Sna Jose", "San Jose, CA"),
+        ("Seatle", "Seattle, WA"),
+        ("Californa", "California"),
+        ("Bay Aera", "Bay Area"),
+        ("Londn", "London, United Kingdom"),
+    ],
+)
 def test_suggestions_put_the_likely_place_first(typed, first):
     assert gazetteer().suggest(typed)[0] == first
 
@@ -69,8 +80,10 @@ CITIES = [(37.7749, -122.4194), (34.0522, -118.2437), (51.5074, -0.1278), (-33.8
 
 def _written_out_km(lat1, lon1, lat2, lon2):
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    h = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 
@@ -90,8 +103,9 @@ def test_great_circle_km_on_floats_numpy_and_torch():
 
 def test_great_circle_km_of_an_unknown_place_is_nan_without_a_warning():
     with np.errstate(all="raise"):
-        km = great_circle_km(37.7749, -122.4194, np.array([34.0522, np.nan]),
-                             np.array([-118.2437, np.nan]))
+        km = great_circle_km(
+            37.7749, -122.4194, np.array([34.0522, np.nan]), np.array([-118.2437, np.nan])
+        )
     assert not np.isnan(km[0]) and np.isnan(km[1]) and not (km <= 1e9)[1]
     nan = torch.tensor([math.nan])
     assert great_circle_km(nan, nan, nan, nan).isnan().all()
@@ -103,8 +117,9 @@ def test_chord_km_equals_the_haversine():
     assert units.shape == (5, 3) and units.dtype == torch.float64
     km = chord_km(units, units[:4])  # [5, 4]
     points = coords[:4].double().tolist()
-    expected = torch.tensor([[_written_out_km(*a, *b) for b in points] for a in points],
-                            dtype=torch.float64)
+    expected = torch.tensor(
+        [[_written_out_km(*a, *b) for b in points] for a in points], dtype=torch.float64
+    )
     torch.testing.assert_close(km[:4], expected, rtol=1e-9, atol=1e-6)
     assert km[4].isnan().all()
 

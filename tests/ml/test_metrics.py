@@ -17,8 +17,9 @@ def fixed_scores(matrix):
 def test_single_relevant_item_metrics():
     # user 0: relevant item 2 ranked 2nd of 5; user 1: relevant item 4 ranked 1st
     scores = [[0.9, 0.1, 0.8, 0.3, 0.2], [0.1, 0.2, 0.3, 0.4, 0.9]]
-    task = RankingTask(users=[0, 1], relevant=[[2], [4]], excluded=[[], []],
-                       groups=np.array([0, 1, 0, 2, 3]))
+    task = RankingTask(
+        users=[0, 1], relevant=[[2], [4]], excluded=[[], []], groups=np.array([0, 1, 0, 2, 3])
+    )
     m = evaluate_ranking(fixed_scores(scores), task, k=2)
     assert m["users"] == 2
     assert m["hr@2"] == 1.0
@@ -53,9 +54,12 @@ def test_multiple_relevant_items():
 def test_constant_scores_give_chance_level_not_perfect_metrics():
     n_items, n_users = 200, 300
     rng = np.random.default_rng(0)
-    task = RankingTask(users=list(range(n_users)),
-                       relevant=[[int(rng.integers(n_items))] for _ in range(n_users)],
-                       excluded=[[] for _ in range(n_users)], groups=np.arange(n_items))
+    task = RankingTask(
+        users=list(range(n_users)),
+        relevant=[[int(rng.integers(n_items))] for _ in range(n_users)],
+        excluded=[[] for _ in range(n_users)],
+        groups=np.arange(n_items),
+    )
     m = evaluate_ranking(lambda rows: torch.zeros(len(rows), n_items), task, k=10)
     assert m["hr@10"] == pytest.approx(10 / n_items, abs=0.03)
     assert m["auc"] == pytest.approx(0.5, abs=0.05)

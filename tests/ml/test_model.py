@@ -98,20 +98,28 @@ def test_ablations_drop_their_branch(setup, ablation):
 
 def test_config_defaults_are_the_designs():
     config = ModelConfig()
-    assert (config.embedding_dim, config.conv_filters, config.conv_kernel_size,
-            config.dropout_rate, config.hidden_dims) == (64, 64, 3, 0.2, (128, 64, 32))
+    assert (
+        config.embedding_dim,
+        config.conv_filters,
+        config.conv_kernel_size,
+        config.dropout_rate,
+        config.hidden_dims,
+    ) == (64, 64, 3, 0.2, (128, 64, 32))
     assert Config().train.learning_rate == 0.001
 
 
-@pytest.mark.parametrize("override,message", [
-    ({"model.embedding_dim": 16}, "model.embedding_dim"),
-    ({"model.conv_kernel_size": 4}, "odd"),
-    ({"model.conv_kernel_size": 9}, "conv_kernel_size"),
-    ({"model.dropout_rate": 0.6}, "dropout_rate"),
-    ({"train.learning_rate": 0.1}, "learning_rate"),
-    ({"model.hidden_dims": []}, "hidden_dims"),
-    ({"model.unknown": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ({"model.embedding_dim": 16}, "model.embedding_dim"),
+        ({"model.conv_kernel_size": 4}, "odd"),
+        ({"model.conv_kernel_size": 9}, "conv_kernel_size"),
+        ({"model.dropout_rate": 0.6}, "dropout_rate"),
+        ({"train.learning_rate": 0.1}, "learning_rate"),
+        ({"model.hidden_dims": []}, "hidden_dims"),
+        ({"model.unknown": 1}, "unknown"),
+    ],
+)
 def test_bad_hyper_parameters_fail_with_clear_messages(override, message):
     with pytest.raises(ConfigError, match=message):
         Config.load(**override)

@@ -24,9 +24,13 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"D{c.embedding_dim}"
-                         f"k{c.conv_kernel_size}fm{c.use_fm:d}conv{c.use_conv:d}"
-                         f"deep{c.use_deep:d}")
+@pytest.mark.parametrize(
+    "config",
+    CONFIGS,
+    ids=lambda c: (
+        f"D{c.embedding_dim}k{c.conv_kernel_size}fm{c.use_fm:d}conv{c.use_conv:d}deep{c.use_deep:d}"
+    ),
+)
 def test_catalog_scorer_equals_reference_forward(config, seed):
     users, jobs, interactions = random_records(n_users=10, n_jobs=37, seed=seed)
     space = fitted_space(users, jobs, interactions)
@@ -64,8 +68,7 @@ def test_scorer_refuses_a_model_with_nonzero_padding():
 
 @pytest.mark.parametrize("block", [first_stage_module.FIRST_STAGE_BLOCK, 4])
 @pytest.mark.parametrize("use_fm", [True, False])
-def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm, block,
-                                                                         monkeypatch):
+def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm, block, monkeypatch):
     """The first stage is the first-order and FM terms in full, pair fields included:
     for a model without conv and deep it equals the reference forward's logit up to a
     per-user constant, on the whole catalog and on a subset, in one block of candidates
@@ -73,8 +76,12 @@ def test_first_stage_is_the_full_score_of_a_model_without_conv_and_deep(use_fm, 
     monkeypatch.setattr(first_stage_module, "FIRST_STAGE_BLOCK", block)
     users, jobs, interactions = random_records(seed=3)
     space = fitted_space(users, jobs, interactions)
-    model = random_model(space, ModelConfig(embedding_dim=32, conv_filters=32, use_fm=use_fm,
-                                            use_conv=False, use_deep=False))
+    model = random_model(
+        space,
+        ModelConfig(
+            embedding_dim=32, conv_filters=32, use_fm=use_fm, use_conv=False, use_deep=False
+        ),
+    )
     with torch.no_grad():
         model.dense_weights.normal_()  # random, so that the first-order pair terms count
     u, j = space.encode_users(users), space.encode_jobs(jobs)
@@ -104,8 +111,9 @@ def test_shortlist_first_stage_is_the_exact_one_up_to_int8_rounding():
         bound = 0.5 * scorer.stage1.shortlist_scales * scorer.user_parts(u, row).s[0].abs().sum()
         assert ((rough - exact).abs() <= bound + 1e-5).all(), row
         assert not torch.equal(rough, exact)
-        torch.testing.assert_close(scorer.first_stage(u, row, subset, exact=False),
-                                   exact[subset], rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            scorer.first_stage(u, row, subset, exact=False), exact[subset], rtol=0, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("route", ["subset", "whole catalog"])
@@ -119,9 +127,12 @@ def test_pair_features_of_a_subset_are_the_same_by_either_route(route, monkeypat
     scorer = CatalogScorer(random_model(space), space, j)
     subset = torch.tensor([7, 0, 3, 11])
     for row in range(len(users)):
-        torch.testing.assert_close(scorer.pair_features(u, row, subset),
-                                   scorer.pairs.dense(u, row, pair_only=True)[subset],
-                                   rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            scorer.pair_features(u, row, subset),
+            scorer.pairs.dense(u, row, pair_only=True)[subset],
+            rtol=0,
+            atol=1e-5,
+        )
 
 
 @pytest.mark.parametrize("seed", [0, 4])
@@ -145,8 +156,9 @@ def test_mended_stand_in_pairs_equal_the_true_pairs(seed):
         # rounding (MKL's sparse kernel may round differently with the column count)
         torch.testing.assert_close(stand_in[:, others], true[:, others], rtol=0, atol=1e-6)
         kept = torch.randperm(len(jobs), generator=torch.Generator().manual_seed(row))[:25]
-        own_rows += int(torch.isin(j.key[kept], u.history_keys[row][u.history_keys[row] != 0])
-                        .sum())
+        own_rows += int(
+            torch.isin(j.key[kept], u.history_keys[row][u.history_keys[row] != 0]).sum()
+        )
         mended = scorer.mend_pairs(u, row, kept, stand_in.index_select(0, kept))
         torch.testing.assert_close(mended, true.index_select(0, kept), rtol=0, atol=1e-6)
     assert stand_ins_differ and own_rows > 0
@@ -158,8 +170,9 @@ def test_catalog_pairs_equal_the_reference_dense_features(seed, skills_by, monke
     """The whole-catalog pair features (skill overlaps by either route, per-place
     proximity, O(N) history shares, the user's own history jobs recomputed
     leave-one-out) equal `dense_features_of_user`."""
-    monkeypatch.setattr(pairs_module, "SKILL_LISTS_SHARE",
-                        math.inf if skills_by == "lists" else 0.0)
+    monkeypatch.setattr(
+        pairs_module, "SKILL_LISTS_SHARE", math.inf if skills_by == "lists" else 0.0
+    )
     users, jobs, interactions = random_records(n_users=15, n_jobs=40, seed=seed)
     space = fitted_space(users, jobs, interactions)
     u, j = space.encode_users(users), space.encode_jobs(jobs)
@@ -170,8 +183,9 @@ def test_catalog_pairs_equal_the_reference_dense_features(seed, skills_by, monke
         reference = dense_features_of_user(space, u, row, j)
         torch.testing.assert_close(pairs.dense(u, row), reference, rtol=0, atol=1e-5)
         job_side = torch.tensor([f.side == "job" for f in fields_of("dense")])
-        torch.testing.assert_close(pairs.dense(u, row, pair_only=True),
-                                   reference * ~job_side, rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            pairs.dense(u, row, pair_only=True), reference * ~job_side, rtol=0, atol=1e-5
+        )
     assert own_history_in_catalog > 0  # the leave-one-out rows were exercised
     assert j.coords.isnan().any() and not j.coords.isnan().all()  # with and without place
 
@@ -194,9 +208,12 @@ def test_first_stage_of_a_pair_table_equals_the_dense_route(seed, stand_in):
         table = scorer.pair_table(u, row, stand_in=stand_in)
         dense = table.dense()
         own_rows += len(table.own_rows)
-        torch.testing.assert_close(scorer.first_stage(u, row, None, user, table),
-                                   scorer.first_stage(u, row, None, user, dense),
-                                   rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            scorer.first_stage(u, row, None, user, table),
+            scorer.first_stage(u, row, None, user, dense),
+            rtol=0,
+            atol=1e-5,
+        )
         rows = torch.cat([table.own_rows, torch.tensor([3, 0, 17])])
         torch.testing.assert_close(table.rows(rows), dense[rows], rtol=0, atol=0)
     assert own_rows > 0  # the rows that leave themselves out were exercised

@@ -7,7 +7,8 @@ import pytest
 from app.importers.demo import import_demo
 from app.services.training import training_records
 from ml.config import Config
-from ml.experiment import CURVE_FILE, REPORT_FILE, run_evaluation, run_training
+from ml.evaluation import run_evaluation
+from ml.experiment import CURVE_FILE, REPORT_FILE, run_training
 from ml.metrics import metric_keys
 from tests.support.paths import REPO
 
@@ -38,25 +39,34 @@ def test_seeded_training_twice_gives_identical_metrics(demo_records, tmp_path):
     assert first["baselines"] == second["baselines"]
 
     def without_time(report):
-        return [{k: v for k, v in e.items() if k != "seconds"}
-                for e in report["training"]["epochs"]]
+        return [
+            {k: v for k, v in e.items() if k != "seconds"} for e in report["training"]["epochs"]
+        ]
 
     assert without_time(first) == without_time(second)  # losses and validation metrics
     losses = [e["loss"] for e in first["training"]["epochs"]]
-    other = run_training(*demo_records, tiny_config(**{"train.epochs": 2, "train.seed": 5}),
-                         tmp_path / "c", progress=False)
+    other = run_training(
+        *demo_records,
+        tiny_config(**{"train.epochs": 2, "train.seed": 5}),
+        tmp_path / "c",
+        progress=False,
+    )
     assert other["training"]["epochs"][0]["loss"] != losses[0]
 
 
 def test_training_report_checkpoint_and_evaluation(demo_records, tmp_path):
-    config = tiny_config(**{"train.ablations": ["no_conv", "no_fm", "no_deep"],
-                            "train.epochs": 6})
+    config = tiny_config(**{"train.ablations": ["no_conv", "no_fm", "no_deep"], "train.epochs": 6})
     out = tmp_path / "model"
     report = run_training(*demo_records, config, out, progress=False)
     keys = set(metric_keys(10))
     assert keys <= set(report["metrics"])
-    assert set(report["baselines"]) == {"popularity", "location-popularity", "content",
-                                        "tfidf", "item-knn"}
+    assert set(report["baselines"]) == {
+        "popularity",
+        "location-popularity",
+        "content",
+        "tfidf",
+        "item-knn",
+    }
     assert set(report["ablations"]) == {"no_conv", "no_fm", "no_deep"}
     for metrics in (*report["baselines"].values(), *report["ablations"].values()):
         assert keys <= set(metrics)
@@ -73,8 +83,12 @@ def test_training_report_checkpoint_and_evaluation(demo_records, tmp_path):
     assert evaluation["data_matches_training"] is True
     assert set(evaluation["ablations"]) == {"no_conv", "no_fm", "no_deep"}
     # ConvFM learns what popularity cannot: users prefer near, matching, well-paid jobs
-    print("ndcg@10 convfm", report["metrics"]["ndcg@10"], "popularity",
-          report["baselines"]["popularity"]["ndcg@10"])
+    print(
+        "ndcg@10 convfm",
+        report["metrics"]["ndcg@10"],
+        "popularity",
+        report["baselines"]["popularity"]["ndcg@10"],
+    )
     assert report["metrics"]["ndcg@10"] > 2 * report["baselines"]["popularity"]["ndcg@10"]
     assert report["metrics"]["auc"] > 0.85
 
@@ -82,11 +96,14 @@ def test_training_report_checkpoint_and_evaluation(demo_records, tmp_path):
 def test_evaluation_with_a_holdout_list(demo_records, tmp_path):
     users, jobs, interactions = demo_records
     out = tmp_path / "m"
-    run_training(users, jobs, interactions, tiny_config(**{"train.epochs": 1}), out,
-                 progress=False)
+    run_training(users, jobs, interactions, tiny_config(**{"train.epochs": 1}), out, progress=False)
     seen = {(i.user_id, i.job_id) for i in interactions}
-    holdout = [(u.user_id, j.job_id) for u in users[:30] for j in jobs[:40]
-               if (u.user_id, j.job_id) not in seen and j.active][:50]
+    holdout = [
+        (u.user_id, j.job_id)
+        for u in users[:30]
+        for j in jobs[:40]
+        if (u.user_id, j.job_id) not in seen and j.active
+    ][:50]
     report = run_evaluation(out, users, jobs, interactions, holdout=holdout, k=5)
     assert report["protocol"] == "holdout csv"
     assert 0 < report["users"] <= 30 and "hr@5" in report and "ndcg@5" in report
@@ -95,8 +112,9 @@ def test_evaluation_with_a_holdout_list(demo_records, tmp_path):
 def test_progress_without_a_terminal_is_plain_lines(capsys):
     from ml.train import EpochLog, TrainingProgress
 
-    with TrainingProgress(enabled=True, label="convfm", epochs=2, terminal=False,
-                          every=0.0) as progress:
+    with TrainingProgress(
+        enabled=True, label="convfm", epochs=2, terminal=False, every=0.0
+    ) as progress:
         progress.start_epoch(1, 3)
         for _ in range(3):
             progress.advance()
@@ -105,10 +123,12 @@ def test_progress_without_a_terminal_is_plain_lines(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert [line.split("] ", 1)[1] for line in lines] == [
         "convfm: epoch 1/2 started (3 batches)",
-        "convfm: epoch 1/2 1/3 batches, 0 s", "convfm: epoch 1/2 2/3 batches, 0 s",
+        "convfm: epoch 1/2 1/3 batches, 0 s",
+        "convfm: epoch 1/2 2/3 batches, 0 s",
         "convfm: epoch 1/2 3/3 batches, 0 s",
         "convfm: epoch 1/2 done in 1.5 s: loss 0.2500 val ndcg@10 0.1250",
-        "convfm: stopped after epoch 1: no better since epoch 1"]
+        "convfm: stopped after epoch 1: no better since epoch 1",
+    ]
     with TrainingProgress(enabled=False, label="x", epochs=1, terminal=False) as quiet:
         quiet.start_epoch(1, 1)
     assert capsys.readouterr().err == ""

@@ -16,10 +16,27 @@ from ml.model import ConvFM
 from ml.records import Interaction, JobRecord, UserRecord
 from tests.support.paths import REPO
 
-CITIES = [("San Francisco", "CA"), ("Oakland", "CA"), ("Austin", "TX"), ("Boston", "MA"),
-          ("Chicago", "IL")]
-SKILLS = ["python", "sql", "java", "react", "nursing", "cashier", "forklift", "excel",
-          "aws", "docker", "cooking", "sales"]
+CITIES = [
+    ("San Francisco", "CA"),
+    ("Oakland", "CA"),
+    ("Austin", "TX"),
+    ("Boston", "MA"),
+    ("Chicago", "IL"),
+]
+SKILLS = [
+    "python",
+    "sql",
+    "java",
+    "react",
+    "nursing",
+    "cashier",
+    "forklift",
+    "excel",
+    "aws",
+    "docker",
+    "cooking",
+    "sales",
+]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -30,21 +47,25 @@ def random_records(n_users: int = 12, n_jobs: int = 20, seed: int = 0):
     places = [make_place(c, s, "US") for c, s in CITIES]
     jobs = [
         JobRecord(
-            job_id=f"j{i}", title=rng.choice(["Data Engineer", "Nurse", "Cashier", "Cook"]),
+            job_id=f"j{i}",
+            title=rng.choice(["Data Engineer", "Nurse", "Cashier", "Cook"]),
             description="We use " + " and ".join(rng.sample(SKILLS, 2)),
             skills=tuple(rng.sample(SKILLS, rng.randint(0, 4))),
             company=rng.choice(["Acme", "Globex", None]),
-            place=rng.choice([*places, None]), remote=rng.random() < 0.2,
-            salary_min_usd=None if i % 3 == 0 else 50_000.0 + 1000 * i,
-            salary_max_usd=None if i % 3 == 0 else 70_000.0 + 1000 * i,
+            place=rng.choice([*places, None]),
+            remote=rng.random() < 0.2,
+            salary_annual_min_usd=None if i % 3 == 0 else 50_000.0 + 1000 * i,
+            salary_annual_max_usd=None if i % 3 == 0 else 70_000.0 + 1000 * i,
         )
         for i in range(n_jobs)
     ]
     users = [
         UserRecord(
-            user_id=f"u{i}", skills=tuple(rng.sample(SKILLS, rng.randint(1, 5))),
+            user_id=f"u{i}",
+            skills=tuple(rng.sample(SKILLS, rng.randint(1, 5))),
             headline=rng.choice(["data engineer", "cashier", ""]),
-            place=rng.choice([*places, None]), company=rng.choice(["Acme", None]),
+            place=rng.choice([*places, None]),
+            company=rng.choice(["Acme", None]),
             desired_salary_usd=rng.choice([None, 60_000.0, 90_000.0]),
         )
         for i in range(n_users)
@@ -52,11 +73,14 @@ def random_records(n_users: int = 12, n_jobs: int = 20, seed: int = 0):
     interactions = []
     for u in users:
         for _ in range(rng.randint(1, 5)):
-            interactions.append(Interaction(
-                timestamp=T0 + timedelta(hours=rng.randint(0, 500)), user_id=u.user_id,
-                job_id=rng.choice(jobs).job_id,
-                type=rng.choice(["view", "click", "apply", "save", "dismiss", "impression"]),
-            ))
+            interactions.append(
+                Interaction(
+                    timestamp=T0 + timedelta(hours=rng.randint(0, 500)),
+                    user_id=u.user_id,
+                    job_id=rng.choice(jobs).job_id,
+                    type=rng.choice(["view", "click", "apply", "save", "dismiss", "impression"]),
+                )
+            )
     users = attach_history(users, aggregate_feedback(interactions), jobs, depth=16)
     return users, jobs, interactions
 
@@ -69,8 +93,7 @@ def fitted_space(users, jobs, interactions, **config) -> FeatureSpace:
 def random_model(space: FeatureSpace, config: ModelConfig | None = None, seed: int = 0):
     """A ConvFM with random weights and BatchNorm statistics (as after training)."""
     torch.manual_seed(seed)
-    model = ConvFM(space.vocab_sizes(), config or ModelConfig(embedding_dim=32,
-                                                              conv_filters=32))
+    model = ConvFM(space.vocab_sizes(), config or ModelConfig(embedding_dim=32, conv_filters=32))
     with torch.no_grad():
         for param in model.parameters():
             param.normal_(0.0, 0.2)
@@ -83,8 +106,16 @@ def random_model(space: FeatureSpace, config: ModelConfig | None = None, seed: i
     return model.eval()
 
 
-def demo_store(url: str, model_dir: Path, *, users: int, jobs: int, seed: int, epochs: int,
-               extra_jobs: dict | None = None):
+def demo_store(
+    url: str,
+    model_dir: Path,
+    *,
+    users: int,
+    jobs: int,
+    seed: int,
+    epochs: int,
+    extra_jobs: dict | None = None,
+):
     """A migrated store at `url` with the demo data (and `extra_jobs`, id -> JobIn) and a
     tiny checkpoint trained on it at `model_dir`: (engine, session factory, checkpoint)."""
     from app.db import create_db_engine, session_factory, session_scope
@@ -109,7 +140,8 @@ def train_tiny(factory, out: Path, epochs: int) -> Path:
     from ml.experiment import run_training
 
     records = training_records(factory)
-    config = Config.load(REPO / "configs" / "tiny.toml",
-                         **{"train.epochs": epochs, "train.ablations": []})
+    config = Config.load(
+        REPO / "configs" / "tiny.toml", **{"train.epochs": epochs, "train.ablations": []}
+    )
     run_training(*records, config, out, progress=False)
     return out

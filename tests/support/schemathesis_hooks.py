@@ -15,8 +15,10 @@ import re
 
 import schemathesis
 
-ACROSS_FIELDS = re.compile(r"salary_max is below salary_min|salary maximum \S+ is below "
-                           r"minimum")
+ACROSS_FIELDS = re.compile(
+    r"salary_max is below salary_min|salary maximum \S+ is below "
+    r"minimum"
+)
 
 
 @schemathesis.check

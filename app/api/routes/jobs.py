@@ -13,9 +13,12 @@ router = APIRouter(tags=["jobs"])  # reads: open
 writes = APIRouter(tags=["jobs"])  # X-API-Key when API_KEY is set
 
 
-@writes.put("/jobs/{job_id}", response_model=JobOut, summary="Create or replace a job",
-            responses={201: {"model": JobOut, "description": "created"},
-                       **responses(401, *BODY, 429, 503)})
+@writes.put(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="Create or replace a job",
+    responses={201: {"model": JobOut, "description": "created"}, **responses(401, *BODY, 429, 503)},
+)
 def put_job(job_id: IdPath, body: JobIn, services: ServicesDep, response: Response) -> JobOut:
     """Create or replace a job; the catalog is updated before this returns."""
     job, created = services.jobs.put(job_id, body)
@@ -23,8 +26,12 @@ def put_job(job_id: IdPath, body: JobIn, services: ServicesDep, response: Respon
     return job_out(job)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="Read a job",
-            responses=responses(404, 422, 429, 503))
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="Read a job",
+    responses=responses(404, 422, 429, 503),
+)
 def get_job(job_id: IdPath, services: ServicesDep) -> JobOut:
     """A stored job, as normalised (place, skills, annualised salary), active or not."""
     return job_out(services.jobs.get(job_id))

@@ -18,32 +18,50 @@ async def healthz() -> HealthOut:
     return HealthOut(status="ok")
 
 
-@router.get("/readyz", response_model=ReadyOut, summary="Readiness",
-            responses=responses(503))
+@router.get("/readyz", response_model=ReadyOut, summary="Readiness", responses=responses(503))
 def readyz(services: ServicesDep) -> ReadyOut:
     """200 only when the model is loaded and the database answers."""
     state = services.health.ready()
-    return ReadyOut(status="ready", model_version=state.model_version,
-                    catalog_version=state.catalog.version, catalog_size=state.catalog.size)
+    return ReadyOut(
+        status="ready",
+        model_version=state.model_version,
+        catalog_version=state.catalog.version,
+        catalog_size=state.catalog.size,
+    )
 
 
-@router.get("/model", response_model=ModelOut, summary="The serving model",
-            responses=responses(429))
+@router.get(
+    "/model", response_model=ModelOut, summary="The serving model", responses=responses(429)
+)
 def get_model(services: ServicesDep) -> ModelOut:
     """The serving model: version, configuration, offline metrics, training time."""
     state = services.serving.state
     meta = state.checkpoint.metadata
-    return ModelOut(model_version=state.model_version, trained_at=meta.get("trained_at"),
-                    created_at=meta["created_at"], config=meta["model_config"],
-                    train_config=meta.get("train_config"), metrics=meta.get("metrics", {}),
-                    baselines=meta.get("baselines"),
-                    data_fingerprint=meta.get("data_fingerprint", ""),
-                    catalog_version=state.catalog.version, catalog_size=state.catalog.size)
+    return ModelOut(
+        model_version=state.model_version,
+        trained_at=meta.get("trained_at"),
+        created_at=meta["created_at"],
+        config=meta["model_config"],
+        train_config=meta.get("train_config"),
+        metrics=meta.get("metrics", {}),
+        baselines=meta.get("baselines"),
+        data_fingerprint=meta.get("data_fingerprint", ""),
+        catalog_version=state.catalog.version,
+        catalog_size=state.catalog.size,
+    )
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics", responses={200: {
-    "content": {"text/plain": {"schema": {"type": "string"}}},
-    "description": "Prometheus text exposition format"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format",
+        }
+    },
+)
 def get_metrics(request: Request) -> Response:
     """Prometheus metrics: request latency by route and status, scored candidates,
     recommendation lists, the serving model version and the catalog size."""

@@ -23,9 +23,13 @@ from app.services.recommend import Ranked
 
 router = APIRouter(tags=["recommendations"])
 
-CacheControl = Annotated[str | None, Header(
-    description='"no-cache": score now, even when an answer to the same request is kept '
-                "(the fresh answer is then kept)")]
+CacheControl = Annotated[
+    str | None,
+    Header(
+        description='"no-cache": score now, even when an answer to the same request is kept '
+        "(the fresh answer is then kept)"
+    ),
+]
 
 
 def _fresh(cache_control: str | None) -> bool:
@@ -40,11 +44,18 @@ def _counted(ranked: Ranked, metrics: Metrics) -> Ranked:
     return ranked
 
 
-@router.post("/recommend", response_model=RecommendResponse,
-             summary="Recommend jobs to a user",
-             responses=responses(401, 404, *BODY, 429, 503))
-async def recommend(body: RecommendRequest, request: Request, services: ServicesDep,
-                    cache_control: CacheControl = None) -> RecommendResponse:
+@router.post(
+    "/recommend",
+    response_model=RecommendResponse,
+    summary="Recommend jobs to a user",
+    responses=responses(401, 404, *BODY, 429, 503),
+)
+async def recommend(
+    body: RecommendRequest,
+    request: Request,
+    services: ServicesDep,
+    cache_control: CacheControl = None,
+) -> RecommendResponse:
     """Rank every active job that passes all filters for the user and return the best.
 
     The user's skills, place and company come from the store (or from an inline
@@ -63,21 +74,33 @@ async def recommend(body: RecommendRequest, request: Request, services: Services
     return recommend_response(ranked, request.state.request_id)
 
 
-@router.post("/recommend/batch", response_model=BatchRecommendResponse,
-             summary="Recommend jobs to several users",
-             responses=responses(401, *BODY, 429, 503))
-def recommend_batch(body: BatchRecommendRequest, request: Request, services: ServicesDep,
-                    cache_control: CacheControl = None) -> BatchRecommendResponse:
+@router.post(
+    "/recommend/batch",
+    response_model=BatchRecommendResponse,
+    summary="Recommend jobs to several users",
+    responses=responses(401, *BODY, 429, 503),
+)
+def recommend_batch(
+    body: BatchRecommendRequest,
+    request: Request,
+    services: ServicesDep,
+    cache_control: CacheControl = None,
+) -> BatchRecommendResponse:
     """Several users in one call; each result carries the status it would have alone."""
     results = []
     for i, item in enumerate(body.requests):
         try:
-            ranked = services.recommend.recommend(recommend_query(item),
-                                                  fresh=_fresh(cache_control))
+            ranked = services.recommend.recommend(
+                recommend_query(item), fresh=_fresh(cache_control)
+            )
         except JobrecError as exc:
             results.append(BatchItem(status=exc.status, error=exc.body()))
         else:
             _counted(ranked, request.app.state.metrics)
-            results.append(BatchItem(status=200, response=recommend_response(
-                ranked, f"{request.state.request_id}.{i}")))
+            results.append(
+                BatchItem(
+                    status=200,
+                    response=recommend_response(ranked, f"{request.state.request_id}.{i}"),
+                )
+            )
     return BatchRecommendResponse(results=results)

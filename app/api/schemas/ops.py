@@ -1,0 +1,78 @@
+"""Bodies of errors and of the operations endpoints (health, readiness, model, reload)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="machine-readable: not_found, validation_error, ...")
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": "user 'u999' not found; send an inline profile "
+                        "to score a new user",
+                        "details": None,
+                    }
+                }
+            ]
+        }
+    )
+
+    error: ErrorBody
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    model_version: str
+    catalog_version: str
+    catalog_size: int
+
+
+class ReloadOut(BaseModel):
+    previous_model_version: str
+    model_version: str
+    catalog_version: str
+    catalog_size: int
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "previous_model_version": "convfm-20261120-3f2a9c1d",
+                    "model_version": "convfm-20261126-8b0e4d72",
+                    "catalog_version": "c41-7047",
+                    "catalog_size": 7047,
+                }
+            ]
+        }
+    )
+
+
+class ModelOut(BaseModel):
+    model_version: str
+    trained_at: str | None
+    created_at: str
+    config: dict[str, Any]
+    train_config: dict[str, Any] | None
+    metrics: dict[str, Any]
+    baselines: dict[str, Any] | None
+    data_fingerprint: str
+    catalog_version: str
+    catalog_size: int

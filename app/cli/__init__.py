@@ -1,0 +1,14 @@
+"""The `jobrec` command line (see ../shared/CONTRACT.md and `jobrec --help`): the
+commands of `data` (db, import), `model` (train, evaluate) and `serve`, on the groups of
+`common`."""
+
+from __future__ import annotations
+
+from app.cli import data, model, serve
+from app.cli.common import app
+
+__all__ = ["app", "data", "main", "model", "serve"]
+
+
+def main() -> None:
+    app()

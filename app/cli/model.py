@@ -1,0 +1,179 @@
+"""`jobrec train` and `jobrec evaluate`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from app.cli.common import app, console, fail, store_sessions
+from app.settings import get_settings
+
+if TYPE_CHECKING:  # the commands import what they use when they run (a fast --help)
+    from ml.records import Interaction, JobRecord, UserRecord
+
+
+# -- train / evaluate -----------------------------------------------------------------------
+
+
+def _load_records() -> tuple[list[UserRecord], list[JobRecord], list[Interaction]]:
+    from app.services.training import training_records
+
+    return training_records(store_sessions())
+
+
+@app.command()
+def train(
+    out: Annotated[Path | None, typer.Option(help="checkpoint directory [MODEL_PATH]")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML file ([model], [features], [train])")
+    ] = None,
+    embedding_dim: int | None = None,
+    conv_filters: int | None = None,
+    conv_kernel_size: int | None = None,
+    dropout_rate: float | None = None,
+    hidden_dims: Annotated[str | None, typer.Option(help="comma separated, e.g. 128,64,32")] = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    patience: int | None = None,
+    negative_ratio: int | None = None,
+    id_dropout: float | None = None,
+    seed: int | None = None,
+    ablations: Annotated[
+        str | None, typer.Option(help="comma separated of no_conv,no_fm,no_deep; 'none' for none")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Train ConvFM on the store; write the checkpoint, report.json and learning_curve.png."""
+    from ml.config import Config, ConfigError
+    from ml.experiment import run_training
+
+    overrides = {
+        "model.embedding_dim": embedding_dim,
+        "model.conv_filters": conv_filters,
+        "model.conv_kernel_size": conv_kernel_size,
+        "model.dropout_rate": dropout_rate,
+        "model.hidden_dims": _int_list(hidden_dims),
+        "train.learning_rate": learning_rate,
+        "train.batch_size": batch_size,
+        "train.epochs": epochs,
+        "train.patience": patience,
+        "train.negative_ratio": negative_ratio,
+        "train.id_dropout": id_dropout,
+        "train.seed": seed,
+        "train.ablations": (
+            None
+            if ablations is None
+            else []
+            if ablations.strip() in ("", "none")
+            else [a.strip() for a in ablations.split(",")]
+        ),
+    }
+    try:
+        cfg = Config.load(config, **overrides)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    users, jobs, interactions = _load_records()
+    if not interactions:
+        raise fail(
+            "the store has no interactions to learn from: run `jobrec import demo` "
+            "(or another import) first"
+        )
+    out = out or get_settings().model_path
+    report = run_training(users, jobs, interactions, cfg, out, progress=progress)
+    _print_report(
+        report, title=f"test split, k={report['k']} ({report['data']['test_users']} users)"
+    )
+    console.print(
+        f"checkpoint {report['model_version']} written to {out} "
+        f"(train {report['seconds']['train']} s, total {report['seconds']['total']} s)"
+    )
+
+
+def _int_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise fail(f"--hidden-dims must be comma-separated integers, got {text!r}", 2) from None
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="checkpoint directory [MODEL_PATH]")
+    ] = None,
+    holdout: Annotated[Path | None, typer.Option(help="CSV with columns user_id,job_id")] = None,
+    k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the report here ('-' for stdout)")
+    ] = None,
+) -> None:
+    """Full-ranking offline evaluation of a checkpoint, its ablations and the baselines."""
+    from ml.checkpoint import CheckpointError
+    from ml.evaluation import run_evaluation
+
+    pairs = _read_holdout(holdout) if holdout else None
+    users, jobs, interactions = _load_records()
+    try:
+        report = run_evaluation(
+            checkpoint or get_settings().model_path, users, jobs, interactions, holdout=pairs, k=k
+        )
+    except CheckpointError as exc:
+        raise fail(str(exc)) from None
+    if not report["data_matches_training"] and holdout is None:
+        console.print(
+            "[yellow]warning:[/] the store changed since this checkpoint was "
+            "trained; its leave-last-out split may overlap the training data"
+        )
+    _print_report(report, title=f"{report['protocol']}, k={k} ({report['users']} users)")
+    if json_out is not None:
+        text = json.dumps(report, indent=1)
+        if str(json_out) == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(text)
+            console.print(f"report written to {json_out}")
+
+
+def _read_holdout(path: Path) -> list[tuple[str, str]]:
+    try:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"user_id", "job_id"} <= set(reader.fieldnames):
+                raise fail(f"{path}: the holdout CSV needs columns user_id,job_id")
+            return [
+                (row["user_id"].strip(), row["job_id"].strip())
+                for row in reader
+                if row["user_id"] and row["job_id"]
+            ]
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _print_report(report: dict, title: str) -> None:
+    from ml.metrics import metric_keys
+
+    k = report["k"]
+    main = report.get("metrics", report)
+    rows = {
+        "convfm": main,
+        **{f"baseline: {n}": v for n, v in report["baselines"].items()},
+        **{f"ablation: {n}": v for n, v in report["ablations"].items()},
+    }
+    table = Table(title=title)
+    table.add_column("model")
+    keys = metric_keys(k)
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name, metrics in rows.items():
+        table.add_row(name, *(f"{metrics[key]:.4f}" for key in keys))
+    console.print(table)

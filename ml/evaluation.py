@@ -1,0 +1,73 @@
+"""Offline evaluation of a checkpoint over plain records: the `jobrec evaluate` pipeline
+without its I/O. It ranks the full active catalog per held-out user, the user's
+already-seen jobs excluded (`ml.metrics`), for the model, its ablations and the
+baselines alike, on the data preparation training used (`ml.experiment.prepare`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ml.checkpoint import load_checkpoint
+from ml.config import Config
+from ml.data import data_fingerprint
+from ml.experiment import ABLATIONS_DIR, prepare, test_targets
+from ml.metrics import evaluate_ranking
+from ml.records import Interaction, JobRecord, UserRecord
+
+
+def run_evaluation(
+    checkpoint_path: str | Path,
+    users: Sequence[UserRecord],
+    jobs: Sequence[JobRecord],
+    interactions: Sequence[Interaction],
+    *,
+    holdout: Sequence[tuple[str, str]] | None = None,
+    k: int = 10,
+) -> dict[str, Any]:
+    """Rank the active catalog for held-out users with the checkpoint, its ablations
+    (found under <checkpoint>/ablations) and the baselines.
+
+    Without `holdout`, the targets are the store's own leave-last-out test items and
+    each user's other interactions are excluded. With `holdout` (user_id, job_id) pairs,
+    every job the user interacted with in the store is excluded and baselines learn
+    from all store interactions.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    config = Config(model=checkpoint.model.config, features=checkpoint.space.config)
+    data = prepare(
+        users, jobs, interactions, config=config, space=checkpoint.space, holdout=holdout is None
+    )
+    if holdout is None:
+        targets, seen = test_targets(data.split)
+    else:
+        targets = {}
+        for user_id, job_id in holdout:
+            targets.setdefault(str(user_id), []).append(str(job_id))
+        seen = data.split.seen
+    task = data.ranking_task(targets, seen)
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint_path),
+        "model_version": checkpoint.version,
+        "k": k,
+        "protocol": "holdout csv" if holdout is not None else "leave-last-out of the store",
+        "catalog_size": len(data.catalog),
+        **evaluate_ranking(data.model_ranker(checkpoint.model, test=True), task, k=k),
+        "baselines": {
+            name: evaluate_ranking(fn, task, k=k) for name, fn in data.baselines().items()
+        },
+        "ablations": {},
+        "data_matches_training": (
+            data_fingerprint(users, jobs, interactions)
+            == checkpoint.metadata.get("data_fingerprint")
+        ),
+    }
+    ablation_root = Path(checkpoint_path) / ABLATIONS_DIR
+    for path in sorted(ablation_root.iterdir()) if ablation_root.is_dir() else ():
+        ablation = load_checkpoint(path)
+        report["ablations"][path.name] = evaluate_ranking(
+            data.model_ranker(ablation.model, test=True), task, k=k
+        )
+    return report
