@@ -28,11 +28,13 @@ from app.errors import JobrecError
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.migrate import is_migrated
+from app.services.attribution import RecommendationIds
 from app.services.events import EventService
 from app.services.health import HealthService
 from app.services.jobs import JobService
 from app.services.models import ModelService
 from app.services.recommend import RecommendService
+from app.services.slates import SlateLog
 from app.services.users import UserService
 from app.serving.ranking import TwoStage
 from app.serving.state import Serving
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 services.serving.close()
+                services.slates.close()
         finally:
             engine.dispose()
 
@@ -141,14 +144,23 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
         max_delta=settings.catalog_max_delta,
         result_cache_size=settings.result_cache_size,
     )
-    recommend = RecommendService(serving, factory, TwoStage.of(settings))
+    secret = settings.recommendation_secret
+    ids = RecommendationIds.shared(factory, secret.get_secret_value() if secret else None)
+    slates = SlateLog(
+        factory,
+        batch_size=settings.slate_log_batch,
+        flush_seconds=settings.slate_log_flush_seconds,
+        max_queue=settings.slate_log_queue,
+    )
+    recommend = RecommendService(serving, factory, TwoStage.of(settings), ids=ids, slates=slates)
     recommend.warm_up()
     return Services(
         serving=serving,
+        slates=slates,
         recommend=recommend,
         users=UserService(factory, serving),
         jobs=JobService(factory, serving),
-        events=EventService(factory, serving),
+        events=EventService(factory, serving, ids),
         models=ModelService(serving),
         health=HealthService(factory, serving),
     )

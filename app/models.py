@@ -7,8 +7,10 @@ these models and the migrations agree.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -179,10 +181,40 @@ class Interaction(Base):
     type: Mapped[str] = mapped_column(String(12))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # the served slate the event came from (`Slate.id`) and the job's place in it
+    # (1-based); no foreign key: an event may be written before its slate's batch is
+    recommendation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    position: Mapped[int | None] = mapped_column(Integer)
     # when the row was written (the service's clock), unlike occurred_at (the event's)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+class Slate(Base):
+    """A served answer of /recommend: who got which jobs, in which order, from which model
+    (and experiment variant), under which filters. Events name it by `id`."""
+
+    __tablename__ = "slates"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the recommendation_id
+    user_id: Mapped[str] = mapped_column(String(64), index=True)  # external id
+    model_version: Mapped[str] = mapped_column(String(120))
+    experiment: Mapped[str | None] = mapped_column(String(64), index=True)
+    variant: Mapped[str | None] = mapped_column(String(64))
+    # [[job_id, score], ...] best first: position p is item p - 1
+    items: Mapped[list[Any]] = mapped_column(JSON)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON)  # the request's, as sent
+    served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ServiceSecret(Base):
+    """Secrets every worker shares (the key that signs recommendation ids), made once."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 def table(model: type[Base]) -> Table:

@@ -82,6 +82,9 @@ ExternalId = Annotated[
 # -- rules across fields, stated in JSON Schema where it can state them ---------------------
 
 
+MAX_RECOMMENDATIONS = 100  # jobs in one /recommend answer, at most
+
+
 def number(name: str) -> dict[str, Any]:
     """JSON Schema: `name` is given as a number (not null)."""
     return {"required": [name], "properties": {name: {"type": "number"}}}

@@ -112,10 +112,36 @@ class Settings(BaseSettings):
         "off",
     )
 
-    @field_validator("api_key", mode="before")
+    recommendation_secret: SecretStr | None = Field(
+        default=None,
+        description="the key that signs recommendation ids (at least 16 characters); "
+        "unset: one made at random by the first worker and kept in the store, shared by "
+        "every worker",
+    )
+    slate_log_batch: int = Field(
+        default=500, ge=1, le=100_000, description="served slates written per transaction"
+    )
+    slate_log_flush_seconds: float = Field(
+        default=0.2, gt=0, le=60, description="a served slate is written within about this"
+    )
+    slate_log_queue: int = Field(
+        default=20_000,
+        ge=1,
+        le=10_000_000,
+        description="slates waiting to be written, at most; past it a request writes its own",
+    )
+
+    @field_validator("api_key", "recommendation_secret", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+    @field_validator("recommendation_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("RECOMMENDATION_SECRET needs at least 16 characters")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

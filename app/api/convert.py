@@ -82,8 +82,10 @@ def profile(body: UserIn) -> Profile:
 def recommend_response(ranked: Ranked, request_id: str) -> RecommendResponse:
     return RecommendResponse(
         request_id=request_id,
+        recommendation_id=ranked.recommendation_id,
         user_id=ranked.user_id,
-        model_version=ranked.state.model_version,
+        model_version=ranked.model_version,
+        variant=ranked.variant,
         catalog_version=ranked.state.catalog.version,
         cold_start=ranked.cold_start,
         recommendations=[recommendation(job, score) for job, score in ranked.jobs],

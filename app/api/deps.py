@@ -13,6 +13,7 @@ from app.services.health import HealthService
 from app.services.jobs import JobService
 from app.services.models import ModelService
 from app.services.recommend import RecommendService
+from app.services.slates import SlateLog
 from app.services.users import UserService
 from app.serving.state import Serving
 from app.settings import Settings
@@ -35,6 +36,7 @@ class Services:
     """Every service of one app, sharing its serving state and session factory."""
 
     serving: Serving
+    slates: SlateLog
     recommend: RecommendService
     users: UserService
     jobs: JobService

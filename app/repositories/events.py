@@ -24,6 +24,8 @@ class EventRow:
     type: str
     occurred_at: datetime
     idempotency_key: str | None = None
+    recommendation_id: str | None = None  # the served slate it follows (`SlateRow.id`)
+    position: int | None = None  # the job's place in that slate, 1-based
 
 
 class EventRepository(Repository):
@@ -47,6 +49,8 @@ class EventRepository(Repository):
                 "type": e.type,
                 "occurred_at": e.occurred_at,
                 "idempotency_key": e.idempotency_key,
+                "recommendation_id": e.recommendation_id,
+                "position": e.position,
                 "created_at": now,
             }
             for e in events

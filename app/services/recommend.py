@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import torch
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import session_scope
 from app.errors import NotFoundError
 from app.repositories import CatalogJob, EventRepository, JobRepository, UserRepository
+from app.repositories.slates import SlateRow
+from app.services.attribution import RecommendationIds
+from app.services.slates import SlateLog
 from app.serving.filters import FilterSpec, JobFilter, build_filter
 from app.serving.ranking import TwoStage, rank
 from app.serving.results import Kept
@@ -52,13 +56,17 @@ class RecommendQuery:
 
 @dataclass(frozen=True)
 class Ranked:
-    """The top jobs of one query, best first."""
+    """The top jobs of one query, best first, as served (and logged) under
+    `recommendation_id`."""
 
     user_id: str
     cold_start: bool  # scored from the inline profile alone
     jobs: list[tuple[CatalogJob, float]]
     state: ServingState
     scored: int  # candidates the model scored (after filters and any first stage)
+    recommendation_id: str
+    model_version: str  # the model that ranked it
+    variant: str | None = None  # the experiment's variant the user is in
     kept: bool = False  # the kept answer to the same query: nothing was scored
 
 
@@ -66,11 +74,19 @@ class RecommendService:
     """Thread-safe: any number of request threads may call it."""
 
     def __init__(
-        self, serving: Serving, factory: sessionmaker[Session], two_stage: TwoStage
+        self,
+        serving: Serving,
+        factory: sessionmaker[Session],
+        two_stage: TwoStage,
+        *,
+        ids: RecommendationIds,
+        slates: SlateLog,
     ) -> None:
         self.serving = serving
         self.factory = factory
         self.two_stage = two_stage
+        self.ids = ids
+        self.slates = slates
         # Scoring runs on ONE long-lived thread per process: torch already spreads one
         # request's work over TORCH_THREADS, concurrent scoring would only oversubscribe
         # the cores and multiply the peak memory of the intermediates, and every thread
@@ -104,14 +120,7 @@ class RecommendService:
         kept = results.get(query) if results is not None else None
         if kept is None:
             return None
-        return Ranked(
-            user_id=query.user_id,
-            cold_start=kept.cold_start,
-            jobs=kept.jobs,
-            state=state,
-            scored=0,
-            kept=True,
-        )
+        return self._served(query, state, kept, scored=0, kept=True)
 
     def recommend(self, query: RecommendQuery, *, fresh: bool = False) -> Ranked:
         """Top `query.k` jobs passing every filter: the kept answer to the same query
@@ -129,11 +138,37 @@ class RecommendService:
         jobs, scored = self._scoring.submit(
             rank, state.checkpoint, state.catalog, user, job_filter, query.k, self.two_stage
         ).result()
+        answer = Kept(cold_start, jobs)
         if results is not None:
-            results.put(query, query.user_id, ticket, Kept(cold_start, jobs))
-        return Ranked(
-            user_id=query.user_id, cold_start=cold_start, jobs=jobs, state=state, scored=scored
+            results.put(query, query.user_id, ticket, answer)
+        return self._served(query, state, answer, scored=scored, kept=False)
+
+    def _served(
+        self, query: RecommendQuery, state: ServingState, answer: Kept, *, scored: int, kept: bool
+    ) -> Ranked:
+        """The answer under a new recommendation id, its slate on the log."""
+        ranked = Ranked(
+            user_id=query.user_id,
+            cold_start=answer.cold_start,
+            jobs=answer.jobs,
+            state=state,
+            scored=scored,
+            recommendation_id=self.ids.issue(query.user_id),
+            model_version=state.model_version,
+            kept=kept,
         )
+        self.slates.log(
+            SlateRow(
+                id=ranked.recommendation_id,
+                user_id=query.user_id,
+                model_version=ranked.model_version,
+                items=tuple((job.record.job_id, round(score, 6)) for job, score in answer.jobs),
+                filters={"k": query.k, **asdict(query.filters)},
+                served_at=datetime.now(UTC),
+                variant=ranked.variant,
+            )
+        )
+        return ranked
 
     def _resolve_user(
         self, session: Session, state: ServingState, query: RecommendQuery

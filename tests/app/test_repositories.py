@@ -31,6 +31,8 @@ TABLES = {
     "user_skills",
     "job_skills",
     "interactions",
+    "slates",
+    "service_secrets",
 }
 
 

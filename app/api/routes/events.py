@@ -38,7 +38,9 @@ def post_event(
         ),
     ] = None,
 ) -> EventOut:
-    """Record an interaction; the user's next recommendation counts it. 201 is sent only
+    """Record an interaction; the user's next recommendation counts it. An event that
+    names a `recommendation_id` is attributed to that answer; one that was not issued to
+    this user is refused (422, nothing written). 201 is sent only
     after the event is committed; a retry with the same idempotency key (the
     `Idempotency-Key` header or the body's `idempotency_key`) answers 200 and records
     nothing new, even when the retries race."""
@@ -47,7 +49,13 @@ def post_event(
         timestamp = timestamp.replace(tzinfo=UTC)
     created = services.events.record(
         EventRow(
-            body.user_id, body.job_id, body.type, timestamp, body.idempotency_key or idempotency_key
+            body.user_id,
+            body.job_id,
+            body.type,
+            timestamp,
+            body.idempotency_key or idempotency_key,
+            recommendation_id=body.recommendation_id,
+            position=body.position,
         )
     )
     if not created:
@@ -57,5 +65,7 @@ def post_event(
         job_id=body.job_id,
         type=body.type,
         timestamp=timestamp,
+        recommendation_id=body.recommendation_id,
+        position=body.position,
         created=created,
     )

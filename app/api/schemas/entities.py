@@ -6,11 +6,17 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas import (
+    MAX_RECOMMENDATIONS,
     EventIn,
+    implies,
+    number,
+    text,
+    with_rules,
 )
+from app.services.attribution import RECOMMENDATION_ID_PATTERN
 
 IdPath = Annotated[
     str,
@@ -131,21 +137,50 @@ class UserOut(BaseModel):
 
 
 class EventCreate(EventIn):
-    """An interaction event; ids are the source's own (strings or integers)."""
+    """An interaction event; ids are the source's own (strings or integers). An event
+    that follows a recommendation names it (`recommendation_id`, and the job's
+    `position` in it) so that it is attributed to that answer."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
+        json_schema_extra=with_rules(
+            implies(number("position"), text("recommendation_id")),
+            examples=[
                 {
                     "user_id": "u42",
                     "job_id": "j17",
                     "type": "apply",
                     "timestamp": "2026-11-26T10:15:00Z",
-                }
-            ]
-        },
+                },
+                {
+                    "user_id": "123",
+                    "job_id": "j17",
+                    "type": "click",
+                    "recommendation_id": "3q2-7wEAAAAbBwAA.pmWkWSBC.Wd5hNmWz0hZ9JLsA",
+                    "position": 1,
+                },
+            ],
+        ),
     )
+
+    recommendation_id: str | None = Field(
+        None,
+        pattern=RECOMMENDATION_ID_PATTERN,
+        description="the `recommendation_id` of the /recommend answer this event follows; "
+        "it must have been issued to this event's user (422 otherwise)",
+    )
+    position: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_RECOMMENDATIONS,
+        description="the job's place in that answer, 1 for the first (needs recommendation_id)",
+    )
+
+    @model_validator(mode="after")
+    def _position_needs_recommendation(self) -> EventCreate:
+        if self.position is not None and self.recommendation_id is None:
+            raise ValueError("position needs recommendation_id")
+        return self
 
 
 class EventOut(BaseModel):
@@ -153,4 +188,6 @@ class EventOut(BaseModel):
     job_id: str
     type: str
     timestamp: datetime
+    recommendation_id: str | None = None
+    position: int | None = None
     created: bool = Field(description="false when the idempotency key was already used")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.api.schemas.ops import ErrorBody
 from app.schemas import (
     EMPLOYMENT_TYPES,
+    MAX_RECOMMENDATIONS,
     Currency,
     EmploymentType,
     ExternalId,
@@ -107,7 +108,9 @@ class RecommendRequest(_Input):
     )
 
     user_id: ExternalId
-    max_recommendations: int = Field(10, ge=1, le=100, description="at most this many jobs")
+    max_recommendations: int = Field(
+        10, ge=1, le=MAX_RECOMMENDATIONS, description="at most this many jobs"
+    )
     location_preference: LocationText | None = Field(
         None,
         description='a place name: a city ("San Francisco", "Austin, TX"), a state '
@@ -202,8 +205,10 @@ class RecommendResponse(BaseModel):
             "examples": [
                 {
                     "request_id": "5f0c1b7e9a7d4c4e",
+                    "recommendation_id": "3q2-7wEAAAAbBwAA.pmWkWSBC.Wd5hNmWz0hZ9JLsA",
                     "user_id": "123",
                     "model_version": "convfm-20261126-101500-1a2b3c4d",
+                    "variant": None,
                     "catalog_version": "1427-0f3e2a9b1c",
                     "cold_start": False,
                     "recommendations": [
@@ -229,8 +234,19 @@ class RecommendResponse(BaseModel):
     )
 
     request_id: str
+    recommendation_id: str = Field(
+        description="this answer's id, new for every answer (a repeated request's too): "
+        "send it with the events it leads to (`POST /events`) so that they are "
+        "attributed to it. Only this user's events may name it"
+    )
     user_id: str
-    model_version: str
+    model_version: str = Field(
+        description="the model that ranked this answer: a registered version, or a "
+        "baseline's name (`popularity`, `content`)"
+    )
+    variant: str | None = Field(
+        description="the experiment variant this user is in; null when no experiment runs"
+    )
     catalog_version: str
     cold_start: bool = Field(
         description="true when the user was scored from an inline profile only"
