@@ -214,7 +214,7 @@ class Server:
     """`jobrec serve` in its own process on a free port."""
 
     def __init__(self, url: str, model: Path, workers: int | None, threads: int | None):
-        from tests.server import free_port
+        from tests.support.server import free_port
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
