@@ -21,7 +21,7 @@ from app.api.middleware import (
     RateLimitMiddleware,
     RequestIdMiddleware,
 )
-from app.api.routes import admin, docs, events, jobs, ops, recommend, users
+from app.api.routes import admin, docs, events, jobs, models, ops, recommend, users
 from app.api.security import API_KEY_REQUIRED
 from app.db import create_db_engine, session_factory
 from app.errors import JobrecError
@@ -34,6 +34,7 @@ from app.services.health import HealthService
 from app.services.jobs import JobService
 from app.services.models import ModelService
 from app.services.recommend import RecommendService
+from app.services.registry import ModelRegistry
 from app.services.slates import SlateLog
 from app.services.users import UserService
 from app.serving.ranking import TwoStage
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(admin.router, dependencies=keyed)
     app.include_router(ops.router)
+    app.include_router(models.router)
     docs.install(app)
     return app
 
@@ -162,5 +164,6 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
         jobs=JobService(factory, serving),
         events=EventService(factory, serving, ids),
         models=ModelService(serving),
+        registry=ModelRegistry(factory, settings.model_registry_dir),
         health=HealthService(factory, serving),
     )

@@ -208,6 +208,25 @@ class Slate(Base):
     served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class ModelVersion(Base):
+    """A registered ConvFM checkpoint: its copy under the registry folder, its status
+    (`registered`, `production`: the one the workers serve, at most one; `retired`), and
+    its offline metrics from training."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        CheckConstraint("status IN ('registered', 'production', 'retired')", name="status"),
+    )
+
+    version: Mapped[str] = mapped_column(String(120), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="registered", index=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ServiceSecret(Base):
     """Secrets every worker shares (the key that signs recommendation ids), made once."""
 

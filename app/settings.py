@@ -22,7 +22,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; SQLite file by default, PostgreSQL in production "
         "(postgresql+psycopg://user:pass@host/db)",
     )
-    model_path: Path = Field(default=VAR_DIR / "model", description="checkpoint directory")
+    model_path: Path = Field(
+        default=VAR_DIR / "model",
+        description="checkpoint directory: served until a registered version is promoted",
+    )
+    model_registry_dir: Path = Field(
+        default=VAR_DIR / "models",
+        description="where `jobrec models register` keeps its copy of each version",
+    )
     host: str = "0.0.0.0"
     port: int = Field(default=8001, ge=1, le=65535)
     api_key: SecretStr | None = Field(

@@ -13,6 +13,7 @@ from app.services.health import HealthService
 from app.services.jobs import JobService
 from app.services.models import ModelService
 from app.services.recommend import RecommendService
+from app.services.registry import ModelRegistry
 from app.services.slates import SlateLog
 from app.services.users import UserService
 from app.serving.state import Serving
@@ -42,6 +43,7 @@ class Services:
     jobs: JobService
     events: EventService
     models: ModelService
+    registry: ModelRegistry
     health: HealthService
 
 

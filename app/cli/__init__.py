@@ -1,13 +1,13 @@
 """The `jobrec` command line (see ../shared/CONTRACT.md and `jobrec --help`): the
-commands of `data` (db, import), `model` (train, evaluate) and `serve`, on the groups of
-`common`."""
+commands of `data` (db, import), `model` (train, evaluate), `registry` (models) and
+`serve`, on the groups of `common`."""
 
 from __future__ import annotations
 
-from app.cli import data, model, serve
+from app.cli import data, model, registry, serve
 from app.cli.common import app
 
-__all__ = ["app", "data", "main", "model", "serve"]
+__all__ = ["app", "data", "main", "model", "registry", "serve"]
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ and the background poller that keeps them fresh.
 answered by one model version and one catalog version from start to end. Every
 `refresh_seconds` a background thread (never a request) polls the store: jobs changed
 since the last poll are applied to a new catalog snapshot, users changed since then lose
-their kept answers, and a new checkpoint at the watched path is loaded beside the
-serving one and swapped in. Writes this process makes are applied at once by their
+their kept answers, and a new checkpoint is loaded beside the serving one and swapped
+in: the registry's production version once one is promoted (`jobrec models promote`),
+otherwise whatever lands at MODEL_PATH. Writes this process makes are applied at once by their
 services (`apply_jobs`, `user_changed`); others' (another worker, an import) within
 `refresh_seconds`.
 """
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
 from app.repositories import CatalogReader, UserRepository
+from app.repositories.registry import RegistryRepository
 from app.repositories.users import UserChange
 from app.serving.catalog import Catalog
 from app.serving.results import Kept, ResultCache
@@ -70,6 +72,13 @@ def _same(source: tuple[object, ...], owner: object) -> bool:
     return isinstance(owner, tuple) and all(x is y for x, y in zip(source, owner, strict=True))
 
 
+def serving_path(model_path: str | Path, factory: sessionmaker[Session]) -> str:
+    """The checkpoint to serve: the registry's production version, else `model_path`."""
+    with session_scope(factory) as session:
+        production = RegistryRepository(session).production()
+    return production.path if production is not None else str(model_path)
+
+
 def load_state(model_path: str | Path, factory: sessionmaker[Session]) -> ServingState:
     """The checkpoint at `model_path` (raises CheckpointError) and a catalog read now."""
     state = ServingState.read(load_checkpoint(model_path), factory)
@@ -100,6 +109,7 @@ class Serving:
         self.max_delta = max_delta
         self.result_cache_size = result_cache_size
         self._results: ResultCache[Kept] = ResultCache(state.source, result_cache_size)
+        self.served_path = self.model_path  # where the served checkpoint was loaded from
         self._stamp = checkpoint_stamp(model_path)  # the checkpoint on disk served now
         self._lock = threading.Lock()  # one refresh or reload at a time
         self._user_changes: set[UserChange] = set()  # the last poll's
@@ -118,15 +128,19 @@ class Serving:
         max_delta: int,
         result_cache_size: int,
     ) -> Serving:
-        """Load the checkpoint (raises CheckpointError) and build the catalog."""
-        return cls(
-            load_state(model_path, factory),
+        """Load the checkpoint to serve (the registry's production version, else the one
+        at `model_path`; raises CheckpointError) and build the catalog."""
+        path = serving_path(model_path, factory)
+        serving = cls(
+            load_state(path, factory),
             factory,
             model_path=model_path,
             refresh_seconds=refresh_seconds,
             max_delta=max_delta,
             result_cache_size=result_cache_size,
         )
+        serving.served_path, serving._stamp = path, checkpoint_stamp(path)
+        return serving
 
     @property
     def state(self) -> ServingState:
@@ -156,24 +170,25 @@ class Serving:
         self._results.evict([user_id])
 
     def reload(self, model_path: str | Path | None = None) -> ServingState:
-        """Load a checkpoint (the watched path by default) and a fresh catalog beside the
-        serving state, then swap them in at once. On any error (CheckpointError, the
-        database) the old state keeps serving; requests in flight finish on theirs."""
-        path = str(model_path or self.model_path)
+        """Load a checkpoint (by default the registry's production version, else the one
+        at MODEL_PATH) and a fresh catalog beside the serving state, then swap them in at
+        once. On any error (CheckpointError, the database) the old state keeps serving;
+        requests in flight finish on theirs."""
         with self._lock:
+            path = str(model_path or serving_path(self.model_path, self.factory))
             stamp = checkpoint_stamp(path)
             state = load_state(path, self.factory)
             self._serve(state)
-            self.model_path, self._stamp = path, stamp
+            self.served_path, self._stamp = path, stamp
         return state
 
     def refresh(self) -> None:
         """Poll the store now: apply the jobs changed since the last poll, forget the
         kept answers of users changed since then, and start loading a new checkpoint if
-        one has landed at `model_path`. What the poller runs; callers that just wrote
+        one is to be served (`_watch_checkpoint`). What the poller runs; callers that just wrote
         jobs run it to see them at once."""
         with self._lock:
-            self._watch_checkpoint()
+            self._watch_checkpoint(serving_path(self.model_path, self.factory))
             state = self._state
             # A job invisible at the last poll was written (updated_at, the writer's
             # clock) at most REFRESH_OVERLAP before it, as commits land late: read back
@@ -201,23 +216,24 @@ class Serving:
             self._serve(replace(state, catalog=catalog, synced_at=synced_at))
             self._polled_at = time.monotonic()
 
-    def _watch_checkpoint(self) -> None:
-        """When a new checkpoint has landed at `model_path` (another worker's reload, a
-        retrain writing there), load it on a thread of its own; the current state serves
-        meanwhile. One that fails to load is logged and not retried until it changes."""
+    def _watch_checkpoint(self, path: str) -> None:
+        """When the checkpoint to serve at `path` is not the one served (a promoted
+        version, a new checkpoint at MODEL_PATH from a retrain or another worker's
+        reload), load it on a thread of its own; the current state serves meanwhile. One
+        that fails to load is logged and not retried until it changes."""
         if self._reloading.is_set():
             return
-        stamp = checkpoint_stamp(self.model_path)
-        if stamp is None or stamp == self._stamp:
+        stamp = checkpoint_stamp(path)
+        if stamp is None or (path == self.served_path and stamp == self._stamp):
             return
         self._reloading.set()
 
         def reload() -> None:
             try:
-                state = self.reload()
-                log.info("checkpoint changed on disk: now serving %s", state.model_version)
+                state = self.reload(path)
+                log.info("checkpoint changed: now serving %s", state.model_version)
             except (CheckpointError, SQLAlchemyError) as exc:
-                self._stamp = stamp
+                self.served_path, self._stamp = path, stamp
                 log.warning("checkpoint changed on disk but did not load: %s", exc)
             finally:
                 self._reloading.clear()

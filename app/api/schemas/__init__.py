@@ -19,6 +19,8 @@ from app.api.schemas.ops import (
     ErrorResponse,
     HealthOut,
     ModelOut,
+    ModelsOut,
+    ModelVersionOut,
     ReadyOut,
     ReloadOut,
 )
@@ -51,6 +53,8 @@ __all__ = [
     "JobOut",
     "LocationFilter",
     "ModelOut",
+    "ModelVersionOut",
+    "ModelsOut",
     "PlaceIn",
     "PlaceOut",
     "ReadyOut",

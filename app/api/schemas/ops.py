@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,3 +77,27 @@ class ModelOut(BaseModel):
     data_fingerprint: str
     catalog_version: str
     catalog_size: int
+
+
+class ModelVersionOut(BaseModel):
+    version: str = Field(description="a registered version, or a baseline's name")
+    kind: Literal["convfm", "baseline"]
+    status: Literal["registered", "production", "retired", "baseline"]
+    production: bool = Field(description="the version every worker serves")
+    registered_at: datetime | None = None
+    promoted_at: datetime | None = None
+    retired_at: datetime | None = None
+    metrics: dict[str, Any] = Field(
+        default_factory=dict, description="offline metrics of its training run"
+    )
+
+
+class ModelsOut(BaseModel):
+    serving: str = Field(description="the version this worker serves now")
+    production: str | None = Field(
+        description="the registry's production version; null before one is promoted "
+        "(MODEL_PATH's checkpoint is served then)"
+    )
+    models: list[ModelVersionOut] = Field(
+        description="registered versions, newest first, then the baselines"
+    )
