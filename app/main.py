@@ -21,7 +21,17 @@ from app.api.middleware import (
     RateLimitMiddleware,
     RequestIdMiddleware,
 )
-from app.api.routes import admin, docs, events, jobs, models, ops, recommend, users
+from app.api.routes import (
+    admin,
+    docs,
+    events,
+    experiments,
+    jobs,
+    models,
+    ops,
+    recommend,
+    users,
+)
 from app.api.security import API_KEY_REQUIRED
 from app.db import create_db_engine, session_factory
 from app.errors import JobrecError
@@ -30,6 +40,7 @@ from app.metrics import Metrics
 from app.migrate import is_migrated
 from app.services.attribution import RecommendationIds
 from app.services.events import EventService
+from app.services.experiments import ExperimentService
 from app.services.health import HealthService
 from app.services.jobs import JobService
 from app.services.models import ModelService
@@ -121,13 +132,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         recommend.router, dependencies=keyed if settings.recommend_requires_api_key else []
     )
-    for module in (users, jobs, events):
+    for module in (users, jobs, events, experiments):
         app.include_router(module.writes, dependencies=keyed)
     app.include_router(users.router)
     app.include_router(jobs.router)
     app.include_router(admin.router, dependencies=keyed)
     app.include_router(ops.router)
     app.include_router(models.router)
+    app.include_router(experiments.router)
     docs.install(app)
     return app
 
@@ -145,6 +157,7 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
         refresh_seconds=settings.catalog_refresh_seconds,
         max_delta=settings.catalog_max_delta,
         result_cache_size=settings.result_cache_size,
+        popularity_refresh_seconds=settings.popularity_refresh_seconds,
     )
     secret = settings.recommendation_secret
     ids = RecommendationIds.shared(factory, secret.get_secret_value() if secret else None)
@@ -165,5 +178,6 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
         events=EventService(factory, serving, ids),
         models=ModelService(serving),
         registry=ModelRegistry(factory, settings.model_registry_dir),
+        experiments=ExperimentService(factory, serving),
         health=HealthService(factory, serving),
     )

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -225,6 +226,30 @@ class ModelVersion(Base):
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Experiment(Base):
+    """An A/B experiment between models: variants [{name, model, traffic}], one of them
+    the control. At most one runs at a time (a unique index over the running ones)."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'stopped')", name="status"),
+        Index(
+            "uq_experiments_running",
+            "status",
+            unique=True,
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    control: Mapped[str] = mapped_column(String(64))
+    variants: Mapped[list[Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ServiceSecret(Base):

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         "off",
     )
 
+    popularity_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=86_400,
+        description="how often the popularity counts of the baselines are read again "
+        "(while an experiment names one)",
+    )
     recommendation_secret: SecretStr | None = Field(
         default=None,
         description="the key that signs recommendation ids (at least 16 characters); "

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.services.events import EventService
+from app.services.experiments import ExperimentService
 from app.services.health import HealthService
 from app.services.jobs import JobService
 from app.services.models import ModelService
@@ -44,6 +45,7 @@ class Services:
     events: EventService
     models: ModelService
     registry: ModelRegistry
+    experiments: ExperimentService
     health: HealthService
 
 

@@ -4,10 +4,10 @@ commands of `data` (db, import), `model` (train, evaluate), `registry` (models) 
 
 from __future__ import annotations
 
-from app.cli import data, model, registry, serve
+from app.cli import data, experiments, model, registry, serve
 from app.cli.common import app
 
-__all__ = ["app", "data", "main", "model", "registry", "serve"]
+__all__ = ["app", "data", "experiments", "main", "model", "registry", "serve"]
 
 
 def main() -> None:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from app import models as m
-from app.repositories.base import AnySelect, utc
+from app.repositories.base import AnySelect, Repository, utc
 from app.repositories.jobs import JobRepository, job_record
+from ml.data import POSITIVE_WEIGHTS
 from ml.records import JobRecord
 
 
@@ -71,3 +72,17 @@ class CatalogReader(JobRepository):
 @cache
 def _versions_since() -> AnySelect:
     return select(m.Job.external_id, m.Job.updated_at).where(m.Job.updated_at >= bindparam("since"))
+
+
+class PopularityReader(Repository):
+    """How many distinct users had a positive event on each job."""
+
+    def counts(self) -> dict[str, int]:
+        """job id -> distinct users with a view, click, save or apply on it."""
+        stmt = (
+            select(m.Job.external_id, func.count(func.distinct(m.Interaction.user_id)))
+            .join(m.Job, m.Job.id == m.Interaction.job_id)
+            .where(m.Interaction.type.in_(tuple(POSITIVE_WEIGHTS)))
+            .group_by(m.Job.external_id)
+        )
+        return {job: int(n) for job, n in self.session.execute(stmt)}

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app import models as m
-from app.repositories.base import Repository, chunks, utc
+from app.repositories.base import Repository, by_ids, chunks, utc
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,41 @@ class SlateRepository(Repository):
 
     def count(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(m.Slate)) or 0)
+
+
+class ExperimentData(Repository):
+    """What an experiment report reads: its slates, the events attributed to them, and
+    the companies of the jobs served."""
+
+    def slates(self, experiment: str) -> list[dict[str, Any]]:
+        """id, user_id, variant, items ([[job_id, score], ...]) per slate, oldest first."""
+        rows = self.session.execute(
+            select(m.Slate.id, m.Slate.user_id, m.Slate.variant, m.Slate.items)
+            .where(m.Slate.experiment == experiment)
+            .order_by(m.Slate.served_at)
+        )
+        return [r._asdict() for r in rows]
+
+    def events(self, experiment: str) -> list[dict[str, Any]]:
+        """recommendation_id, type, position per event attributed to its slates."""
+        rows = self.session.execute(
+            select(m.Interaction.recommendation_id, m.Interaction.type, m.Interaction.position)
+            .join(m.Slate, m.Slate.id == m.Interaction.recommendation_id)
+            .where(m.Slate.experiment == experiment)
+        )
+        return [r._asdict() for r in rows]
+
+    def active_jobs(self) -> int:
+        """Jobs in the catalog now (the denominator of coverage)."""
+        stmt = select(func.count()).select_from(m.Job).where(m.Job.active.is_(True))
+        return int(self.session.scalar(stmt) or 0)
+
+    def companies(self, job_ids: Sequence[str]) -> dict[str, str | None]:
+        """job id -> its company's key (None: no company)."""
+        stmt = by_ids(
+            select(m.Job.external_id, m.Company.key).outerjoin(
+                m.Company, m.Company.id == m.Job.company_id
+            ),
+            m.Job.external_id,
+        )
+        return {job: key for job, key in self._rows(stmt, list(job_ids))}

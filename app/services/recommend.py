@@ -23,10 +23,12 @@ from app.repositories import CatalogJob, EventRepository, JobRepository, UserRep
 from app.repositories.slates import SlateRow
 from app.services.attribution import RecommendationIds
 from app.services.slates import SlateLog
+from app.serving.baselines import BASELINES, rank_baseline
 from app.serving.filters import FilterSpec, JobFilter, build_filter
 from app.serving.ranking import TwoStage, rank
 from app.serving.results import Kept
 from app.serving.state import Serving, ServingState
+from app.serving.variants import assign
 from ml.data import aggregate_feedback, attach_history
 from ml.records import UserRecord
 
@@ -68,6 +70,15 @@ class Ranked:
     model_version: str  # the model that ranked it
     variant: str | None = None  # the experiment's variant the user is in
     kept: bool = False  # the kept answer to the same query: nothing was scored
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which experiment and variant a request falls in, and the model that ranks it."""
+
+    experiment: str | None
+    variant: str | None
+    model: str
 
 
 class RecommendService:
@@ -112,39 +123,78 @@ class RecommendService:
             self.two_stage,
         ).result()
 
+    def _route(self, query: RecommendQuery, state: ServingState) -> Route:
+        """The running experiment's variant for this user and the model it names (the
+        served model when no experiment runs)."""
+        experiment = self.serving.variants.experiment
+        if experiment is None:
+            return Route(None, None, state.model_version)
+        variant = assign(experiment, query.user_id)
+        return Route(experiment.name, variant.name, variant.model)
+
     def kept(self, query: RecommendQuery) -> Ranked | None:
         """The kept answer to `query`, or None (then call `recommend`). It never waits for
         the database or the model: safe to call on the event loop."""
         state = self.serving.state
+        route = self._route(query, state)
+        if route.model != state.model_version:  # only the served model's are kept
+            return None
         results = self.serving.results(state)
         kept = results.get(query) if results is not None else None
         if kept is None:
             return None
-        return self._served(query, state, kept, scored=0, kept=True)
+        return self._served(query, state, route, kept, scored=0, kept=True)
 
     def recommend(self, query: RecommendQuery, *, fresh: bool = False) -> Ranked:
-        """Top `query.k` jobs passing every filter: the kept answer to the same query
-        while the model, the catalog and the user are unchanged (unless `fresh`), else
-        scored now (and kept). Raises NotFoundError for an unknown user without a
+        """Top `query.k` jobs passing every filter, ranked by the model of the user's
+        experiment variant (the served model when none runs): the kept answer to the same
+        query while the model, the catalog and the user are unchanged (unless `fresh`),
+        else scored now (and kept). Raises NotFoundError for an unknown user without a
         profile, UnknownPlaceError for a place filter that matches no known place."""
         if not fresh and (ranked := self.kept(query)):
             return ranked
         state = self.serving.state
+        route = self._route(query, state)
         results = self.serving.results(state)  # None: a swap is under way, keep nothing
         ticket = results.ticket() if results is not None else 0  # before the user is read
         with session_scope(self.factory) as session:
             user, seen, cold_start = self._resolve_user(session, state, query)
         job_filter = build_filter(query.filters, seen=seen, known_city=state.catalog.has_city)
-        jobs, scored = self._scoring.submit(
-            rank, state.checkpoint, state.catalog, user, job_filter, query.k, self.two_stage
+        jobs, scored, model = self._scoring.submit(
+            self._rank, route.model, state, user, job_filter, query.k
         ).result()
         answer = Kept(cold_start, jobs)
-        if results is not None:
+        if model != route.model:  # the variant's model could not be loaded
+            route = replace(route, model=model)
+        if results is not None and model == state.model_version:
             results.put(query, query.user_id, ticket, answer)
-        return self._served(query, state, answer, scored=scored, kept=False)
+        return self._served(query, state, route, answer, scored=scored, kept=False)
+
+    def _rank(
+        self, model: str, state: ServingState, user: UserRecord, job_filter: JobFilter, k: int
+    ) -> tuple[list[tuple[CatalogJob, float]], int, str]:
+        """Rank with `model` (a baseline, a held variant model, else the served model):
+        (jobs, candidates scored, the model that ranked them). On the scoring thread."""
+        if model in BASELINES:
+            space, popularity = state.checkpoint.space, self.serving.variants.popularity
+            jobs, scored = rank_baseline(
+                model, state.catalog, space, popularity, user, job_filter, k
+            )
+            return jobs, scored, model
+        held = self.serving.variants.model(model) if model != state.model_version else None
+        checkpoint, catalog = held if held is not None else (state.checkpoint, state.catalog)
+        jobs, scored = rank(checkpoint, catalog, user, job_filter, k, self.two_stage)
+        return jobs, scored, checkpoint.version
 
     def _served(
-        self, query: RecommendQuery, state: ServingState, answer: Kept, *, scored: int, kept: bool
+        self,
+        query: RecommendQuery,
+        state: ServingState,
+        route: Route,
+        answer: Kept,
+        *,
+        scored: int,
+        kept: bool,
     ) -> Ranked:
         """The answer under a new recommendation id, its slate on the log."""
         ranked = Ranked(
@@ -154,18 +204,20 @@ class RecommendService:
             state=state,
             scored=scored,
             recommendation_id=self.ids.issue(query.user_id),
-            model_version=state.model_version,
+            model_version=route.model,
+            variant=route.variant,
             kept=kept,
         )
         self.slates.log(
             SlateRow(
                 id=ranked.recommendation_id,
                 user_id=query.user_id,
-                model_version=ranked.model_version,
+                model_version=route.model,
                 items=tuple((job.record.job_id, round(score, 6)) for job, score in answer.jobs),
                 filters={"k": query.k, **asdict(query.filters)},
                 served_at=datetime.now(UTC),
-                variant=ranked.variant,
+                experiment=route.experiment,
+                variant=route.variant,
             )
         )
         return ranked

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import session_scope
 from app.errors import ConflictError, InvalidInputError, NotFoundError
 from app.repositories.registry import ModelVersionRow, RegistryRepository
+from app.serving.baselines import BASELINES
 from ml.checkpoint import METADATA_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint
 
-BASELINES = ("popularity", "content")
 REPORT_FILES = ("report.json", "learning_curve.png")  # copied with the checkpoint when there
 
 

@@ -27,10 +27,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
 from app.repositories import CatalogReader, UserRepository
+from app.repositories.catalog import PopularityReader
+from app.repositories.experiments import ExperimentRepository
 from app.repositories.registry import RegistryRepository
 from app.repositories.users import UserChange
 from app.serving.catalog import Catalog
 from app.serving.results import Kept, ResultCache
+from app.serving.variants import VariantModels
 from ml.checkpoint import Checkpoint, CheckpointError, checkpoint_stamp, load_checkpoint
 
 log = logging.getLogger("jobrec.serving")
@@ -101,8 +104,10 @@ class Serving:
         refresh_seconds: float,
         max_delta: int,
         result_cache_size: int,
+        popularity_refresh_seconds: float,
     ) -> None:
         self._state = state
+        self.variants = VariantModels(popularity_refresh_seconds)
         self.factory = factory
         self.model_path = str(model_path)
         self.refresh_seconds = refresh_seconds
@@ -127,6 +132,7 @@ class Serving:
         refresh_seconds: float,
         max_delta: int,
         result_cache_size: int,
+        popularity_refresh_seconds: float,
     ) -> Serving:
         """Load the checkpoint to serve (the registry's production version, else the one
         at `model_path`; raises CheckpointError) and build the catalog."""
@@ -138,6 +144,7 @@ class Serving:
             refresh_seconds=refresh_seconds,
             max_delta=max_delta,
             result_cache_size=result_cache_size,
+            popularity_refresh_seconds=popularity_refresh_seconds,
         )
         serving.served_path, serving._stamp = path, checkpoint_stamp(path)
         return serving
@@ -185,10 +192,10 @@ class Serving:
     def refresh(self) -> None:
         """Poll the store now: apply the jobs changed since the last poll, forget the
         kept answers of users changed since then, and start loading a new checkpoint if
-        one is to be served (`_watch_checkpoint`). What the poller runs; callers that just wrote
-        jobs run it to see them at once."""
+        one is to be served (`_watch_checkpoint`); take the running experiment and hold
+        the models it names (`VariantModels`). What the poller runs; callers that just
+        wrote jobs or started an experiment run it to see them at once."""
         with self._lock:
-            self._watch_checkpoint(serving_path(self.model_path, self.factory))
             state = self._state
             # A job invisible at the last poll was written (updated_at, the writer's
             # clock) at most REFRESH_OVERLAP before it, as commits land late: read back
@@ -196,6 +203,14 @@ class Serving:
             synced_at = datetime.now(UTC)
             since = state.synced_at - REFRESH_OVERLAP
             with session_scope(self.factory) as session:
+                registry = RegistryRepository(session)
+                production = registry.production()
+                experiment = self.variants.experiment = ExperimentRepository(session).running()
+                registered = (
+                    {r.version: r.path for r in registry.all() if r.status != "retired"}
+                    if experiment is not None
+                    else {}
+                )
                 if self.result_cache_size:
                     # a change stays in the window for REFRESH_OVERLAP: evict for it once
                     changes = UserRepository(session).changes(since)
@@ -208,11 +223,20 @@ class Serving:
                     if not state.catalog.is_current(job_id, at)
                 ]
                 jobs = reader.jobs(changed) if changed else []
+                counts = (
+                    PopularityReader(session).counts() if self.variants.needs_popularity() else None
+                )
+            self._watch_checkpoint(production.path if production else self.model_path)
             catalog = state.catalog
             if jobs:
                 catalog = catalog.apply(
                     jobs, state.checkpoint.model, state.checkpoint.space, max_delta=self.max_delta
                 )
+            self.variants.sync(
+                experiment, registered, state.checkpoint, catalog, jobs, self.max_delta
+            )
+            if counts is not None:
+                self.variants.set_popularity(counts)
             self._serve(replace(state, catalog=catalog, synced_at=synced_at))
             self._polled_at = time.monotonic()
 

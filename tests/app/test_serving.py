@@ -44,6 +44,7 @@ def serving(state: ServingState, factory, model_path) -> Serving:
         refresh_seconds=1.0,
         max_delta=2000,
         result_cache_size=100,
+        popularity_refresh_seconds=30,
     )
 
 
@@ -257,7 +258,12 @@ def test_a_new_checkpoint_on_disk_is_picked_up_by_every_worker(factory, tmp_path
     path = tmp_path / "model"
     first = save_checkpoint(path, random_model(space, seed=1), space)["model_version"]
     recommender = Serving.load(
-        path, factory, refresh_seconds=1.0, max_delta=2000, result_cache_size=100
+        path,
+        factory,
+        refresh_seconds=1.0,
+        max_delta=2000,
+        result_cache_size=100,
+        popularity_refresh_seconds=30,
     )
     assert recommender.state.model_version == first
 
@@ -298,6 +304,7 @@ def test_the_poller_applies_another_writers_jobs_without_a_request(factory, tmp_
         refresh_seconds=0.05,
         max_delta=2000,
         result_cache_size=100,
+        popularity_refresh_seconds=30,
     )
     live.start_polling()
     try:
