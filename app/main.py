@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import anyio.to_thread
 import torch
@@ -158,6 +159,7 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
         max_delta=settings.catalog_max_delta,
         result_cache_size=settings.result_cache_size,
         popularity_refresh_seconds=settings.popularity_refresh_seconds,
+        trending_half_life=timedelta(hours=settings.trending_half_life_hours),
     )
     secret = settings.recommendation_secret
     ids = RecommendationIds.shared(factory, secret.get_secret_value() if secret else None)

@@ -123,8 +123,14 @@ class Settings(BaseSettings):
         default=30.0,
         ge=0,
         le=86_400,
-        description="how often the popularity counts of the baselines are read again "
-        "(while an experiment names one)",
+        description="how often the baselines' popularity and trending are read again "
+        "(while an experiment names one, or requests ask for trending)",
+    )
+    trending_half_life_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 365,
+        description="a click or application counts half as much for `trending` after this",
     )
     recommendation_secret: SecretStr | None = Field(
         default=None,

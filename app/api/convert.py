@@ -44,6 +44,7 @@ def recommend_query(body: RecommendRequest) -> RecommendQuery:
             exclude_seen=body.exclude_seen,
         ),
         profile=None if body.profile is None else profile(body.profile),
+        fallback=body.fallback,
     )
 
 
@@ -86,6 +87,7 @@ def recommend_response(ranked: Ranked, request_id: str) -> RecommendResponse:
         user_id=ranked.user_id,
         model_version=ranked.model_version,
         variant=ranked.variant,
+        fallback=ranked.fallback,
         catalog_version=ranked.state.catalog.version,
         cold_start=ranked.cold_start,
         recommendations=[recommendation(job, score) for job, score in ranked.jobs],

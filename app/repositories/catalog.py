@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import bindparam, func, select
@@ -74,10 +74,31 @@ def _versions_since() -> AnySelect:
     return select(m.Job.external_id, m.Job.updated_at).where(m.Job.updated_at >= bindparam("since"))
 
 
-class PopularityReader(Repository):
-    """How many distinct users had a positive event on each job."""
+TRENDING_WEIGHTS = {"click": 1.0, "apply": 3.0}  # an application says more than a click
+TRENDING_HALF_LIVES = 6  # events older than this many half-lives are left out (< 2%)
 
-    def counts(self) -> dict[str, int]:
+
+class PopularityReader(Repository):
+    """The baselines' signals: how many distinct users had a positive event on each job,
+    and each job's recent clicks and applications, decayed by age."""
+
+    def trending(self, now: datetime, half_life: timedelta) -> dict[str, float]:
+        """job id -> sum over its clicks and applications of weight * 0.5^(age / half_life)."""
+        since = now - TRENDING_HALF_LIVES * half_life
+        stmt = (
+            select(m.Job.external_id, m.Interaction.type, m.Interaction.occurred_at)
+            .join(m.Job, m.Job.id == m.Interaction.job_id)
+            .where(m.Interaction.type.in_(tuple(TRENDING_WEIGHTS)))
+            .where(m.Interaction.occurred_at >= since)
+        )
+        scores: dict[str, float] = {}
+        unit = half_life.total_seconds()
+        for job, kind, at in self.session.execute(stmt):
+            age = max(0.0, (now - utc(at)).total_seconds())
+            scores[job] = scores.get(job, 0.0) + TRENDING_WEIGHTS[kind] * 0.5 ** (age / unit)
+        return scores
+
+    def counts(self) -> dict[str, float]:
         """job id -> distinct users with a view, click, save or apply on it."""
         stmt = (
             select(m.Job.external_id, func.count(func.distinct(m.Interaction.user_id)))
@@ -85,4 +106,4 @@ class PopularityReader(Repository):
             .where(m.Interaction.type.in_(tuple(POSITIVE_WEIGHTS)))
             .group_by(m.Job.external_id)
         )
-        return {job: int(n) for job, n in self.session.execute(stmt)}
+        return {job: float(n) for job, n in self.session.execute(stmt)}

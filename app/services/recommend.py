@@ -54,6 +54,7 @@ class RecommendQuery:
     k: int
     filters: FilterSpec = field(default_factory=FilterSpec)
     profile: Profile | None = None
+    fallback: str | None = None  # "trending": for a user the store does not know
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Ranked:
     recommendation_id: str
     model_version: str  # the model that ranked it
     variant: str | None = None  # the experiment's variant the user is in
+    fallback: str | None = None  # "trending": the user was unknown, the fallback answered
     kept: bool = False  # the kept answer to the same query: nothing was scored
 
 
@@ -79,6 +81,7 @@ class Route:
     experiment: str | None
     variant: str | None
     model: str
+    fallback: str | None = None
 
 
 class RecommendService:
@@ -158,7 +161,12 @@ class RecommendService:
         results = self.serving.results(state)  # None: a swap is under way, keep nothing
         ticket = results.ticket() if results is not None else 0  # before the user is read
         with session_scope(self.factory) as session:
-            user, seen, cold_start = self._resolve_user(session, state, query)
+            try:
+                user, seen, cold_start = self._resolve_user(session, state, query)
+            except NotFoundError:
+                if query.fallback != "trending":
+                    raise
+                return self._trending(query, state)
         job_filter = build_filter(query.filters, seen=seen, known_city=state.catalog.has_city)
         jobs, scored, model = self._scoring.submit(
             self._rank, route.model, state, user, job_filter, query.k
@@ -170,16 +178,24 @@ class RecommendService:
             results.put(query, query.user_id, ticket, answer)
         return self._served(query, state, route, answer, scored=scored, kept=False)
 
+    def _trending(self, query: RecommendQuery, state: ServingState) -> Ranked:
+        """The trending jobs passing the filters, for a user the store does not know."""
+        job_filter = build_filter(query.filters, known_city=state.catalog.has_city)
+        user = UserRecord(user_id=query.user_id)
+        jobs, scored, model = self._scoring.submit(
+            self._rank, "trending", state, user, job_filter, query.k
+        ).result()
+        route = Route(None, None, model, fallback="trending")
+        return self._served(query, state, route, Kept(True, jobs), scored=scored, kept=False)
+
     def _rank(
         self, model: str, state: ServingState, user: UserRecord, job_filter: JobFilter, k: int
     ) -> tuple[list[tuple[CatalogJob, float]], int, str]:
         """Rank with `model` (a baseline, a held variant model, else the served model):
         (jobs, candidates scored, the model that ranked them). On the scoring thread."""
         if model in BASELINES:
-            space, popularity = state.checkpoint.space, self.serving.variants.popularity
-            jobs, scored = rank_baseline(
-                model, state.catalog, space, popularity, user, job_filter, k
-            )
+            space, signals = state.checkpoint.space, self.serving.signals()
+            jobs, scored = rank_baseline(model, state.catalog, space, signals, user, job_filter, k)
             return jobs, scored, model
         held = self.serving.variants.model(model) if model != state.model_version else None
         checkpoint, catalog = held if held is not None else (state.checkpoint, state.catalog)
@@ -206,6 +222,7 @@ class RecommendService:
             recommendation_id=self.ids.issue(query.user_id),
             model_version=route.model,
             variant=route.variant,
+            fallback=route.fallback,
             kept=kept,
         )
         self.slates.log(
@@ -214,7 +231,11 @@ class RecommendService:
                 user_id=query.user_id,
                 model_version=route.model,
                 items=tuple((job.record.job_id, round(score, 6)) for job, score in answer.jobs),
-                filters={"k": query.k, **asdict(query.filters)},
+                filters={
+                    "k": query.k,
+                    **asdict(query.filters),
+                    **({"fallback": query.fallback} if query.fallback else {}),
+                },
                 served_at=datetime.now(UTC),
                 experiment=route.experiment,
                 variant=route.variant,

@@ -31,6 +31,7 @@ from app.repositories.catalog import PopularityReader
 from app.repositories.experiments import ExperimentRepository
 from app.repositories.registry import RegistryRepository
 from app.repositories.users import UserChange
+from app.serving.baselines import Signals
 from app.serving.catalog import Catalog
 from app.serving.results import Kept, ResultCache
 from app.serving.variants import VariantModels
@@ -105,9 +106,11 @@ class Serving:
         max_delta: int,
         result_cache_size: int,
         popularity_refresh_seconds: float,
+        trending_half_life: timedelta,
     ) -> None:
         self._state = state
         self.variants = VariantModels(popularity_refresh_seconds)
+        self.trending_half_life = trending_half_life
         self.factory = factory
         self.model_path = str(model_path)
         self.refresh_seconds = refresh_seconds
@@ -133,6 +136,7 @@ class Serving:
         max_delta: int,
         result_cache_size: int,
         popularity_refresh_seconds: float,
+        trending_half_life: timedelta,
     ) -> Serving:
         """Load the checkpoint to serve (the registry's production version, else the one
         at `model_path`; raises CheckpointError) and build the catalog."""
@@ -145,6 +149,7 @@ class Serving:
             max_delta=max_delta,
             result_cache_size=result_cache_size,
             popularity_refresh_seconds=popularity_refresh_seconds,
+            trending_half_life=trending_half_life,
         )
         serving.served_path, serving._stamp = path, checkpoint_stamp(path)
         return serving
@@ -223,9 +228,7 @@ class Serving:
                     if not state.catalog.is_current(job_id, at)
                 ]
                 jobs = reader.jobs(changed) if changed else []
-                counts = (
-                    PopularityReader(session).counts() if self.variants.needs_popularity() else None
-                )
+                signals = self._read_signals(session) if self.variants.needs_signals() else None
             self._watch_checkpoint(production.path if production else self.model_path)
             catalog = state.catalog
             if jobs:
@@ -235,10 +238,23 @@ class Serving:
             self.variants.sync(
                 experiment, registered, state.checkpoint, catalog, jobs, self.max_delta
             )
-            if counts is not None:
-                self.variants.set_popularity(counts)
+            if signals is not None:
+                self.variants.set_signals(*signals)
             self._serve(replace(state, catalog=catalog, synced_at=synced_at))
             self._polled_at = time.monotonic()
+
+    def _read_signals(self, session: Session) -> tuple[dict[str, float], dict[str, float]]:
+        """(popularity, trending) as the store has them now."""
+        reader = PopularityReader(session)
+        return reader.counts(), reader.trending(datetime.now(UTC), self.trending_half_life)
+
+    def signals(self) -> Signals:
+        """The baselines' signals, read now if no poll has read them yet; the poller
+        keeps them fresh while requests ask for them."""
+        if self.variants.ask():
+            with session_scope(self.factory) as session:
+                self.variants.set_signals(*self._read_signals(session))
+        return self.variants.signals
 
     def _watch_checkpoint(self, path: str) -> None:
         """When the checkpoint to serve at `path` is not the one served (a promoted

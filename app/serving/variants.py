@@ -1,7 +1,7 @@
 """What a running experiment needs beside the served model: the experiment itself, the
 other registered ConvFM versions its variants name (each with its own catalog snapshot,
 kept up to date with the served one by the same job changes), and the baselines'
-popularity counts. The store poller keeps it in sync (`Serving.refresh`).
+signals (popularity, trending). The store poller keeps it in sync (`Serving.refresh`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 from app.repositories import CatalogJob
 from app.repositories.experiments import ExperimentRow, Variant
-from app.serving.baselines import BASELINES, Popularity
+from app.serving.baselines import BASELINES, Signals
 from app.serving.catalog import Catalog
 from ml.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 
 log = logging.getLogger("jobrec.serving")
+SIGNALS_KEPT_SECONDS = 3600.0  # signals a request asked for are kept fresh this long
 
 
 def assign(experiment: ExperimentRow, user_id: str) -> Variant:
@@ -37,25 +38,37 @@ def assign(experiment: ExperimentRow, user_id: str) -> Variant:
 class VariantModels:
     """Thread-safe to read: the poller replaces whole values, readers take them once."""
 
-    def __init__(self, popularity_refresh_seconds: float) -> None:
+    def __init__(self, signals_refresh_seconds: float) -> None:
         self.experiment: ExperimentRow | None = None
-        self.popularity = Popularity()
-        self.popularity_refresh_seconds = popularity_refresh_seconds
-        self._popularity_at = -float("inf")
+        self.signals = Signals()
+        self.signals_refresh_seconds = signals_refresh_seconds
+        self._signals_at = -float("inf")  # when the signals were last read
+        self._asked_at = -float("inf")  # when a request last needed them
         self._models: dict[str, tuple[Checkpoint, Catalog]] = {}
 
     def model(self, version: str) -> tuple[Checkpoint, Catalog] | None:
         """A loaded variant model (other than the served one) and its catalog."""
         return self._models.get(version)
 
-    def needs_popularity(self) -> bool:
-        """Whether the counts are due: a running experiment names a baseline."""
-        due = time.monotonic() - self._popularity_at >= self.popularity_refresh_seconds
-        return due and self.experiment is not None and bool(self.experiment.models & {*BASELINES})
+    def ask(self) -> bool:
+        """A request needs the signals: keep them fresh for the next hour. Whether they
+        were never read (the caller reads them now)."""
+        self._asked_at = time.monotonic()
+        return self._signals_at == -float("inf")
 
-    def set_popularity(self, counts: dict[str, int]) -> None:
-        self.popularity.update(counts)
-        self._popularity_at = time.monotonic()
+    def needs_signals(self) -> bool:
+        """Whether the signals are due: a running experiment names a baseline, or a
+        request asked for them within the hour."""
+        now = time.monotonic()
+        if now - self._signals_at < self.signals_refresh_seconds:
+            return False
+        named = self.experiment is not None and bool(self.experiment.models & {*BASELINES})
+        return named or now - self._asked_at < SIGNALS_KEPT_SECONDS
+
+    def set_signals(self, popularity: dict[str, float], trending: dict[str, float]) -> None:
+        self.signals.popularity.update(popularity)
+        self.signals.trending.update(trending)
+        self._signals_at = time.monotonic()
 
     def sync(
         self,

@@ -255,3 +255,62 @@ def test_each_user_gets_their_variants_model_and_the_report_counts_it(service, t
     assert client.post("/experiments/loop/stop", headers=KEY).status_code == 200
     after = client.post("/recommend", json={"user_id": "u1"}).json()
     assert after["variant"] is None and after["model_version"] == served
+
+
+def test_trending_decays_each_event_by_its_age(db_url):
+    from datetime import timedelta
+
+    from app.db import create_db_engine, session_factory, session_scope
+    from app.repositories import EventRepository, EventRow, JobRepository, UserRepository
+    from app.repositories.catalog import PopularityReader
+    from app.schemas import JobIn, UserIn
+
+    engine = create_db_engine(db_url)
+    factory = session_factory(engine)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with session_scope(factory) as session:
+        JobRepository(session).upsert([(f"j{i}", JobIn(title=f"Job {i}")) for i in range(3)])
+        UserRepository(session).upsert([("u1", UserIn()), ("u2", UserIn())])
+        events = [
+            ("u1", "j0", "click", 0),
+            ("u2", "j0", "apply", 24),
+            ("u1", "j1", "click", 72),
+            ("u1", "j2", "view", 0),
+            ("u2", "j2", "click", 24 * 30),  # too old: left out
+        ]
+        EventRepository(session).add(
+            [EventRow(u, j, t, now - timedelta(hours=h)) for u, j, t, h in events]
+        )
+    with session_scope(factory) as session:
+        scores = PopularityReader(session).trending(now, timedelta(hours=72))
+    assert scores == pytest.approx({"j0": 1.0 + 3.0 * 0.5 ** (24 / 72), "j1": 0.5})
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_an_unknown_user_gets_trending_jobs_when_asking_for_them(service):
+    client, *_ = service
+    ask = {"user_id": "someone-new", "max_recommendations": 5}
+    assert client.post("/recommend", json=ask).status_code == 404
+    jobs = [
+        r["job_id"]
+        for r in client.post("/recommend", json={"user_id": "u2"}).json()["recommendations"]
+    ][:3]
+    for n, job in enumerate(jobs):  # 20, 14, 8 applications: above what tests before did
+        for _ in range(20 - 6 * n):
+            event = {"user_id": "u2", "job_id": job, "type": "apply"}
+            assert client.post("/events", json=event, headers=KEY).status_code == 201
+    deadline = datetime.now(UTC).timestamp() + 20
+    while True:
+        answer = client.post("/recommend", json={**ask, "fallback": "trending"}).json()
+        got = [r["job_id"] for r in answer["recommendations"]]
+        if got[:3] == jobs or datetime.now(UTC).timestamp() > deadline:
+            break
+    assert answer["fallback"] == "trending" and answer["model_version"] == "trending"
+    assert got[:3] == jobs
+    scores = [r["score"] for r in answer["recommendations"]]
+    assert scores[0] == pytest.approx(1.0) and scores == sorted(scores, reverse=True)
+    remote = client.post(
+        "/recommend", json={**ask, "fallback": "trending", "remote": "only"}
+    ).json()
+    assert remote["recommendations"] and all(r["remote"] for r in remote["recommendations"])

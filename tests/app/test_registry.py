@@ -124,7 +124,7 @@ def test_every_worker_follows_the_promoted_version(backend, tmp_path, pg_databas
             listed["production"] is None
             and listed["serving"] == load_checkpoint(model_path).version
         )
-        assert [m["version"] for m in listed["models"]] == ["popularity", "content"]
+        assert [m["version"] for m in listed["models"]] == ["popularity", "content", "trending"]
         registry.register(tmp_path / "other")
         registry.promote(other)
         for client in (first, second):

@@ -45,6 +45,7 @@ def serving(state: ServingState, factory, model_path) -> Serving:
         max_delta=2000,
         result_cache_size=100,
         popularity_refresh_seconds=30,
+        trending_half_life=timedelta(hours=72),
     )
 
 
@@ -264,6 +265,7 @@ def test_a_new_checkpoint_on_disk_is_picked_up_by_every_worker(factory, tmp_path
         max_delta=2000,
         result_cache_size=100,
         popularity_refresh_seconds=30,
+        trending_half_life=timedelta(hours=72),
     )
     assert recommender.state.model_version == first
 
@@ -305,6 +307,7 @@ def test_the_poller_applies_another_writers_jobs_without_a_request(factory, tmp_
         max_delta=2000,
         result_cache_size=100,
         popularity_refresh_seconds=30,
+        trending_half_life=timedelta(hours=72),
     )
     live.start_polling()
     try:

@@ -159,6 +159,12 @@ class RecommendRequest(_Input):
         description="inline profile: scores a user who is not in the store (cold "
         "start), or overrides the stored profile for this request",
     )
+    fallback: Literal["trending"] | None = Field(
+        None,
+        description='"trending": a user the store does not know, sent without a profile, '
+        "gets the jobs with the most recent clicks and applications (every filter "
+        "applies) instead of a 404; the answer says `fallback`",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RecommendRequest:
@@ -246,6 +252,9 @@ class RecommendResponse(BaseModel):
     )
     variant: str | None = Field(
         description="the experiment variant this user is in; null when no experiment runs"
+    )
+    fallback: str | None = Field(
+        None, description='"trending" when the request\'s fallback answered for an unknown user'
     )
     catalog_version: str
     cold_start: bool = Field(
