@@ -26,6 +26,10 @@ class Settings(BaseSettings):
         default=VAR_DIR / "model",
         description="checkpoint directory: served until a registered version is promoted",
     )
+    retrain_dir: Path = Field(
+        default=VAR_DIR / "retrain",
+        description="where `jobrec retrain` writes its candidates (registered ones are copied)",
+    )
     model_registry_dir: Path = Field(
         default=VAR_DIR / "models",
         description="where `jobrec models register` keeps its copy of each version",

@@ -4,6 +4,8 @@
 #          and train a checkpoint at MODEL_PATH unless one exists; then exit
 #   serve  wait for the database and serve the API on $HOST:$PORT (0.0.0.0:8001); the
 #          server warns at start when API_KEY is empty (writes and /admin are then open)
+#   retrain  wait for the database and retrain every $RETRAIN_EVERY (2h) with
+#          $RETRAIN_ARGS (e.g. "--challenge 0.2" or "--promote")
 #   other  run that command (e.g. `jobrec evaluate --json -`)
 set -eu
 
@@ -35,6 +37,11 @@ case "$command" in
     serve)
         jobrec db wait --timeout "$JOBREC_DB_WAIT_SECONDS"
         exec jobrec serve --host "$HOST" --port "$PORT"
+        ;;
+    retrain)
+        jobrec db wait --timeout "$JOBREC_DB_WAIT_SECONDS"
+        # shellcheck disable=SC2086  # RETRAIN_ARGS holds several flags
+        exec jobrec retrain --every "${RETRAIN_EVERY:-2h}" ${RETRAIN_ARGS:-}
         ;;
     *)
         exec "$@"

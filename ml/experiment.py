@@ -204,8 +204,14 @@ def prepare(
     )
 
 
-def _train_one(
-    data: Prepared, config: Config, model_config: ModelConfig, *, progress: bool, label: str
+def train_one(
+    data: Prepared,
+    config: Config,
+    model_config: ModelConfig,
+    *,
+    progress: bool,
+    label: str,
+    initial: ConvFM | None = None,
 ) -> TrainResult:
     k = config.train.eval_k
     targets = {u: [j] for u, j in data.split.validation.items()}
@@ -228,6 +234,7 @@ def _train_one(
         validate,
         progress=progress,
         label=label,
+        initial=initial,
     )
 
 
@@ -268,7 +275,7 @@ def run_training(
         f"training convfm: at most {config.train.epochs} epochs, "
         f"{len(data.split.train)} training pairs"
     )
-    main = _train_one(data, config, config.model, progress=progress, label="convfm")
+    main = train_one(data, config, config.model, progress=progress, label="convfm")
     note(f"evaluating convfm and the baselines on {len(test_task.users)} test users")
     results = {"convfm": evaluate_ranking(data.model_ranker(main.model, test=True), test_task, k=k)}
     baselines = {
@@ -278,7 +285,7 @@ def run_training(
     ablation_histories = {}
     for ablation in config.train.ablations:
         note(f"training the ablation {ablation}")
-        result = _train_one(
+        result = train_one(
             data, config, config.model.ablated(ablation), progress=progress, label=ablation
         )
         ablations[ablation] = evaluate_ranking(
@@ -333,6 +340,7 @@ def run_training(
         extra={
             "train_config": config.train.model_dump(mode="json"),
             "trained_at": report["created_at"],
+            "data_cutoff": data_cutoff(interactions),
             "baselines": baselines,
             "ablations": ablations,
         },
@@ -341,6 +349,12 @@ def run_training(
     write_json(out_dir / REPORT_FILE, report)
     plot_learning_curve(report["training"], k, out_dir / CURVE_FILE)
     return report
+
+
+def data_cutoff(interactions: Sequence[Interaction]) -> str | None:
+    """The newest event a model was trained on (ISO 8601): retraining starts after it."""
+    newest = max((i.timestamp for i in interactions), default=None)
+    return newest.isoformat() if newest is not None else None
 
 
 def _history(result: TrainResult) -> dict[str, Any]:

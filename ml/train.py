@@ -59,14 +59,16 @@ def train_convfm(
     *,
     progress: bool = True,
     label: str = "convfm",
+    initial: ConvFM | None = None,
 ) -> TrainResult:
     """Train a ConvFM; restore the weights of the best validation epoch.
 
     `validate(model)` returns metrics with key f"ndcg@{eval_k}"; without it the model
-    trains for `epochs` epochs and keeps the last weights.
+    trains for `epochs` epochs and keeps the last weights. `initial`: start from these
+    weights (a warm start; trained in place) instead of a fresh model.
     """
     seed_everything(train_config.seed)
-    model = ConvFM(space.vocab_sizes(), model_config)
+    model = initial if initial is not None else ConvFM(space.vocab_sizes(), model_config)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
     )

@@ -1,4 +1,4 @@
-"""`jobrec train` and `jobrec evaluate`."""
+"""`jobrec train`, `jobrec evaluate` and `jobrec retrain`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from app.cli.common import app, console, fail, store_sessions
+from app.errors import JobrecError
 from app.settings import get_settings
 
 if TYPE_CHECKING:  # the commands import what they use when they run (a fast --help)
@@ -177,3 +178,110 @@ def _print_report(report: dict, title: str) -> None:
     for name, metrics in rows.items():
         table.add_row(name, *(f"{metrics[key]:.4f}" for key in keys))
     console.print(table)
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(text: str) -> float:
+    """'90s', '30m', '2h', '1d' -> seconds."""
+    unit = DURATION_UNITS.get(text[-1:].lower())
+    try:
+        value = float(text[:-1]) if unit else float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise fail(f"--every must be a duration such as 30m, 2h or 1d, got {text!r}", 2)
+    return value * (unit or 1)
+
+
+@app.command()
+def retrain(
+    tolerance: Annotated[
+        float, typer.Option(min=0, help="how much worse than production the gate allows")
+    ] = 0.005,
+    replay_share: Annotated[
+        float, typer.Option(min=0, max=1, help="share of inactive users whose events replay")
+    ] = 0.3,
+    epochs: Annotated[int | None, typer.Option(min=1, help="[production's own]")] = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="promote a candidate that passes")
+    ] = False,
+    challenge: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01, max=0.99, help="start an experiment giving the candidate this share"
+        ),
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option(help="run again after this long: 30m, 2h, 1d")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="training progress")] = False,
+) -> None:
+    """Train a candidate from the production model on the events since its data
+    cut-off (plus a replay of older ones); register it when it is not worse than
+    production on the newest held-out items beyond TOLERANCE (NDCG@10)."""
+    import time
+
+    if promote and challenge:
+        raise fail("--promote and --challenge exclude each other", 2)
+    wait = _seconds(every) if every is not None else None
+    while True:
+        _retrain_once(tolerance, replay_share, epochs, promote, challenge, progress)
+        if wait is None:
+            return
+        console.print(f"next retraining in {every}")
+        time.sleep(wait)
+
+
+def _retrain_once(
+    tolerance: float,
+    replay_share: float,
+    epochs: int | None,
+    promote: bool,
+    challenge: float | None,
+    progress: bool,
+) -> None:
+    from app.services.registry import ModelRegistry
+    from app.services.retraining import Retrainer
+    from ml.checkpoint import CheckpointError
+    from ml.retrain import NothingNewError
+
+    settings = get_settings()
+    factory = store_sessions()
+    retrainer = Retrainer(
+        factory,
+        ModelRegistry(factory, settings.model_registry_dir),
+        model_path=settings.model_path,
+        work_dir=settings.retrain_dir,
+    )
+    try:
+        outcome = retrainer.run(
+            tolerance=tolerance,
+            replay_share=replay_share,
+            epochs=epochs,
+            promote=promote,
+            challenge=challenge,
+            progress=progress,
+        )
+    except NothingNewError as exc:
+        console.print(f"nothing to retrain on: {exc}")
+        return
+    except (CheckpointError, JobrecError) as exc:
+        raise fail(str(exc)) from None
+    g = outcome.gate
+    console.print(
+        f"candidate {outcome.candidate} from {outcome.production}: {g.metric} {g.candidate:.4f} "
+        f"against {g.production:.4f} on {g.test_users} users: gate "
+        f"{'passed' if g.passed else 'failed'} (tolerance {g.tolerance})"
+    )
+    if not outcome.registered:
+        console.print(f"not registered; the candidate stays in {outcome.path}")
+        return
+    console.print(f"registered: {outcome.candidate}")
+    if outcome.promoted:
+        console.print(f"in production: {outcome.candidate}")
+    if outcome.experiment:
+        console.print(f"experiment started: {outcome.experiment}")
+    if outcome.note:
+        console.print(outcome.note)

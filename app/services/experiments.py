@@ -72,12 +72,15 @@ class ExperimentService:
         with session_scope(self.factory) as session:
             self._check_models(RegistryRepository(session), variants)
             row = ExperimentRepository(session).add(name, control, variants)
-        self._serving().refresh()  # this worker ranks by it from the next request
+        if self.serving is not None:
+            self.serving.refresh()  # this worker ranks by it from the next request
         return row
 
     def _check_models(self, registry: RegistryRepository, variants: tuple[Variant, ...]) -> None:
         usable = {r.version for r in registry.all() if r.status != "retired"}
-        usable |= {*BASELINES, self._serving().state.model_version}
+        usable |= set(BASELINES)
+        if self.serving is not None:
+            usable.add(self.serving.state.model_version)
         for i, variant in enumerate(variants):
             if variant.model not in usable:
                 raise UnknownModelError(

@@ -41,7 +41,8 @@ class ModelRegistry:
 
     def register(self, path: Path) -> tuple[ModelVersionRow, bool]:
         """Copy the checkpoint at `path` into the registry as its own version (once: a
-        version registered before is returned as it is, with False)."""
+        version registered before is returned as it is, with False). A retraining gate
+        in its metadata is kept with its metrics."""
         try:
             checkpoint = load_checkpoint(path)
         except CheckpointError as exc:
@@ -57,6 +58,7 @@ class ModelRegistry:
             "baselines": checkpoint.metadata.get("baselines"),
             "trained_at": checkpoint.metadata.get("trained_at"),
             "data_fingerprint": checkpoint.metadata.get("data_fingerprint", ""),
+            **({"gate": checkpoint.metadata["gate"]} if "gate" in checkpoint.metadata else {}),
         }
         with session_scope(self.factory) as session:
             created = RegistryRepository(session).add(version, str(target.resolve()), metrics)
