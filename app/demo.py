@@ -43,6 +43,7 @@ class DemoData:
     jobs: list[tuple[str, JobIn]]
     users: list[tuple[str, UserIn]]
     events: list[EventRow]
+    world: DemoWorld  # the hidden truth the events were drawn from
 
 
 def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
@@ -106,13 +107,9 @@ def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
         )
         user_skill_sets.append(skills)
 
-    events = _browse(
-        rng,
-        _Users(user_ids, user_occ, user_city, user_skill_sets, user_desired),
-        made,
-        np.array([j.active for _, j in jobs]),
-    )
-    return DemoData(jobs=jobs, users=users, events=events)
+    world = DemoWorld(_Users(user_ids, user_occ, user_city, user_skill_sets, user_desired), made)
+    events = _browse(rng, world, np.array([j.active for _, j in jobs]))
+    return DemoData(jobs=jobs, users=users, events=events, world=world)
 
 
 def generate_catalog(n_jobs: int, seed: int = 7, prefix: str = "c") -> list[tuple[str, JobIn]]:
@@ -263,40 +260,55 @@ def _skill_cosine(a: list[set[str]], b: list[set[str]]) -> np.ndarray:
     return (ma @ mb.T) / np.maximum(norms, 1.0)
 
 
-def _browse(
-    rng: np.random.Generator, users: _Users, jobs: _Jobs, job_active: np.ndarray
-) -> list[EventRow]:
-    """Sessions of impressions and the events they lead to, in time order per user."""
-    user_ids, user_occ, user_city, user_desired = (
-        users.ids,
-        users.occupation,
-        users.city,
-        users.desired,
-    )
-    job_occ, job_city, job_remote = jobs.occupation, jobs.city, jobs.remote
-    job_salary_max, job_appeal = jobs.salary_max, jobs.appeal
-    n_jobs = len(job_occ)
-    active = np.flatnonzero(job_active)
-    city_state = np.array([c[1] for c in CITIES])
-    overlaps = _skill_cosine(users.skills, jobs.skills)  # [users, jobs]
-    events: list[EventRow] = []
-    for u in range(len(user_occ)):
-        same_city = job_city == user_city[u]
-        same_region = city_state[job_city] == city_state[user_city[u]]
-        overlap = overlaps[u]
-        remote_ok = job_remote & OCCUPATIONS[int(user_occ[u])].remote_friendly
-        fit = np.zeros(n_jobs)
-        if not np.isnan(user_desired[u]):
-            known = ~np.isnan(job_salary_max)
-            fit[known] = np.clip((job_salary_max[known] - user_desired[u]) / user_desired[u], -1, 1)
-        utility = (
-            3.0 * overlap
+class DemoWorld:
+    """The demo's hidden truth: every user's utility for every job (the module
+    docstring's formula, noise aside), from which the generator drew the events and a
+    simulation can draw new ones (`benchmarks/online.py`). Jobs j1..jN are rows 0..N-1;
+    users u1..uN rows 0..N-1, the showcase user the last row."""
+
+    VIEW, CLICK, SAVE, APPLY = 2.6, 3.1, 3.6, 4.0  # noisy utility above which users act
+    NOISE = 0.4  # scale of the Gumbel noise of each look at a job
+
+    def __init__(self, users: _Users, jobs: _Jobs) -> None:
+        self.users, self.jobs = users, jobs
+        self.user_row = {user_id: u for u, user_id in enumerate(users.ids)}
+        self._overlaps = _skill_cosine(users.skills, jobs.skills)  # [users, jobs]
+        self._city_state = np.array([c[1] for c in CITIES])
+
+    def job_row(self, job_id: str) -> int:
+        return int(job_id.lstrip("abcdefghijklmnopqrstuvwxyz")) - 1
+
+    def utility(self, u: int) -> np.ndarray:
+        """[jobs] user row `u`'s utility for each job, before noise."""
+        users, jobs = self.users, self.jobs
+        same_city = jobs.city == users.city[u]
+        same_region = self._city_state[jobs.city] == self._city_state[users.city[u]]
+        remote_ok = jobs.remote & OCCUPATIONS[int(users.occupation[u])].remote_friendly
+        fit = np.zeros(len(jobs.city))
+        desired = users.desired[u]
+        if not np.isnan(desired):
+            known = ~np.isnan(jobs.salary_max)
+            fit[known] = np.clip((jobs.salary_max[known] - desired) / desired, -1, 1)
+        return (
+            3.0 * self._overlaps[u]
             + 1.6 * same_city
             + 0.6 * (same_region & ~same_city)
             + 0.8 * remote_ok
             + 0.8 * fit
-            + job_appeal
+            + jobs.appeal
         )
+
+
+def _browse(rng: np.random.Generator, world: DemoWorld, job_active: np.ndarray) -> list[EventRow]:
+    """Sessions of impressions and the events they lead to, in time order per user."""
+    users, jobs = world.users, world.jobs
+    user_ids, user_occ, user_city = users.ids, users.occupation, users.city
+    job_occ, job_city, job_appeal = jobs.occupation, jobs.city, jobs.appeal
+    active = np.flatnonzero(job_active)
+    events: list[EventRow] = []
+    for u in range(len(user_occ)):
+        same_city = job_city == user_city[u]
+        utility = world.utility(u)
         # the board shows loosely relevant jobs: same occupation or nearby, plus others
         exposure = np.exp(2.0 * (job_occ == user_occ[u]) + 1.2 * same_city + 0.4 * job_appeal)
         exposure = exposure[active] / exposure[active].sum()
@@ -306,7 +318,7 @@ def _browse(
             slate = active[
                 rng.choice(len(active), size=min(12, len(active)), replace=False, p=exposure)
             ]
-            noisy = utility[slate] + rng.gumbel(0.0, 0.4, len(slate))
+            noisy = utility[slate] + rng.gumbel(0.0, world.NOISE, len(slate))
             for j, value in sorted(
                 zip(slate.tolist(), noisy.tolist(), strict=True), key=lambda item: -item[1]
             ):
@@ -315,10 +327,11 @@ def _browse(
                 events.append(EventRow(uid, jid, "impression", t))
                 if j in seen:
                     continue
-                if value > 2.6:
+                if value > world.VIEW:
                     seen.add(j)
                     events.append(EventRow(uid, jid, "view", t + timedelta(seconds=3)))
-                    for kind, threshold in (("click", 3.1), ("save", 3.6), ("apply", 4.0)):
+                    acts = (("click", world.CLICK), ("save", world.SAVE), ("apply", world.APPLY))
+                    for kind, threshold in acts:
                         if value > threshold:
                             events.append(EventRow(uid, jid, kind, t + timedelta(seconds=20)))
                 elif value < 0.6 and rng.random() < 0.3:

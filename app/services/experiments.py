@@ -26,6 +26,14 @@ from app.serving.state import Serving
 TRAFFIC_TOLERANCE = 1e-6  # shares must sum to 1 within this
 
 
+class InvalidExperimentError(InvalidInputError):
+    """Variants that cannot make an experiment: shares not summing to 1, a control that
+    is not one of them, a name used twice (rules across fields, which JSON Schema cannot
+    state)."""
+
+    code = "invalid_experiment"
+
+
 class UnknownModelError(InvalidInputError):
     """A variant names a model that is neither registered nor a baseline."""
 
@@ -52,21 +60,21 @@ class ExperimentService:
         return self.serving
 
     def start(self, name: str, control: str, variants: tuple[Variant, ...]) -> ExperimentRow:
-        """Start an experiment. InvalidInputError for shares that do not sum to 1, a
-        control that is not a variant, repeated variant names; UnknownModelError for a
+        """Start an experiment. InvalidExperimentError for shares that do not sum to 1,
+        a control that is not a variant, repeated variant names; UnknownModelError for a
         model that is neither registered (and not retired), served, nor a baseline;
         ConflictError when the name is taken or another experiment runs."""
         names = [v.name for v in variants]
         if len(set(names)) != len(names):
-            raise InvalidInputError("variant names must differ", {"field": "variants"})
+            raise InvalidExperimentError("variant names must differ", {"field": "variants"})
         if control not in names:
-            raise InvalidInputError(
+            raise InvalidExperimentError(
                 f"control {control!r} is not one of the variants {names}",
                 {"field": "control", "value": control},
             )
         total = math.fsum(v.traffic for v in variants)
         if abs(total - 1) > TRAFFIC_TOLERANCE:
-            raise InvalidInputError(
+            raise InvalidExperimentError(
                 f"the variants' traffic shares sum to {total:g}, not 1", {"field": "variants"}
             )
         with session_scope(self.factory) as session:

@@ -11,10 +11,12 @@ queue full, or at close) is lost, and that is logged and counted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
+from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +25,7 @@ from app.db import session_scope
 from app.repositories.slates import SlateRepository, SlateRow
 
 log = logging.getLogger("jobrec.slates")
+_WAKE = SlateRow("", "", "", (), {}, datetime.min)  # put by `close`: the writer stops waiting
 RETRY_SECONDS = 1.0  # between attempts at a batch the store refused
 
 
@@ -76,8 +79,15 @@ class SlateLog:
     def close(self, timeout: float = 30.0) -> None:
         """Write what is queued (for up to `timeout` seconds), then stop the writer."""
         self._closing.set()
+        with contextlib.suppress(queue.Full):  # a full queue keeps the writer busy anyway
+            self._queue.put_nowait(_WAKE)
         self._writer.join(timeout)
-        left = self._queue.qsize()
+        left = 0
+        while True:  # what the writer did not reach in time
+            try:
+                left += self._queue.get_nowait() is not _WAKE
+            except queue.Empty:
+                break
         if left:
             self._lose(left, None)
 
@@ -85,16 +95,17 @@ class SlateLog:
 
     def _run(self) -> None:
         while True:
-            batch = self._take()
+            closing = self._closing.is_set()  # then take what is left without waiting
+            batch = self._take(wait=not closing)
             if batch:
                 self._write_batch(batch)
-            elif self._closing.is_set():
+            elif closing:
                 return
 
-    def _take(self) -> list[SlateRow]:
+    def _take(self, wait: bool = True) -> list[SlateRow]:
         """The slates that gathered: waits up to `flush_seconds` for the first."""
         try:
-            batch = [self._queue.get(timeout=self.flush_seconds)]
+            batch = [self._queue.get(block=wait, timeout=self.flush_seconds if wait else None)]
         except queue.Empty:
             return []
         while len(batch) < self.batch_size:
@@ -102,6 +113,9 @@ class SlateLog:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        if any(slate is _WAKE for slate in batch):
+            self._queue.task_done()
+            batch = [slate for slate in batch if slate is not _WAKE]
         return batch
 
     def _write_batch(self, batch: list[SlateRow]) -> None:

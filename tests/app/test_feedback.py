@@ -140,6 +140,14 @@ def test_a_full_queue_writes_in_the_request_and_close_drains(store):
     assert stored_slates(store) == 9 and log.lost == 0
 
 
+def test_close_wakes_a_waiting_writer(store):
+    log = SlateLog(store, batch_size=10, flush_seconds=600, max_queue=10)
+    log.log(slate(0))
+    log.flush()  # the writer now waits up to 600 s for the next slate
+    log.close(timeout=60)
+    assert not log._writer.is_alive() and stored_slates(store) == 1
+
+
 def test_concurrent_logging_writes_every_slate_once(store):
     log = SlateLog(store, batch_size=64, flush_seconds=0.01, max_queue=32)
     with ThreadPoolExecutor(8) as pool:

@@ -82,6 +82,12 @@ def test_operation_ids_are_names_for_people(server):
         "readyz",
         "get_model",
         "get_metrics",
+        "list_models",
+        "start_experiment",
+        "list_experiments",
+        "get_experiment",
+        "stop_experiment",
+        "experiment_report",
     } == ids
 
 

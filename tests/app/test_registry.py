@@ -73,6 +73,7 @@ def test_promote_and_retire_keep_one_production_version(registry, tmp_path):
     assert [r.version for r in registry.versions()] == [b, a]
 
 
+@pytest.mark.slow
 def test_the_command_line(db_url, tmp_path):
     (path,) = checkpoints(tmp_path, 1)
     env = {

@@ -25,6 +25,7 @@ from app.db import create_db_engine, session_factory, session_scope
 from app.importers.demo import import_demo
 from app.main import create_app
 from app.migrate import upgrade
+from app.repositories.experiments import ExperimentRepository, Variant
 from app.serving.state import POLL_GRACE_SECONDS
 from app.settings import Settings
 from tests.support.builders import demo_store
@@ -364,6 +365,9 @@ def test_metrics_sum_every_worker(trained, tmp_path):
 # -- bad input: property-based, against the served OpenAPI schema -------------------------
 
 
+SEEDED_EXPERIMENT = "convfm-vs-popularity"  # tests/support/schemathesis.toml names it
+
+
 def test_schemathesis_finds_no_failures(trained, tmp_path):
     """Every schemathesis check, in every phase (examples, coverage, fuzzing, stateful),
     with a bounded number of examples, against the live app with API_KEY set (so the
@@ -377,10 +381,20 @@ def test_schemathesis_finds_no_failures(trained, tmp_path):
         "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
         "PYTHONPATH": str(REPO),
     }
+    with session_scope(session_factory(create_db_engine(url))) as session:
+        if ExperimentRepository(session).get(SEEDED_EXPERIMENT) is None:
+            ExperimentRepository(session).add(
+                SEEDED_EXPERIMENT,
+                "popularity",
+                (Variant("popularity", "popularity", 0.5), Variant("content", "content", 0.5)),
+            )
+            ExperimentRepository(session).stop(SEEDED_EXPERIMENT)
     with serving(url, model, api_key=KEY, log_level="warning") as client:
         run = subprocess.run(
             [
                 str(Path(sys.executable).with_name("schemathesis")),
+                "--config-file",
+                str(REPO / "tests" / "support" / "schemathesis.toml"),
                 "run",
                 f"{client.base_url}/openapi.json",
                 "--checks",

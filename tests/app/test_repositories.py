@@ -33,6 +33,8 @@ TABLES = {
     "interactions",
     "slates",
     "service_secrets",
+    "model_versions",
+    "experiments",
 }
 
 

@@ -21,6 +21,10 @@ class VariantIn(_Input):
 
 
 class ExperimentIn(_Input):
+    """The variants' traffic shares sum to 1, `control` names one of them and their names
+    differ (422 `invalid_experiment` otherwise); each model is a registered version or a
+    baseline (422 `unknown_model`)."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
