@@ -122,7 +122,14 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--tolerance", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
+    parser.add_argument(
+        "--render", type=Path, metavar="ONLINE_JSON", help="measure nothing: write the page again"
+    )
     args = parser.parse_args()
+    if args.render:
+        result = json.loads(args.render.read_text())
+        (args.out / "online.md").write_text(render(result))
+        return
     started = time.perf_counter()
     seed = Settings().demo_seed
     world = generate_demo(DEMO_USERS, DEMO_JOBS, seed).world
@@ -189,7 +196,7 @@ def main() -> None:
                 rounds.append(entry)
                 print(json.dumps({k: v for k, v in entry.items() if k != "report"}), flush=True)
     result = {
-        "args": {k: str(v) for k, v in vars(args).items()},
+        "args": {k: str(v) for k, v in vars(args).items() if k != "render"},
         "rounds": rounds,
         "seconds": time.perf_counter() - started,
         "machine": machine(),
@@ -256,10 +263,9 @@ def render(result: dict[str, Any]) -> str:
     ]
     notes = []
     for entry in result["rounds"]:
-        report = entry.get("report")
-        if report is None:
-            notes.append(f"- round {entry['round']}: {entry.get('retrain') or entry.get('gate')}")
-            continue
+        report = entry.get("report") or {"variants": [], "comparisons": []}
+        if "retrain" in entry:
+            notes.append(f"- round {entry['round']}: nothing retrained ({entry['retrain']})")
         for v in report["variants"]:
             lines.append(
                 f"| {entry['round']} | {v['name']} | `{v['model']}` | {v['slates']} | "
@@ -274,11 +280,17 @@ def render(result: dict[str, Any]) -> str:
                 )
         if "gate" in entry:
             g = entry["gate"]
+            then = (
+                "promoted"
+                if entry.get("promoted")
+                else "not promoted"
+                if g["passed"]
+                else "not registered: production kept, no experiment this round"
+            )
             notes.append(
                 f"- round {entry['round']} gate: {g['metric']} {g['candidate']:.4f} against "
                 f"production {g['production']:.4f} on {g['test_users']} users "
-                f"({'passed' if g['passed'] else 'failed'}); "
-                f"{'promoted' if entry.get('promoted') else 'not promoted'}"
+                f"({'passed' if g['passed'] else 'failed'}, tolerance {g['tolerance']}); {then}"
             )
     lines += ["", *notes, "", "![CTR per round](online.png)", ""]
     return "\n".join(lines)
