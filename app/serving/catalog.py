@@ -172,11 +172,6 @@ class Catalog:
             out.append((self.delta, None))
         return out
 
-    def active_jobs(self) -> list[CatalogJob]:
-        """Every job this snapshot ranks (base rows still visible, then the delta)."""
-        base = [job for job, shown in zip(self.base.jobs, self.base_visible, strict=True) if shown]
-        return base + list(self.delta.jobs if self.delta is not None else ())
-
     def has_city(self, city: str) -> bool:
         """Whether some job of this snapshot is in that city (folded name)."""
         return any(part.columns.city.contains(city) for part, _ in self.parts())

@@ -235,9 +235,7 @@ class Serving:
                 catalog = catalog.apply(
                     jobs, state.checkpoint.model, state.checkpoint.space, max_delta=self.max_delta
                 )
-            self.variants.sync(
-                experiment, registered, state.checkpoint, catalog, jobs, self.max_delta
-            )
+            self.variants.sync(experiment, registered, state.checkpoint, catalog)
             if signals is not None:
                 self.variants.set_signals(*signals)
             self._serve(replace(state, catalog=catalog, synced_at=synced_at))

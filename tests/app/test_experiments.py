@@ -210,6 +210,11 @@ def test_each_user_gets_their_variants_model_and_the_report_counts_it(service, t
             }
             assert client.post("/events", json=event, headers=KEY).status_code == 201
             clicks[variant] += 1
+    serving = app.state.services.serving  # the new model shares the served catalog's
+    _, view = serving.variants.model(other)  # jobs, filter columns and features
+    shown = serving.state.catalog
+    assert view.base.scorer.jobs is shown.base.scorer.jobs
+    assert view.base.columns is shown.base.columns and view.base.scorer is not shown.base.scorer
     remote = client.post(
         "/recommend", json={"user_id": "u3", "remote": "only", "max_recommendations": 50}
     ).json()
