@@ -133,6 +133,15 @@ def main() -> None:
                 entry["catalog_size"] = server.catalog_size
                 if size == args.jobs:
                     entry["load"] = load_tests(server, generator, connections, args.duration)
+                    entry["explain"] = load_tests(
+                        server,
+                        generator,
+                        [1],
+                        args.duration,
+                        filtered=False,
+                        healthz=False,
+                        explain=True,
+                    )
                     entry["kept"] = load_tests(
                         server, generator, connections, args.duration, kept=True
                     )
@@ -317,13 +326,15 @@ class Server:
 # -- load ---------------------------------------------------------------------------------
 
 
-def request_bodies(filtered: bool, n: int = 500) -> list[str]:
+def request_bodies(filtered: bool, n: int = 500, explain: bool = False) -> list[str]:
     rng = random.Random(1)
     bodies = []
     for _ in range(n):
         body = {"user_id": f"u{rng.randint(1, DEMO_USERS)}", "max_recommendations": 10}
         if filtered:
             body |= FILTERS
+        if explain:
+            body["explain"] = True
         bodies.append(json.dumps(body))
     return bodies
 
@@ -337,6 +348,7 @@ def load_tests(
     filtered: bool = True,
     healthz: bool = True,
     kept: bool = False,
+    explain: bool = False,
 ) -> dict:
     """Each scenario at each connection count: every /recommend scored (`kept` False),
     or every one asked once beforehand so that the worker has its answer kept."""
@@ -344,6 +356,12 @@ def load_tests(
     if healthz:
         scenarios["GET /healthz"] = ("GET", "/healthz", None)
     scenarios["POST /recommend"] = ("POST", "/recommend", request_bodies(False))
+    if explain:  # the same requests, explained, beside them
+        scenarios["POST /recommend (explain)"] = (
+            "POST",
+            "/recommend",
+            request_bodies(False, explain=True),
+        )
     if filtered:
         scenarios["POST /recommend (filters)"] = ("POST", "/recommend", request_bodies(True))
     results = {}
@@ -873,6 +891,17 @@ def _row(target: str, measured: str, met: bool) -> str:
 
 def _targets_10k(entry: dict) -> list[str]:
     rows = []
+    explained = entry.get("explain") or {}
+    plain, why = explained.get("POST /recommend @1"), explained.get("POST /recommend (explain) @1")
+    if plain and why:
+        ratio = why["p50_ms"] / plain["p50_ms"]
+        rows.append(
+            _row(
+                "10k, 1 connection: explain on k=10 <= 1.5x the p50 without it",
+                f"{ratio:.2f}x ({why['p50_ms']:.2f} vs {plain['p50_ms']:.2f} ms)",
+                ratio <= 1.5,
+            )
+        )
     ip = entry["in_process"]
     if "speedup" in ip:
         rows.append(

@@ -17,9 +17,11 @@ from app.api.schemas import (
     SalaryOut,
     UserOut,
 )
+from app.api.schemas.recommend import ContributionOut, ExplanationOut, ReasonOut
 from app.repositories import CatalogJob, as_utc
 from app.schemas import UserIn, resolve_location
 from app.services.recommend import Profile, Ranked, RecommendQuery
+from app.serving.explanations import JobExplanation
 from app.serving.filters import FilterSpec, LocationSpec
 from ml.locations import Place
 
@@ -45,6 +47,7 @@ def recommend_query(body: RecommendRequest) -> RecommendQuery:
         ),
         profile=None if body.profile is None else profile(body.profile),
         fallback=body.fallback,
+        explain=body.explain,
     )
 
 
@@ -90,7 +93,10 @@ def recommend_response(ranked: Ranked, request_id: str) -> RecommendResponse:
         fallback=ranked.fallback,
         catalog_version=ranked.state.catalog.version,
         cold_start=ranked.cold_start,
-        recommendations=[recommendation(job, score) for job, score in ranked.jobs],
+        recommendations=[
+            recommendation(job, score, ranked.explanations[i] if ranked.explanations else None)
+            for i, (job, score) in enumerate(ranked.jobs)
+        ],
     )
 
 
@@ -165,7 +171,19 @@ def location_label(job: CatalogJob) -> str | None:
     return label or None
 
 
-def recommendation(job: CatalogJob, score: float) -> Recommendation:
+def explanation_out(e: JobExplanation) -> ExplanationOut:
+    return ExplanationOut(
+        logit=e.logit,
+        contributions=[ContributionOut(name=n, value=v) for n, v in e.contributions],
+        reasons=[
+            ReasonOut(code=r.code, text=r.text, contribution=r.value, **r.data) for r in e.reasons
+        ],
+    )
+
+
+def recommendation(
+    job: CatalogJob, score: float, explanation: JobExplanation | None = None
+) -> Recommendation:
     r = job.record
     return Recommendation(
         job_id=r.job_id,
@@ -181,4 +199,5 @@ def recommendation(job: CatalogJob, score: float) -> Recommendation:
         salary_annual_max_usd=r.salary_annual_max_usd,
         employment_type=job.employment_type,
         score=min(max(score, 0.0), 1.0),
+        explanation=explanation_out(explanation) if explanation is not None else None,
     )

@@ -24,6 +24,7 @@ from app.repositories.slates import SlateRow
 from app.services.attribution import RecommendationIds
 from app.services.slates import SlateLog
 from app.serving.baselines import BASELINES, rank_baseline
+from app.serving.explanations import JobExplanation, explain_ranked
 from app.serving.filters import FilterSpec, JobFilter, build_filter
 from app.serving.ranking import TwoStage, rank
 from app.serving.results import Kept
@@ -55,6 +56,7 @@ class RecommendQuery:
     filters: FilterSpec = field(default_factory=FilterSpec)
     profile: Profile | None = None
     fallback: str | None = None  # "trending": for a user the store does not know
+    explain: bool = False  # each job's explanation (ConvFM models)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Ranked:
     recommendation_id: str
     model_version: str  # the model that ranked it
     variant: str | None = None  # the experiment's variant the user is in
+    explanations: list[JobExplanation] | None = None  # per job, with `explain`
     fallback: str | None = None  # "trending": the user was unknown, the fallback answered
     kept: bool = False  # the kept answer to the same query: nothing was scored
 
@@ -168,10 +171,10 @@ class RecommendService:
                     raise
                 return self._trending(query, state)
         job_filter = build_filter(query.filters, seen=seen, known_city=state.catalog.has_city)
-        jobs, scored, model = self._scoring.submit(
-            self._rank, route.model, state, user, job_filter, query.k
+        jobs, scored, model, explanations = self._scoring.submit(
+            self._rank, route.model, state, user, job_filter, query.k, query.explain
         ).result()
-        answer = Kept(cold_start, jobs)
+        answer = Kept(cold_start, jobs, explanations)
         if model != route.model:  # the variant's model could not be loaded
             route = replace(route, model=model)
         if results is not None and model == state.model_version:
@@ -182,25 +185,35 @@ class RecommendService:
         """The trending jobs passing the filters, for a user the store does not know."""
         job_filter = build_filter(query.filters, known_city=state.catalog.has_city)
         user = UserRecord(user_id=query.user_id)
-        jobs, scored, model = self._scoring.submit(
-            self._rank, "trending", state, user, job_filter, query.k
+        jobs, scored, model, _ = self._scoring.submit(
+            self._rank, "trending", state, user, job_filter, query.k, False
         ).result()
         route = Route(None, None, model, fallback="trending")
         return self._served(query, state, route, Kept(True, jobs), scored=scored, kept=False)
 
     def _rank(
-        self, model: str, state: ServingState, user: UserRecord, job_filter: JobFilter, k: int
-    ) -> tuple[list[tuple[CatalogJob, float]], int, str]:
+        self,
+        model: str,
+        state: ServingState,
+        user: UserRecord,
+        job_filter: JobFilter,
+        k: int,
+        explain: bool,
+    ) -> tuple[list[tuple[CatalogJob, float]], int, str, list[JobExplanation] | None]:
         """Rank with `model` (a baseline, a held variant model, else the served model):
-        (jobs, candidates scored, the model that ranked them). On the scoring thread."""
+        (jobs, candidates scored, the model that ranked them, with `explain` a ConvFM
+        model's explanation of each job). On the scoring thread."""
         if model in BASELINES:
             space, signals = state.checkpoint.space, self.serving.signals()
             jobs, scored = rank_baseline(model, state.catalog, space, signals, user, job_filter, k)
-            return jobs, scored, model
+            return jobs, scored, model, None
         held = self.serving.variants.model(model) if model != state.model_version else None
         checkpoint, catalog = held if held is not None else (state.checkpoint, state.catalog)
         jobs, scored = rank(checkpoint, catalog, user, job_filter, k, self.two_stage)
-        return jobs, scored, checkpoint.version
+        explanations = (
+            explain_ranked(checkpoint, user, [job.record for job, _ in jobs]) if explain else None
+        )
+        return jobs, scored, checkpoint.version, explanations
 
     def _served(
         self,
@@ -222,6 +235,7 @@ class RecommendService:
             recommendation_id=self.ids.issue(query.user_id),
             model_version=route.model,
             variant=route.variant,
+            explanations=answer.explanations,
             fallback=route.fallback,
             kept=kept,
         )

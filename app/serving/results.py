@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from app.repositories import CatalogJob
+from app.serving.explanations import JobExplanation
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ class Kept:
 
     cold_start: bool
     jobs: list[tuple[CatalogJob, float]]
+    explanations: list[JobExplanation] | None = None  # per job, when asked for
 
 
 class ResultCache(Generic[T]):

@@ -159,6 +159,12 @@ class RecommendRequest(_Input):
         description="inline profile: scores a user who is not in the store (cold "
         "start), or overrides the stored profile for this request",
     )
+    explain: bool = Field(
+        False,
+        description="explain each recommendation: the logit split by field (adding up to "
+        "it) and up to three reasons a person can read (ConvFM models; a baseline's "
+        "answer has none)",
+    )
     fallback: Literal["trending"] | None = Field(
         None,
         description='"trending": a user the store does not know, sent without a profile, '
@@ -176,6 +182,38 @@ class RecommendRequest(_Input):
         ):
             raise ValueError("salary_max is below salary_min")
         return self
+
+
+class ContributionOut(BaseModel):
+    name: str = Field(description='a field, "bias" or "residual"')
+    value: float = Field(description="what it adds to the logit")
+
+
+class ReasonOut(BaseModel):
+    """A reason a person can read, with its facts (`skills`, `distance_km`, `job_id` and
+    `title`, `company`, `salary_annual_max_usd` and `desired_salary_usd`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: Literal[
+        "skills_match",
+        "near_you",
+        "salary_fit",
+        "similar_to_your_activity",
+        "your_company_or_field",
+        "trending",
+    ]
+    text: str
+    contribution: float = Field(description="what its fields add to the logit (> 0)")
+
+
+class ExplanationOut(BaseModel):
+    logit: float = Field(description="score = sigmoid(logit)")
+    contributions: list[ContributionOut] = Field(
+        description="bias, each field, and the residual of the integrated gradients: they "
+        "add up to the logit"
+    )
+    reasons: list[ReasonOut] = Field(description="at most three, largest contribution first")
 
 
 class Recommendation(BaseModel):
@@ -202,6 +240,9 @@ class Recommendation(BaseModel):
             "orders the list; compare scores within one answer, and across answers of the "
             "same model_version only"
         ),
+    )
+    explanation: ExplanationOut | None = Field(
+        None, description='why it is here, when the request says "explain": true'
     )
 
 
