@@ -49,6 +49,7 @@ from app.services.recommend import RecommendService
 from app.services.registry import ModelRegistry
 from app.services.slates import SlateLog
 from app.services.users import UserService
+from app.services.what_if import WhatIfService
 from app.serving.ranking import TwoStage
 from app.serving.state import Serving
 from app.settings import Settings, get_settings
@@ -181,5 +182,6 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
         models=ModelService(serving),
         registry=ModelRegistry(factory, settings.model_registry_dir),
         experiments=ExperimentService(factory, serving),
+        what_if=WhatIfService(recommend),
         health=HealthService(factory, serving),
     )

@@ -18,9 +18,16 @@ from app.api.schemas import (
     UserOut,
 )
 from app.api.schemas.recommend import ContributionOut, ExplanationOut, ReasonOut
+from app.api.schemas.what_if import (
+    ProfileChangesIn,
+    SkillSuggestion,
+    WhatIfRecommendation,
+    WhatIfResponse,
+)
 from app.repositories import CatalogJob, as_utc
 from app.schemas import UserIn, resolve_location
 from app.services.recommend import Profile, Ranked, RecommendQuery
+from app.services.what_if import ProfileChange, WhatIf
 from app.serving.explanations import JobExplanation
 from app.serving.filters import FilterSpec, LocationSpec
 from ml.locations import Place
@@ -200,4 +207,41 @@ def recommendation(
         employment_type=job.employment_type,
         score=min(max(score, 0.0), 1.0),
         explanation=explanation_out(explanation) if explanation is not None else None,
+    )
+
+
+def profile_change(body: ProfileChangesIn) -> ProfileChange:
+    """The service's change for a what-if body (a location resolved as PUT /users does)."""
+    given = body.model_fields_set
+    text = body.location if isinstance(body.location, str) else ""
+    return ProfileChange(
+        add_skills=tuple(body.add_skills),
+        remove_skills=tuple(body.remove_skills),
+        place=resolve_location(body.location).place if "location" in given else None,
+        move="location" in given,
+        place_text=text,
+        desired_salary_usd=body.desired_salary.annual_usd if body.desired_salary else None,
+        new_salary="desired_salary" in given,
+    )
+
+
+def what_if_response(result: WhatIf, user_id: str, request_id: str) -> WhatIfResponse:
+    return WhatIfResponse(
+        request_id=request_id,
+        user_id=user_id,
+        model_version=result.state.model_version,
+        catalog_version=result.state.catalog.version,
+        before=[recommendation(job, score) for job, score in result.before],
+        after=[
+            WhatIfRecommendation(
+                **recommendation(c.job, c.score).model_dump(),
+                rank_change=c.rank_change,
+                score_delta=c.score_delta,
+            )
+            for c in result.after
+        ],
+        skill_suggestions=[
+            SkillSuggestion(skill=s.skill, gain=s.gain, jobs_gained=s.jobs_gained)
+            for s in result.suggestions
+        ],
     )

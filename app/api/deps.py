@@ -17,6 +17,7 @@ from app.services.recommend import RecommendService
 from app.services.registry import ModelRegistry
 from app.services.slates import SlateLog
 from app.services.users import UserService
+from app.services.what_if import WhatIfService
 from app.serving.state import Serving
 from app.settings import Settings
 
@@ -46,6 +47,7 @@ class Services:
     models: ModelService
     registry: ModelRegistry
     experiments: ExperimentService
+    what_if: WhatIfService
     health: HealthService
 
 

@@ -9,10 +9,11 @@ read-only transaction and the ranking runs on one long-lived scoring thread.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +35,7 @@ from ml.data import aggregate_feedback, attach_history
 from ml.records import UserRecord
 
 log = logging.getLogger("jobrec.recommend")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,10 @@ class RecommendService:
             initargs=(torch.get_num_threads(),),
         )
 
+    def on_scoring_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` run on the one scoring thread (torch work never runs beside it)."""
+        return self._scoring.submit(fn, *args).result()
+
     def warm_up(self) -> None:
         """Rank once for a user with nothing known, on the scoring thread: its first
         torch work (intra-op pool, kernels) is paid here, not by the first request."""
@@ -165,7 +171,7 @@ class RecommendService:
         ticket = results.ticket() if results is not None else 0  # before the user is read
         with session_scope(self.factory) as session:
             try:
-                user, seen, cold_start = self._resolve_user(session, state, query)
+                user, seen, cold_start = self.resolve_user(session, state, query)
             except NotFoundError:
                 if query.fallback != "trending":
                     raise
@@ -257,7 +263,7 @@ class RecommendService:
         )
         return ranked
 
-    def _resolve_user(
+    def resolve_user(
         self, session: Session, state: ServingState, query: RecommendQuery
     ) -> tuple[UserRecord, set[str], bool]:
         """The user's record from the store (skills, place, company, and the jobs they

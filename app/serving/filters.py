@@ -136,7 +136,7 @@ def build_filter(
     places = []
     if spec.location_preference:
         query = parse_location_query(spec.location_preference)
-        _check_city(query, "location_preference", spec.location_preference, known_city)
+        check_city(query, "location_preference", spec.location_preference, known_city)
         if not query.is_empty:
             places.append(query)
     radius = None
@@ -146,7 +146,7 @@ def build_filter(
             radius = _radius(loc)
         else:
             query = location_query(loc.city, loc.region, loc.country)
-            _check_city(query, "location.city", loc.city, known_city)
+            check_city(query, "location.city", loc.city, known_city)
             places.append(query)
     excluded = set(spec.exclude_job_ids)
     if spec.exclude_seen:
@@ -164,9 +164,11 @@ def build_filter(
     )
 
 
-def _check_city(
+def check_city(
     query: LocationQuery, field: str, text: str | None, known_city: Callable[[str], bool]
 ) -> None:
+    """UnknownPlaceError (naming `field`, with close matches) when `query` names a city
+    that neither the gazetteer nor `known_city` (folded names) knows."""
     if not query.city or known_city(query.city) or gazetteer().knows_city(query.city):
         return
     raise _unknown_place(field, text or query.city, "")

@@ -105,3 +105,16 @@ def test_removing_the_top_field_moves_the_score_more_than_a_random_one(data):
             wins += drop_top > drop_other
             trials += 1
     assert trials >= 40 and wins / trials > 0.75
+
+
+def test_the_integral_converges_to_the_branches_difference(data):
+    from ml.explain import _branches, integrated_gradients
+
+    space, x = data
+    model = random_model(space, CONFIGS["convfm"], seed=5)
+    with torch.no_grad():
+        e = model.field_embeddings(x)
+        exact = _branches(model, e) - _branches(model, torch.zeros_like(e))
+    coarse = (integrated_gradients(model, e, 8).sum((1, 2)) - exact).abs().max()
+    fine = (integrated_gradients(model, e, 512).sum((1, 2)) - exact).abs().max()
+    assert fine < 1e-3 and fine < coarse

@@ -7,7 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from app.api.convert import recommend_query, recommend_response
+from app.api.convert import (
+    profile_change,
+    recommend_query,
+    recommend_response,
+    what_if_response,
+)
 from app.api.deps import ServicesDep
 from app.api.errors import BODY, responses
 from app.api.schemas import (
@@ -17,6 +22,7 @@ from app.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
+from app.api.schemas.what_if import WhatIfRequest, WhatIfResponse
 from app.errors import JobrecError
 from app.metrics import Metrics
 from app.services.recommend import Ranked
@@ -104,3 +110,19 @@ def recommend_batch(
                 )
             )
     return BatchRecommendResponse(results=results)
+
+
+@router.post(
+    "/recommend/what-if",
+    response_model=WhatIfResponse,
+    summary="What a change of profile would do",
+    responses=responses(401, 404, *BODY, 429, 503),
+)
+def what_if(body: WhatIfRequest, request: Request, services: ServicesDep) -> WhatIfResponse:
+    """The user's ranking now (`before`, as /recommend answers the same request) and
+    after a change of skills, place or desired salary (`after`, as /recommend will
+    answer once the change is stored), with each job's rank change and score change;
+    and the skills, among those the jobs passing the filters ask for, that would raise
+    the user's top jobs the most. Nothing is stored. Ranked by the served model."""
+    result = services.what_if.what_if(recommend_query(body), profile_change(body.changes))
+    return what_if_response(result, body.user_id, request.state.request_id)
