@@ -88,6 +88,7 @@ def test_operation_ids_are_names_for_people(server):
         "get_experiment",
         "stop_experiment",
         "experiment_report",
+        "what_if",
     } == ids
 
 
