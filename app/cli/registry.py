@@ -68,18 +68,20 @@ def register(
 @models_app.command("promote")
 def promote(version: Annotated[str, typer.Argument(help="a registered version")]) -> None:
     """Serve VERSION in production (every worker switches within CATALOG_REFRESH_SECONDS)."""
-    try:
-        row = _registry().promote(version)
-    except JobrecError as exc:
-        raise fail(exc.message) from None
-    typer.echo(f"in production: {row.version}")
+    _change("promote", version, "in production")
 
 
 @models_app.command("retire")
 def retire(version: Annotated[str, typer.Argument(help="a registered version")]) -> None:
     """Retire VERSION (not the production one)."""
+    _change("retire", version, "retired")
+
+
+def _change(action: str, version: str, done: str) -> None:
+    """Promote or retire `version`, saying what happened (or why not)."""
+    registry = _registry()
     try:
-        row = _registry().retire(version)
+        row = registry.promote(version) if action == "promote" else registry.retire(version)
     except JobrecError as exc:
         raise fail(exc.message) from None
-    typer.echo(f"retired: {row.version}")
+    typer.echo(f"{done}: {row.version}")

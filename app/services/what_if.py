@@ -133,14 +133,7 @@ def _scores(state: ServingState, user: UserRecord, jobs: list[CatalogJob]) -> li
     if not jobs:
         return []
     space, model = state.checkpoint.space, state.checkpoint.model
-    rows = torch.arange(len(jobs))
-    x = space.pairs(
-        space.encode_users([user]),
-        torch.zeros_like(rows),
-        space.encode_jobs([job.record for job in jobs]),
-        rows,
-    )
-    return model.predict(x).tolist()
+    return model.predict(space.user_against(user, [job.record for job in jobs])).tolist()
 
 
 def _suggestions(

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from ml.checkpoint import Checkpoint
 from ml.explain import explain
 from ml.geo import great_circle_km
@@ -68,9 +66,7 @@ def explain_ranked(
     if not jobs:
         return []
     space = checkpoint.space
-    users, encoded = space.encode_users([user]), space.encode_jobs(list(jobs))
-    rows = torch.arange(len(jobs))
-    x = space.pairs(users, torch.zeros_like(rows), encoded, rows)
+    x = space.user_against(user, jobs)
     user_skills = set(space.user_skills(user))
     out = []
     for job, e in zip(jobs, explain(checkpoint.model, x), strict=True):

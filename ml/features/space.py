@@ -205,6 +205,13 @@ class FeatureSpace:
 
     # -- pairs -------------------------------------------------------------------------
 
+    def user_against(self, user: UserRecord, jobs: Sequence[JobRecord]) -> ModelInput:
+        """Model input for one user against each of `jobs`: [len(jobs)] pairs."""
+        rows = torch.arange(len(jobs))
+        return self.pairs(
+            self.encode_users([user]), torch.zeros_like(rows), self.encode_jobs(jobs), rows
+        )
+
     def pairs(
         self,
         users: EntityFeatures,
