@@ -6,22 +6,24 @@ logit = bias + first order + FM + deep(E, conv(E)) (or the conv head), E [B, F, 
   (a dense field: value x weight);
 - the FM term is a sum over field pairs, <e_f, e_g>: each pair's value is exact, and each
   field gets half of every pair it is in;
-- the convolution and the deep tower are attributed to the fields by integrated
-  gradients from the all-padding input E = 0 (every embedding's padding row and a zero
-  dense value embed to 0): complete by construction up to the integral's quadrature
-  error, which is reported as its own `residual`, never hidden. What those branches give
-  the all-padding input is part of `bias`. The integral is one batched pass here: all
-  steps of all pairs through the branches and back at once (the midpoint rule, the
-  better one for these piecewise-linear branches); captum's generic version of it took
-  twice as long (docs/benchmarks/measured-choices.md).
+- the convolution and the deep tower are attributed to the fields against the
+  all-padding input E = 0 (every embedding's padding row and a zero dense value embed
+  to 0) by DeepLIFT's rescale rule: the gradient pass with each ReLU's derivative
+  replaced by (relu(z) - relu(z0)) / (z - z0), z0 its input at E = 0. Everything else
+  in those branches is linear (convolution, mean pooling, Linear, BatchNorm in eval,
+  residual sums), so the attributions sum to deep(E) - deep(0) exactly: the
+  decomposition is complete by construction, in one forward and one backward pass.
+  What those branches give the all-padding input is part of `bias`; the `residual`
+  left is float rounding, shown rather than hidden.
 
-So `bias + sum(fields) + residual == logit` exactly, and the residual is small (the
-tests bound it).
+So `bias + sum(fields) + residual == logit`, the residual within about 1e-5.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -30,7 +32,7 @@ from ml.features import ModelInput
 from ml.layers import bag_mean
 from ml.model import ConvFM
 
-IG_STEPS = 32  # midpoints of the integral
+NEAR = 1e-6  # a ReLU input this close to its reference takes the plain derivative
 BIAS, RESIDUAL = "bias", "residual"
 
 
@@ -78,30 +80,71 @@ def first_order_by_field(model: ConvFM, x: ModelInput) -> Tensor:
 
 def _branches(model: ConvFM, embeddings: Tensor) -> Tensor:
     """[B] what the convolution and the deep tower (or the conv head) add to the logit."""
-    conv = model.conv_features(embeddings) if model.conv is not None else None
+    return _through(model, embeddings, torch.relu)
+
+
+class _RescaleReLU(torch.autograd.Function):
+    """relu(z) forward; backward: the gradient times (relu(z) - relu(z0)) / (z - z0), or
+    relu'(z) where z and its reference z0 nearly agree."""
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, z0: Tensor) -> Tensor:
+        out = z.clamp(min=0)
+        delta = z - z0
+        near = delta.abs() < NEAR
+        slope = (out - z0.clamp(min=0)) / torch.where(near, torch.ones_like(delta), delta)
+        ctx.save_for_backward(torch.where(near, (z > 0).to(z.dtype), slope))
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (multiplier,) = ctx.saved_tensors
+        return grad * multiplier, None
+
+
+def _through(model: ConvFM, embeddings: Tensor, relu: Callable[[Tensor], Tensor]) -> Tensor:
+    """`_branches` with its ReLUs given: [B, F, D] -> [B]."""
+    conv = None
+    if model.conv is not None:
+        stacked = embeddings.index_select(1, model.conv_index).transpose(1, 2)
+        conv = relu(model.conv.conv(stacked)).mean(dim=2)
     if model.deep is not None:
-        deep_in = embeddings.flatten(1)
+        h = embeddings.flatten(1)
         if conv is not None:
-            deep_in = torch.cat([deep_in, conv], dim=1)
-        return model.deep(deep_in)
+            h = torch.cat([h, conv], dim=1)
+        for block in model.deep.dense_blocks:  # eval: dropout is the identity
+            out = relu(block.norm(block.linear(h)))
+            h = out + h if block.residual else out
+        return model.deep.out(h).squeeze(-1)
     if model.conv_head is not None and conv is not None:
         return model.conv_head(conv).squeeze(-1)
     return embeddings.new_zeros(len(embeddings))
 
 
-def integrated_gradients(model: ConvFM, embeddings: Tensor, steps: int) -> Tensor:
-    """[B, F, D] the integrated gradients of `_branches` at E = `embeddings` [B, F, D]
-    from E = 0: E * the mean gradient at the `steps` midpoints (a/steps, a = 0.5, 1.5...)
-    of the straight path."""
-    alphas = (torch.arange(steps, dtype=embeddings.dtype) + 0.5) / steps  # [S]
-    path = alphas.view(-1, 1, 1, 1) * embeddings.unsqueeze(0)  # [S, B, F, D]
+def rescale_attributions(model: ConvFM, embeddings: Tensor) -> Tensor:
+    """[B, F, D] DeepLIFT (rescale rule) attributions of `_branches` at `embeddings`
+    against E = 0; they sum to _branches(E) - _branches(0)."""
+    references: list[Tensor] = []
+
+    def record(z: Tensor) -> Tensor:
+        references.append(z)
+        return z.clamp(min=0)
+
+    with torch.no_grad():
+        _through(model, torch.zeros_like(embeddings[:1]), record)
+    pending = iter(references)
+
+    def rescale(z: Tensor) -> Tensor:
+        out: Tensor = _RescaleReLU.apply(z, next(pending))
+        return out
+
     with torch.enable_grad():
-        points = path.reshape(-1, *embeddings.shape[1:]).requires_grad_(True)  # [S*B, F, D]
-        (grads,) = torch.autograd.grad(_branches(model, points).sum(), points)
-    return embeddings * grads.view(steps, *embeddings.shape).mean(0)
+        e = embeddings.detach().requires_grad_(True)
+        (grads,) = torch.autograd.grad(_through(model, e, rescale).sum(), e)
+    return embeddings * grads
 
 
-def explain(model: ConvFM, x: ModelInput, steps: int = IG_STEPS) -> list[Explanation]:
+def explain(model: ConvFM, x: ModelInput) -> list[Explanation]:
     """The explanation of each of the B pairs of `x` (the model in eval mode)."""
     model.eval()
     names = [f.name for f in model.fields]
@@ -118,7 +161,7 @@ def explain(model: ConvFM, x: ModelInput, steps: int = IG_STEPS) -> list[Explana
         at_baseline = _branches(model, baseline)
     deep = torch.zeros_like(linear)
     if model.conv is not None or model.deep is not None:
-        deep = integrated_gradients(model, embeddings, steps).sum(-1)  # [B, F]
+        deep = rescale_attributions(model, embeddings).sum(-1)  # [B, F]
     fields = linear + fm + deep
     bias = model.bias.detach() + at_baseline
     residual = logits - bias - fields.sum(1)

@@ -210,8 +210,9 @@ class ReasonOut(BaseModel):
 class ExplanationOut(BaseModel):
     logit: float = Field(description="score = sigmoid(logit)")
     contributions: list[ContributionOut] = Field(
-        description="bias, each field, and the residual of the integrated gradients: they "
-        "add up to the logit"
+        description="bias, each field (first-order and FM terms exactly, the convolution "
+        "and deep tower by DeepLIFT's rescale rule against the all-padding input), and a "
+        "float-rounding residual: they add up to the logit"
     )
     reasons: list[ReasonOut] = Field(description="at most three, largest contribution first")
 
