@@ -16,7 +16,8 @@ logit = bias + first order + FM + deep(E, conv(E)) (or the conv head), E [B, F, 
   What those branches give the all-padding input is part of `bias`; the `residual`
   left is float rounding, shown rather than hidden.
 
-So `bias + sum(fields) + residual == logit`, the residual within about 1e-5.
+So `bias + sum(fields) + residual == logit`, the residual within about 1e-5. The logit
+is the model's forward computed term by term (tests hold it to `ConvFM.forward`).
 """
 
 from __future__ import annotations
@@ -121,9 +122,10 @@ def _through(model: ConvFM, embeddings: Tensor, relu: Callable[[Tensor], Tensor]
     return embeddings.new_zeros(len(embeddings))
 
 
-def rescale_attributions(model: ConvFM, embeddings: Tensor) -> Tensor:
-    """[B, F, D] DeepLIFT (rescale rule) attributions of `_branches` at `embeddings`
-    against E = 0; they sum to _branches(E) - _branches(0)."""
+def rescale_attributions(model: ConvFM, embeddings: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """DeepLIFT (rescale rule) attributions of `_branches` at `embeddings` [B, F, D]
+    against E = 0: (attributions [B, F, D], _branches(E) [B], _branches(0) [1]); the
+    attributions sum to the difference of the two."""
     references: list[Tensor] = []
 
     def record(z: Tensor) -> Tensor:
@@ -131,7 +133,7 @@ def rescale_attributions(model: ConvFM, embeddings: Tensor) -> Tensor:
         return z.clamp(min=0)
 
     with torch.no_grad():
-        _through(model, torch.zeros_like(embeddings[:1]), record)
+        at_zero = _through(model, torch.zeros_like(embeddings[:1]), record)
     pending = iter(references)
 
     def rescale(z: Tensor) -> Tensor:
@@ -140,8 +142,9 @@ def rescale_attributions(model: ConvFM, embeddings: Tensor) -> Tensor:
 
     with torch.enable_grad():
         e = embeddings.detach().requires_grad_(True)
-        (grads,) = torch.autograd.grad(_through(model, e, rescale).sum(), e)
-    return embeddings * grads
+        at_e = _through(model, e, rescale)
+        (grads,) = torch.autograd.grad(at_e.sum(), e)
+    return embeddings * grads, at_e.detach(), at_zero
 
 
 def explain(model: ConvFM, x: ModelInput) -> list[Explanation]:
@@ -150,20 +153,22 @@ def explain(model: ConvFM, x: ModelInput) -> list[Explanation]:
     names = [f.name for f in model.fields]
     with torch.no_grad():
         embeddings = model.field_embeddings(x)  # [B, F, D]
-        logits = model(x)
         linear = first_order_by_field(model, x)  # [B, F]
         gram = embeddings @ embeddings.transpose(1, 2)  # [B, F, F]
         gram = gram - torch.diag_embed(torch.diagonal(gram, dim1=1, dim2=2))
         if model.fm is None:
             gram = torch.zeros_like(gram)
         fm = 0.5 * gram.sum(-1)  # each pair split between its two fields
-        baseline = torch.zeros_like(embeddings)
-        at_baseline = _branches(model, baseline)
+    # the model's forward, term by term: first order, FM, branches (`ConvFM.forward`)
+    logits = model.bias.detach() + linear.sum(1) + fm.sum(1)
     deep = torch.zeros_like(linear)
+    at_zero = torch.zeros(1)
     if model.conv is not None or model.deep is not None:
-        deep = rescale_attributions(model, embeddings).sum(-1)  # [B, F]
+        attributions, at_e, at_zero = rescale_attributions(model, embeddings)
+        deep = attributions.sum(-1)  # [B, F]
+        logits = logits + at_e
     fields = linear + fm + deep
-    bias = model.bias.detach() + at_baseline
+    bias = (model.bias.detach() + at_zero).expand(len(logits))
     residual = logits - bias - fields.sum(1)
     return [
         Explanation(

@@ -116,6 +116,7 @@ def test_the_rescale_rule_is_complete(data, name):
     with torch.no_grad():
         e = model.field_embeddings(x)
         exact = _branches(model, e) - _branches(model, torch.zeros_like(e))
-    attributions = rescale_attributions(model, e)
+    attributions, at_e, at_zero = rescale_attributions(model, e)
     assert attributions.shape == e.shape
     assert torch.allclose(attributions.sum((1, 2)), exact, atol=1e-4)
+    assert torch.allclose(at_e - at_zero, exact, atol=1e-5)
