@@ -215,10 +215,10 @@ class RecommendService:
             return jobs, scored, model, None
         held = self.serving.variants.model(model) if model != state.model_version else None
         checkpoint, catalog = held if held is not None else (state.checkpoint, state.catalog)
-        jobs, scored = rank(checkpoint, catalog, user, job_filter, k, self.two_stage)
-        explanations = (
-            explain_ranked(checkpoint, user, [job.record for job, _ in jobs]) if explain else None
-        )
+        users = checkpoint.space.encode_users([user])  # once, for ranking and explaining
+        jobs, scored = rank(checkpoint, catalog, user, job_filter, k, self.two_stage, users)
+        records = [job.record for job, _ in jobs]
+        explanations = explain_ranked(checkpoint, user, records, users) if explain else None
         return jobs, scored, checkpoint.version, explanations
 
     def _served(

@@ -13,8 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from ml.checkpoint import Checkpoint
 from ml.explain import explain
+from ml.features import EntityFeatures
 from ml.geo import great_circle_km
 from ml.records import JobRecord, UserRecord
 from ml.text import name_key
@@ -60,13 +63,21 @@ class JobExplanation:
 
 
 def explain_ranked(
-    checkpoint: Checkpoint, user: UserRecord, jobs: Sequence[JobRecord]
+    checkpoint: Checkpoint,
+    user: UserRecord,
+    jobs: Sequence[JobRecord],
+    users: EntityFeatures | None = None,
 ) -> list[JobExplanation]:
-    """The explanation of each job for `user`, in the order given."""
+    """The explanation of each job for `user` (`users`: already encoded, one row), in
+    the order given."""
     if not jobs:
         return []
     space = checkpoint.space
-    x = space.user_against(user, jobs)
+    if users is None:
+        x = space.user_against(user, jobs)
+    else:
+        rows = torch.arange(len(jobs))
+        x = space.pairs(users, torch.zeros_like(rows), space.encode_jobs(list(jobs)), rows)
     user_skills = set(space.user_skills(user))
     out = []
     for job, e in zip(jobs, explain(checkpoint.model, x), strict=True):

@@ -50,11 +50,14 @@ def rank(
     job_filter: JobFilter,
     k: int,
     two_stage: TwoStage,
+    users: EntityFeatures | None = None,
 ) -> tuple[list[tuple[CatalogJob, float]], int]:
     """Score every catalog job that passes the filter (batched), keep the top k; past
     `two_stage.min_candidates` candidates, only the first stage's shortlist is scored.
-    Returns ([(job, score)] best first, number of candidates scored)."""
-    users = checkpoint.space.encode_users([user])
+    `users`: the user already encoded (one row). Returns ([(job, score)] best first,
+    number of candidates scored)."""
+    if users is None:
+        users = checkpoint.space.encode_users([user])
     # the user's side of the model is the same for every catalog part: compute it once
     user_parts = catalog.base.scorer.user_parts(users, 0)
     found: list[tuple[float, CatalogJob]] = []

@@ -74,13 +74,43 @@ def test_no_reason_without_its_facts_or_a_positive_contribution():
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("explain")
     url = f"sqlite:///{folder / 'store.db'}"
     engine, _, model_path = demo_store(url, folder / "ckpt", users=150, jobs=120, seed=9, epochs=2)
+    yield url, model_path
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(store):
+    url, model_path = store
     with serve(create_app(Settings(database_url=url, model_path=model_path))) as client:
         yield client
-    engine.dispose()
+
+
+@pytest.mark.slow
+def test_two_stage_answers_are_explained_completely(store):
+    """Past 100 candidates the first stage shortlists 100 jobs and ConvFM ranks those:
+    each kept job's explanation still adds up to the logit of the score it was given."""
+    url, model_path = store
+    settings = Settings(
+        database_url=url,
+        model_path=model_path,
+        two_stage_min_candidates=100,
+        two_stage_shortlist=100,
+    )
+    with serve(create_app(settings)) as staged:
+        for user in ("123", "u3", "u40"):
+            body = {"user_id": user, "max_recommendations": 10, "explain": True}
+            recs = staged.post("/recommend", json=body).json()["recommendations"]
+            assert recs
+            for r in recs:
+                e = r["explanation"]
+                assert sum(c["value"] for c in e["contributions"]) == pytest.approx(
+                    e["logit"], abs=1e-4
+                )
+                assert 1 / (1 + math.exp(-e["logit"])) == pytest.approx(r["score"], abs=1e-4)
 
 
 @pytest.mark.slow
