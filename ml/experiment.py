@@ -301,6 +301,10 @@ def run_training(
             extra={"ablation": ablation, "train_config": config.train.model_dump(mode="json")},
         )
 
+    note("explaining the model on the validation split")
+    from ml.importance import explain_model  # it reads `Prepared`: imported when used
+
+    explain = explain_model(data, main.model, config)
     positives = sum(f.label > 0 for f in data.split.train)
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(),
@@ -325,6 +329,7 @@ def run_training(
         "baselines": baselines,
         "ablations": ablations,
         "training": {**_history(main), "ablations": ablation_histories},
+        "explain": explain,
         "seconds": {
             "train": round(main.seconds, 2),
             "total": round(time.perf_counter() - started, 2),
@@ -341,6 +346,7 @@ def run_training(
             "train_config": config.train.model_dump(mode="json"),
             "trained_at": report["created_at"],
             "data_cutoff": data_cutoff(interactions),
+            "explain": explain,
             "baselines": baselines,
             "ablations": ablations,
         },

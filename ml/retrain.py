@@ -29,6 +29,7 @@ from ml.config import Config
 from ml.data import aggregate_feedback, data_fingerprint, leave_last_out
 from ml.experiment import data_cutoff, prepare, train_one
 from ml.features import FeatureSpace
+from ml.importance import explain_model
 from ml.metrics import evaluate_ranking
 from ml.model import ConvFM
 from ml.records import Interaction, JobRecord, UserRecord
@@ -169,6 +170,7 @@ def retrain(
             "warm_started_from": production.version,
             "gate": gate.to_json(),
             "production_metrics": before,
+            "explain": explain_model(data, result.model, config),
         },
     )
     return metadata, gate

@@ -20,6 +20,7 @@ from app.schemas import JobIn
 from app.settings import Settings
 from ml.checkpoint import load_checkpoint
 from ml.data import aggregate_feedback, attach_history
+from ml.features import FIELDS
 from ml.text import fold, name_key
 from tests.support.builders import demo_store
 from tests.support.databases import BACKENDS, new_database
@@ -551,6 +552,9 @@ def test_operations_endpoints_and_openapi(service):
     model = client.get("/model").json()
     assert model["model_version"].startswith("convfm-") and "ndcg@10" in model["metrics"]
     assert model["config"]["embedding_dim"] == 32
+    explain = model["explain"]  # computed at training time on the validation split
+    assert set(explain["importance"]) == {f.name for f in FIELDS}
+    assert explain["conv_response"]["positions"] and len(explain["fm_pairs"]) <= 10
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     recommend = schema["paths"]["/recommend"]["post"]

@@ -63,6 +63,10 @@ def test_import_train_evaluate(empty_db_url, tmp_path):
     ):
         assert line in trained.stderr, trained.stderr
     assert "\r" not in trained.stderr and "\x1b" not in trained.stderr  # no bar redrawn
+    explained = jobrec("explain-model", "--checkpoint", str(model), url=url)
+    assert "NDCG@10 drop" in explained.stderr
+    for name in ("explain.json", "importance.png", "conv_response.png", "fm_pairs.png"):
+        assert (model / "explain" / name).stat().st_size > 0
     report_path = tmp_path / "eval.json"
     jobrec("evaluate", "--checkpoint", str(model), "--k", "5", "--json", str(report_path), url=url)
     report = json.loads(report_path.read_text())

@@ -48,6 +48,7 @@ def get_model(services: ServicesDep) -> ModelOut:
         data_fingerprint=meta.get("data_fingerprint", ""),
         catalog_version=state.catalog.version,
         catalog_size=state.catalog.size,
+        explain=meta.get("explain"),
     )
 
 

@@ -77,6 +77,13 @@ class ModelOut(BaseModel):
     data_fingerprint: str
     catalog_version: str
     catalog_size: int
+    explain: dict[str, Any] | None = Field(
+        None,
+        description="the model as a whole, on the validation split at training time: "
+        "permutation importance per field (drop in NDCG@k and AUC with bootstrap 95% "
+        "intervals), the convolution's mean response per filter and field position, "
+        "the strongest FM field interactions (`jobrec explain-model` plots them)",
+    )
 
 
 class ModelVersionOut(BaseModel):
