@@ -117,3 +117,16 @@ def test_bad_changes_are_refused_naming_the_field(client, changes, code, field):
         else [".".join(str(p) for p in d["loc"][1:]) for d in error["details"]]
     )
     assert field in named
+
+
+def test_a_profile_alone_can_be_tried(client):
+    body = {
+        "user_id": "someone-new",
+        "profile": {"skills": ["cooking"], "location": "San Francisco, CA"},
+        "changes": {"add_skills": ["python", "sql"]},
+    }
+    result = client.post("/recommend/what-if", json=body)
+    assert result.status_code == 200, result.text
+    assert result.json()["before"] and result.json()["after"]
+    unknown = client.post("/recommend/what-if", json={"user_id": "nobody", "changes": {}})
+    assert unknown.status_code == 404
