@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ml.breakdown import breakdown as split_by_segment
+from ml.breakdown import segments
 from ml.checkpoint import load_checkpoint
 from ml.config import Config
 from ml.data import data_fingerprint
 from ml.experiment import ABLATIONS_DIR, prepare, test_targets
-from ml.metrics import evaluate_ranking
+from ml.metrics import ScoreFn, rank_users
 from ml.records import Interaction, JobRecord, UserRecord
 
 
@@ -26,6 +28,7 @@ def run_evaluation(
     *,
     holdout: Sequence[tuple[str, str]] | None = None,
     k: int = 10,
+    breakdown: bool = False,
 ) -> dict[str, Any]:
     """Rank the active catalog for held-out users with the checkpoint, its ablations
     (found under <checkpoint>/ablations) and the baselines.
@@ -33,7 +36,8 @@ def run_evaluation(
     Without `holdout`, the targets are the store's own leave-last-out test items and
     each user's other interactions are excluded. With `holdout` (user_id, job_id) pairs,
     every job the user interacted with in the store is excluded and baselines learn
-    from all store interactions.
+    from all store interactions. With `breakdown`, `report["breakdown"]` splits HR and
+    NDCG by segment of the users for every model (`ml.breakdown`).
     """
     checkpoint = load_checkpoint(checkpoint_path)
     config = Config(model=checkpoint.model.config, features=checkpoint.space.config)
@@ -48,16 +52,22 @@ def run_evaluation(
             targets.setdefault(str(user_id), []).append(str(job_id))
         seen = data.split.seen
     task = data.ranking_task(targets, seen)
+    ids = {row: user_id for user_id, row in data.user_index.items()}
+    per_user: dict[str, dict[str, dict[str, float]]] = {}
+
+    def evaluate(name: str, score: ScoreFn) -> dict[str, float]:
+        means, mine = rank_users(score, task, k=k)
+        per_user[name] = {ids[task.users[i]]: metrics for i, metrics in mine.items()}
+        return means
+
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint_path),
         "model_version": checkpoint.version,
         "k": k,
         "protocol": "holdout csv" if holdout is not None else "leave-last-out of the store",
         "catalog_size": len(data.catalog),
-        **evaluate_ranking(data.model_ranker(checkpoint.model, test=True), task, k=k),
-        "baselines": {
-            name: evaluate_ranking(fn, task, k=k) for name, fn in data.baselines().items()
-        },
+        **evaluate("convfm", data.model_ranker(checkpoint.model, test=True)),
+        "baselines": {name: evaluate(name, fn) for name, fn in data.baselines().items()},
         "ablations": {},
         "data_matches_training": (
             data_fingerprint(users, jobs, interactions)
@@ -67,7 +77,9 @@ def run_evaluation(
     ablation_root = Path(checkpoint_path) / ABLATIONS_DIR
     for path in sorted(ablation_root.iterdir()) if ablation_root.is_dir() else ():
         ablation = load_checkpoint(path)
-        report["ablations"][path.name] = evaluate_ranking(
-            data.model_ranker(ablation.model, test=True), task, k=k
+        report["ablations"][path.name] = evaluate(
+            path.name, data.model_ranker(ablation.model, test=True)
         )
+    if breakdown:
+        report["breakdown"] = split_by_segment(per_user, segments(data, targets), k)
     return report

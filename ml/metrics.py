@@ -60,9 +60,18 @@ def evaluate_ranking(
     score: ScoreFn, task: RankingTask, *, k: int = 10, chunk_users: int = 64, seed: int = 0
 ) -> dict[str, float]:
     """Mean metrics over users (keys `hr@k`, ..., `mrr`, `auc`) plus `users`."""
+    return rank_users(score, task, k=k, chunk_users=chunk_users, seed=seed)[0]
+
+
+def rank_users(
+    score: ScoreFn, task: RankingTask, *, k: int = 10, chunk_users: int = 64, seed: int = 0
+) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
+    """(`evaluate_ranking`'s means, each evaluated user's own metrics by their index in
+    `task.users`; catalog coverage is the whole ranking's only)."""
     n = task.n_items
     tie_order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
     sums = dict.fromkeys(metric_keys(k), 0.0)
+    per_user: dict[int, dict[str, float]] = {}
     recommended = torch.zeros(n, dtype=torch.bool)
     evaluated = 0
     for start in range(0, len(task.users), chunk_users):
@@ -85,38 +94,39 @@ def evaluate_ranking(
             ranks = sorted(rank_of[u, position_of[torch.as_tensor(relevant)]].tolist())
             top = tie_order[ranking[u, :k]]
             recommended[top] = True
-            _accumulate(sums, ranks, n_candidates, task.groups[top.numpy()], k)
+            mine = user_metrics(ranks, n_candidates, task.groups[top.numpy()], k)
+            for key, value in mine.items():
+                sums[key] += value
+            per_user[start + u] = mine
             evaluated += 1
     out = {key: (value / evaluated if evaluated else 0.0) for key, value in sums.items()}
     out[f"coverage@{k}"] = float(recommended.sum()) / max(n, 1)
     out["users"] = evaluated
-    return out
+    return out, per_user
 
 
-def _accumulate(
-    sums: dict[str, float], ranks: list[int], n_candidates: int, groups: np.ndarray, k: int
-) -> None:
-    """Add one user's metrics to `sums`: `ranks` of the relevant jobs (1-based, ascending)
-    among `n_candidates`, `groups` [k] the top k's companies (-1: none)."""
+def user_metrics(
+    ranks: list[int], n_candidates: int, groups: np.ndarray, k: int
+) -> dict[str, float]:
+    """One user's metrics: `ranks` of the relevant jobs (1-based, ascending) among
+    `n_candidates`, `groups` [k] the top k's companies (-1: none). No coverage."""
     n_rel = len(ranks)
     hits = [r for r in ranks if r <= k]
     precision = len(hits) / k
     recall = len(hits) / n_rel
-    sums[f"hr@{k}"] += 1.0 if hits else 0.0
-    sums[f"precision@{k}"] += precision
-    sums[f"recall@{k}"] += recall
-    if hits:
-        sums[f"f1@{k}"] += 2 * precision * recall / (precision + recall)
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(n_rel, k)))
-    sums[f"ndcg@{k}"] += sum(1.0 / math.log2(r + 1) for r in hits) / ideal
-    sums[f"map@{k}"] += sum((i + 1) / r for i, r in enumerate(hits)) / min(n_rel, k)
-    sums["mrr"] += 1.0 / ranks[0]
     negatives = n_candidates - n_rel
-    if negatives > 0:
-        # relevant item at rank r has (r - 1 - relevant above it) negatives above it
-        above = sum(r - 1 - i for i, r in enumerate(ranks))
-        sums["auc"] += 1.0 - above / (n_rel * negatives)
-    else:
-        sums["auc"] += 1.0
+    # relevant item at rank r has (r - 1 - relevant above it) negatives above it
+    above = sum(r - 1 - i for i, r in enumerate(ranks))
     distinct = len({g for g in groups.tolist() if g >= 0}) + int((groups < 0).sum())
-    sums[f"diversity@{k}"] += distinct / max(len(groups), 1)
+    return {
+        f"hr@{k}": 1.0 if hits else 0.0,
+        f"precision@{k}": precision,
+        f"recall@{k}": recall,
+        f"f1@{k}": 2 * precision * recall / (precision + recall) if hits else 0.0,
+        f"ndcg@{k}": sum(1.0 / math.log2(r + 1) for r in hits) / ideal,
+        f"map@{k}": sum((i + 1) / r for i, r in enumerate(hits)) / min(n_rel, k),
+        "mrr": 1.0 / ranks[0],
+        "auc": 1.0 - above / (n_rel * negatives) if negatives > 0 else 1.0,
+        f"diversity@{k}": distinct / max(len(groups), 1),
+    }

@@ -116,6 +116,9 @@ def evaluate(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the report here ('-' for stdout)")
     ] = None,
+    breakdown: Annotated[
+        bool, typer.Option("--breakdown", help="HR and NDCG by segment of the users")
+    ] = False,
 ) -> None:
     """Full-ranking offline evaluation of a checkpoint, its ablations and the baselines."""
     from ml.checkpoint import CheckpointError
@@ -125,7 +128,13 @@ def evaluate(
     users, jobs, interactions = _load_records()
     try:
         report = run_evaluation(
-            checkpoint or get_settings().model_path, users, jobs, interactions, holdout=pairs, k=k
+            checkpoint or get_settings().model_path,
+            users,
+            jobs,
+            interactions,
+            holdout=pairs,
+            k=k,
+            breakdown=breakdown,
         )
     except CheckpointError as exc:
         raise fail(str(exc)) from None
@@ -135,6 +144,8 @@ def evaluate(
             "trained; its leave-last-out split may overlap the training data"
         )
     _print_report(report, title=f"{report['protocol']}, k={k} ({report['users']} users)")
+    if breakdown:
+        _print_breakdown(report["breakdown"], k)
     if json_out is not None:
         text = json.dumps(report, indent=1)
         if str(json_out) == "-":
@@ -143,6 +154,28 @@ def evaluate(
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(text)
             console.print(f"report written to {json_out}")
+
+
+def _print_breakdown(split: dict, k: int) -> None:
+    """One table per segment: NDCG@k [95% interval] of every model per label."""
+    for segment, by_label in split.items():
+        labels = list(by_label)
+        table = Table(title=f"NDCG@{k} by {segment} (users; 95% interval)")
+        table.add_column("model")
+        for label in labels:
+            some = next(iter(by_label[label].values()))
+            table.add_column(f"{label} ({some['users']})", justify="right")
+        for model in next(iter(by_label.values())):
+            cells = []
+            for label in labels:
+                v = by_label[label][model][f"ndcg@{k}"]
+                cells.append(
+                    "-"
+                    if v["value"] is None
+                    else f"{v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
+                )
+            table.add_row(model, *cells)
+        console.print(table)
 
 
 def _read_holdout(path: Path) -> list[tuple[str, str]]:

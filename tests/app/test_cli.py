@@ -68,8 +68,20 @@ def test_import_train_evaluate(empty_db_url, tmp_path):
     for name in ("explain.json", "importance.png", "conv_response.png", "fm_pairs.png"):
         assert (model / "explain" / name).stat().st_size > 0
     report_path = tmp_path / "eval.json"
-    jobrec("evaluate", "--checkpoint", str(model), "--k", "5", "--json", str(report_path), url=url)
+    jobrec(
+        "evaluate",
+        "--checkpoint",
+        str(model),
+        "--k",
+        "5",
+        "--json",
+        str(report_path),
+        "--breakdown",
+        url=url,
+    )
     report = json.loads(report_path.read_text())
+    by_history = report["breakdown"]["history"]
+    assert sum(label["convfm"]["users"] for label in by_history.values()) == report["users"]
     for key in (
         "hr@5",
         "precision@5",
