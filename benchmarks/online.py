@@ -41,6 +41,7 @@ import numpy as np
 from app.demo import DemoWorld, generate_demo
 from app.importers.demo import import_demo
 from app.services.registry import ModelRegistry
+from app.services.reports import Rate, rate_bars
 from app.services.retraining import Retrainer
 from app.settings import Settings
 from benchmarks.common import REPO, load_records, machine, temporary_store
@@ -220,18 +221,13 @@ def plot(rounds: list[dict[str, Any]], path: Path) -> None:
     )
     for ax, entry in zip(axes[0], measured, strict=True):
         variants = entry["report"]["variants"]
-        values = [v["ctr"]["value"] or 0 for v in variants]
-        below = [max(0, (v["ctr"]["value"] or 0) - (v["ctr"]["ci_low"] or 0)) for v in variants]
-        above = [max(0, (v["ctr"]["ci_high"] or 0) - (v["ctr"]["value"] or 0)) for v in variants]
-        ax.bar(
+        rate_bars(
+            ax,
             [v["name"] for v in variants],
-            values,
-            yerr=[below, above],
-            capsize=6,
-            color=["#999999", "#4c72b0"][: len(variants)],
+            [Rate(**v["ctr"]) for v in variants],
+            ["#999999", "#4c72b0"][: len(variants)],
         )
         ax.set_title(f"round {entry['round']}: CTR, 95% interval")
-        ax.set_ylim(bottom=0)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

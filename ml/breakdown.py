@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ml.metrics import bootstrap_interval
+
 if TYPE_CHECKING:
     from ml.experiment import Prepared
 
@@ -102,6 +104,5 @@ def breakdown(
 def _mean_interval(values: np.ndarray, boot: int, rng: np.random.Generator) -> dict[str, Any]:
     if not len(values):
         return {"value": None, "ci_low": None, "ci_high": None}
-    means = values[rng.integers(0, len(values), (boot, len(values)))].mean(1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {"value": float(values.mean()), "ci_low": float(low), "ci_high": float(high)}
+    low, high = bootstrap_interval(values, boot, rng)
+    return {"value": float(values.mean()), "ci_low": low, "ci_high": high}

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ml.features import FIELDS, ModelInput
+from ml.metrics import bootstrap_interval
 from ml.model import ConvFM
 
 if TYPE_CHECKING:
@@ -47,13 +48,6 @@ def ranking_metrics(scores: Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     return ndcg, auc
 
 
-def interval(values: np.ndarray, boot: int, rng: np.random.Generator) -> tuple[float, float]:
-    """A bootstrap 95% interval of the mean of `values` (resampling users)."""
-    means = values[rng.integers(0, len(values), (boot, len(values)))].mean(1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
-
-
 @torch.inference_mode()
 def model_report(
     model: ConvFM, x: ModelInput, users: int, *, k: int = 10, boot: int = 200, seed: int = 0
@@ -75,9 +69,9 @@ def model_report(
         drop_ndcg, drop_auc = base_ndcg - ndcg, base_auc - auc
         importance[f.name] = {
             f"ndcg@{k}_drop": float(drop_ndcg.mean()),
-            f"ndcg@{k}_drop_ci": interval(drop_ndcg, boot, rng),
+            f"ndcg@{k}_drop_ci": bootstrap_interval(drop_ndcg, boot, rng),
             "auc_drop": float(drop_auc.mean()),
-            "auc_drop_ci": interval(drop_auc, boot, rng),
+            "auc_drop_ci": bootstrap_interval(drop_auc, boot, rng),
         }
     embeddings = model.field_embeddings(x)
     report: dict[str, Any] = {

@@ -130,3 +130,13 @@ def user_metrics(
         "auc": 1.0 - above / (n_rel * negatives) if negatives > 0 else 1.0,
         f"diversity@{k}": distinct / max(len(groups), 1),
     }
+
+
+def bootstrap_interval(
+    values: np.ndarray, boot: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """A bootstrap 95% interval of the mean of `values` [n] (resampling its entries,
+    e.g. users): the 2.5th and 97.5th percentiles of `boot` resampled means."""
+    means = values[rng.integers(0, len(values), (boot, len(values)))].mean(1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)

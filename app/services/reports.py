@@ -170,6 +170,15 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def rate_bars(ax: Any, names: list[str], rates: list[Rate], colors: Any = "#4c72b0") -> None:
+    """Bars of `rates` on the matplotlib axes `ax`, their 95% intervals as error bars."""
+    values = [r.value or 0.0 for r in rates]
+    below = [max(0.0, v - (r.ci_low or 0.0)) for v, r in zip(values, rates, strict=True)]
+    above = [max(0.0, (r.ci_high or 0.0) - v) for v, r in zip(values, rates, strict=True)]
+    ax.bar(names, values, yerr=[below, above], capsize=6, color=colors)
+    ax.set_ylim(bottom=0)
+
+
 def plot_rates(variants: list[VariantReport], title: str, path: str) -> None:
     """A PNG at `path`: each variant's CTR and apply rate with their 95% intervals."""
     import matplotlib
@@ -179,13 +188,8 @@ def plot_rates(variants: list[VariantReport], title: str, path: str) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
     for ax, metric in zip(axes, METRICS, strict=True):
-        rates = [getattr(v, metric) for v in variants]
-        values = [r.value or 0.0 for r in rates]
-        below = [max(0.0, (r.value or 0.0) - (r.ci_low or 0.0)) for r in rates]
-        above = [max(0.0, (r.ci_high or 0.0) - (r.value or 0.0)) for r in rates]
-        ax.bar([v.name for v in variants], values, yerr=[below, above], capsize=6, color="#4c72b0")
+        rate_bars(ax, [v.name for v in variants], [getattr(v, metric) for v in variants])
         ax.set_title(f"{metric} (95% Wilson interval)")
-        ax.set_ylim(bottom=0)
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
     plt.close(fig)

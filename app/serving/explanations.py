@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from ml.checkpoint import Checkpoint
 from ml.explain import explain
 from ml.features import EntityFeatures
@@ -73,11 +71,7 @@ def explain_ranked(
     if not jobs:
         return []
     space = checkpoint.space
-    if users is None:
-        x = space.user_against(user, jobs)
-    else:
-        rows = torch.arange(len(jobs))
-        x = space.pairs(users, torch.zeros_like(rows), space.encode_jobs(list(jobs)), rows)
+    x = space.user_against(user, jobs, users)
     user_skills = set(space.user_skills(user))
     out = []
     for job, e in zip(jobs, explain(checkpoint.model, x), strict=True):

@@ -205,12 +205,18 @@ class FeatureSpace:
 
     # -- pairs -------------------------------------------------------------------------
 
-    def user_against(self, user: UserRecord, jobs: Sequence[JobRecord]) -> ModelInput:
-        """Model input for one user against each of `jobs`: [len(jobs)] pairs."""
+    def user_against(
+        self,
+        user: UserRecord,
+        jobs: Sequence[JobRecord],
+        users: EntityFeatures | None = None,
+    ) -> ModelInput:
+        """Model input for one user against each of `jobs`: [len(jobs)] pairs (`users`:
+        the user already encoded, one row)."""
+        if users is None:
+            users = self.encode_users([user])
         rows = torch.arange(len(jobs))
-        return self.pairs(
-            self.encode_users([user]), torch.zeros_like(rows), self.encode_jobs(jobs), rows
-        )
+        return self.pairs(users, torch.zeros_like(rows), self.encode_jobs(jobs), rows)
 
     def pairs(
         self,
