@@ -97,11 +97,15 @@ class LocationPopularityRanker:
         self.popularity = pop / (pop.max() + 1.0)
 
     def __call__(self, user_rows: Tensor) -> Tensor:
-        out = self.popularity.repeat(len(user_rows), 1)
+        return self.tiers(user_rows) + self.popularity
+
+    def tiers(self, user_rows: Tensor) -> Tensor:
+        """[U, N] float64: 2 for a job in one of the user's cities + 1 in a region."""
+        out = torch.zeros((len(user_rows), len(self.job_city)), dtype=torch.float64)
         for i, row in enumerate(user_rows.tolist()):
             city = np.isin(self.job_city, list(self.cities[row]))
             region = np.isin(self.job_region, list(self.regions[row]))
-            out[i] += torch.from_numpy(2.0 * city + 1.0 * region)
+            out[i] = torch.from_numpy(2.0 * city + 1.0 * region)
         return out
 
 

@@ -6,7 +6,7 @@ Segments of a user with a held-out job:
 - `target_seen_by_others`: whether another user liked the held-out job in training;
 - `target_in_history_city`: whether the held-out job is in a city of a job they liked
   (`no history` without one);
-- `profile`: whether they state skills, a headline or a place.
+- `profile`: whether they state a profile (`UserRecord.has_profile`).
 """
 
 from __future__ import annotations
@@ -62,11 +62,7 @@ def segments(data: Prepared, targets: Mapping[str, Sequence[str]]) -> dict[str, 
                 if any(city(t) in cities for t in wanted)
                 else "no"
             ),
-            "profile": (
-                "yes"
-                if record is not None and (record.skills or record.headline or record.place)
-                else "no"
-            ),
+            "profile": ("yes" if record is not None and record.has_profile else "no"),
         }
     return out
 

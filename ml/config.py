@@ -63,6 +63,12 @@ class FeatureConfig(_Strict):
         le=256,
         description="most recent liked jobs kept per user for the history fields",
     )
+    history_decay: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="weight of the h-th most recent history job: decay ** h (1: all alike)",
+    )
     id_embeddings: bool = Field(
         default=False,
         description="learn an embedding per user and per job id. Off by default: "
@@ -102,6 +108,10 @@ class TrainConfig(_Strict):
     epochs on the demo.
     """
 
+    loss: Literal["pointwise", "bpr", "softmax"] = Field(
+        default="pointwise",
+        description="pointwise BCE, BPR or sampled softmax over each positive's negatives",
+    )
     learning_rate: float = Field(default=0.001, ge=0.0001, le=0.01)
     batch_size: int = Field(default=1024, ge=1, le=65536)
     epochs: int = Field(default=30, ge=1, le=1000)
@@ -125,6 +135,19 @@ class TrainConfig(_Strict):
         lt=1.0,
         description="share of training rows whose user/job id is replaced by <unk>, so "
         "cold users and jobs are scored from their content",
+    )
+    history_as_of: bool = Field(
+        default=True,
+        description="each training example sees the history the user had when its "
+        "feedback came (the positives before it), as a held-out item does; false: "
+        "the user's whole training history, the example's own job left out",
+    )
+    history_dropout: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of training rows whose history fields are zeroed, so new "
+        "users known by their profile alone are scored from it",
     )
     weight_decay: float = Field(default=0.0, ge=0.0, le=0.1)
     seed: int = 42

@@ -15,6 +15,7 @@ Early stopping reads validation; reports read test; the model never trains on ei
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -132,6 +133,10 @@ class Examples:
 class ExampleSampler:
     """Training rows for each epoch: the training feedback plus fresh sampled negatives.
 
+    `row_users` (one per feedback row, optional): the user row to emit for that row and
+    its negatives, e.g. the user as of that feedback (`histories_as_of`); the user's
+    positives are still avoided by user.
+
     For every positive, `negative_ratio` jobs are drawn from the catalog (`catalog_rows`),
     avoiding the user's known positives: a `local_share` of them among the catalog jobs
     of the positive's group (`job_groups`, e.g. its region; groups <= 1 are unknown),
@@ -150,17 +155,22 @@ class ExampleSampler:
         *,
         job_groups: np.ndarray | None = None,
         local_share: float = 0.0,
+        row_users: Sequence[int] | None = None,
     ) -> None:
+        emitted = row_users if row_users is not None else [-1] * len(train)
         rows = [
-            (user_index[f.user_id], job_index[f.job_id], f.label, f.weight)
-            for f in train
+            (user_index[f.user_id], job_index[f.job_id], f.label, f.weight, out)
+            for f, out in zip(train, emitted, strict=True)
             if f.user_id in user_index and f.job_id in job_index
         ]
-        table = np.array(rows, dtype=np.float64).reshape(-1, 4)
+        table = np.array(rows, dtype=np.float64).reshape(-1, 5)
         self.users = table[:, 0].astype(np.int64)
         self.jobs = table[:, 1].astype(np.int64)
         self.labels = table[:, 2].astype(np.float32)
         self.weights = table[:, 3].astype(np.float32)
+        # the user row each example is emitted with (`row_users`: a snapshot of the
+        # user per feedback row; default the user's row)
+        self.out_users = table[:, 4].astype(np.int64) if row_users is not None else self.users
         self.catalog_rows = np.asarray(catalog_rows, dtype=np.int64)
         self.negative_ratio = negative_ratio
         self.seed = seed
@@ -177,7 +187,29 @@ class ExampleSampler:
             self._start = np.concatenate([[0], np.cumsum(self._size)[:-1]])
 
     def epoch(self, epoch: int) -> Examples:
+        """Pointwise rows: the training feedback and each positive's negatives, shuffled."""
         rng = np.random.default_rng([self.seed, epoch])
+        positive, neg_jobs = self._negatives(rng)
+        neg_users = np.repeat(self.out_users[positive], self.negative_ratio)
+        users = np.concatenate([self.out_users, neg_users])
+        jobs = np.concatenate([self.jobs, neg_jobs.reshape(-1)])
+        labels = np.concatenate([self.labels, np.zeros(len(neg_users), np.float32)])
+        weights = np.concatenate([self.weights, np.ones(len(neg_users), np.float32)])
+        order = rng.permutation(len(users))
+        return Examples(users[order], jobs[order], labels[order], weights[order])
+
+    def groups(self, epoch: int) -> Groups:
+        """Ranking rows: each positive with its `negative_ratio` sampled negatives (the
+        same draws as `epoch`), shuffled; explicit negatives are not used."""
+        rng = np.random.default_rng([self.seed, epoch])
+        positive, neg_jobs = self._negatives(rng)
+        order = rng.permutation(len(positive))
+        rows = positive[order]
+        jobs = np.concatenate([self.jobs[rows, None], neg_jobs[order]], axis=1)
+        return Groups(self.out_users[rows], jobs, self.weights[rows])
+
+    def _negatives(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(rows of the positives [P], their sampled negative jobs [P, negative_ratio])."""
         positive = np.flatnonzero(self.labels > 0)
         neg_users = np.repeat(self.users[positive], self.negative_ratio)
         neg_jobs = self.catalog_rows[rng.integers(0, len(self.catalog_rows), len(neg_users))]
@@ -197,12 +229,42 @@ class ExampleSampler:
             if not len(clash):
                 break
             neg_jobs[clash] = self.catalog_rows[rng.integers(0, len(self.catalog_rows), len(clash))]
-        users = np.concatenate([self.users, neg_users])
-        jobs = np.concatenate([self.jobs, neg_jobs])
-        labels = np.concatenate([self.labels, np.zeros(len(neg_users), np.float32)])
-        weights = np.concatenate([self.weights, np.ones(len(neg_users), np.float32)])
-        order = rng.permutation(len(users))
-        return Examples(users[order], jobs[order], labels[order], weights[order])
+        return positive, neg_jobs.reshape(len(positive), self.negative_ratio)
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Rows of a ranking-loss epoch: user row [P], jobs [P, 1 + r] (the positive first,
+    then r sampled negatives), weight [P] (the positive's)."""
+
+    users: np.ndarray
+    jobs: np.ndarray
+    weights: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+def histories_as_of(
+    feedback: Sequence[Feedback], job_index: dict[str, int], depth: int
+) -> np.ndarray:
+    """[F, depth] int64: for each feedback row, the job rows of the user's positives
+    BEFORE it (by time, then job id), most recent first, -1 for an empty slot: the
+    history the user had when that feedback came, as a held-out item sees it."""
+    liked: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for fb in feedback:
+        if fb.label > 0 and fb.job_id in job_index:
+            liked[fb.user_id].append((fb.time, fb.job_id))
+    for items in liked.values():
+        items.sort()
+    out = np.full((len(feedback), depth), -1, dtype=np.int64)
+    for i, fb in enumerate(feedback):
+        items = liked.get(fb.user_id, [])
+        end = bisect_left(items, (fb.time, fb.job_id))
+        before = items[max(0, end - depth) : end]
+        for h, (_, job_id) in enumerate(reversed(before)):
+            out[i, h] = job_index[job_id]
+    return out
 
 
 def attach_history(

@@ -7,8 +7,6 @@ Both rank the full active catalog per user, the user's already-seen jobs exclude
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,16 +33,17 @@ from ml.data import (
     aggregate_feedback,
     attach_history,
     data_fingerprint,
+    histories_as_of,
     leave_last_out,
 )
-from ml.features import EntityFeatures, FeatureSpace
+from ml.features import EntityFeatures, FeatureSpace, UserSnapshots
 from ml.metrics import RankingTask, ScoreFn, evaluate_ranking
 from ml.model import ConvFM
 from ml.records import Interaction, JobRecord, UserRecord
-from ml.report import plot_learning_curve
+from ml.report import machine_info, plot_learning_curve, write_json
 from ml.scoring import CatalogScorer
 from ml.text import name_key
-from ml.train import TrainResult, say, train_convfm
+from ml.train import EpochHook, TrainResult, say, train_convfm
 
 ABLATIONS_DIR = "ablations"
 REPORT_FILE = "report.json"
@@ -66,6 +65,7 @@ class Prepared:
     split: Split
     space: FeatureSpace
     user_features: EntityFeatures
+    train_users: EntityFeatures | UserSnapshots  # the rows the sampler's examples name
     test_user_features: EntityFeatures
     job_features: EntityFeatures
     user_index: dict[str, int]
@@ -156,6 +156,9 @@ class Prepared:
                 :, 1 if config.train.local_negative_scope == "city" else 2
             ].numpy(),
             local_share=config.train.local_negative_share,
+            row_users=range(len(self.split.train))
+            if isinstance(self.train_users, UserSnapshots)
+            else None,
         )
 
 
@@ -187,6 +190,16 @@ def prepare(
     job_features = space.encode_jobs(jobs)
     catalog_rows = np.array([i for i, j in enumerate(jobs) if j.active], dtype=np.int64)
     catalog = job_features.take(catalog_rows)
+    user_index = {u.user_id: i for i, u in enumerate(users)}
+    job_index = {j.job_id: i for i, j in enumerate(jobs)}
+    train_users: EntityFeatures | UserSnapshots = user_features
+    if config.train.history_as_of:
+        train_users = UserSnapshots(
+            user_features,
+            torch.tensor([user_index.get(f.user_id, 0) for f in split.train], dtype=torch.long),
+            job_features,
+            torch.from_numpy(histories_as_of(split.train, job_index, depth)),
+        )
     return Prepared(
         users=list(users),
         jobs=list(jobs),
@@ -194,10 +207,11 @@ def prepare(
         split=split,
         space=space,
         user_features=user_features,
+        train_users=train_users,
         test_user_features=space.encode_users(test_users),
         job_features=job_features,
-        user_index={u.user_id: i for i, u in enumerate(users)},
-        job_index={j.job_id: i for i, j in enumerate(jobs)},
+        user_index=user_index,
+        job_index=job_index,
         catalog_rows=catalog_rows,
         catalog=catalog,
         catalog_index={job_id: i for i, job_id in enumerate(catalog.ids)},
@@ -212,6 +226,7 @@ def train_one(
     progress: bool,
     label: str,
     initial: ConvFM | None = None,
+    on_epoch: EpochHook | None = None,
 ) -> TrainResult:
     k = config.train.eval_k
     targets = {u: [j] for u, j in data.split.validation.items()}
@@ -226,7 +241,7 @@ def train_one(
 
     return train_convfm(
         data.space,
-        data.user_features,
+        data.train_users,
         data.job_features,
         data.sampler(config),
         model_config,
@@ -235,6 +250,7 @@ def train_one(
         progress=progress,
         label=label,
         initial=initial,
+        on_epoch=on_epoch,
     )
 
 
@@ -377,20 +393,3 @@ def _history(result: TrainResult) -> dict[str, Any]:
             for e in result.history
         ],
     }
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-    }
-
-
-def write_json(path: Path, data: Any) -> None:
-    import json
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, default=str))

@@ -140,3 +140,21 @@ def bootstrap_interval(
     means = values[rng.integers(0, len(values), (boot, len(values)))].mean(1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high)
+
+
+def paired_difference(
+    a: dict[str, dict[str, float]],
+    b: dict[str, dict[str, float]],
+    key: str,
+    *,
+    boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean of a[u][key] - b[u][key] over the users both ranked, with a bootstrap 95%
+    interval that resamples users (the two models' metrics stay paired per user)."""
+    users = sorted(set(a) & set(b))
+    diff = np.array([a[u][key] - b[u][key] for u in users], dtype=np.float64)
+    if not len(diff):
+        return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "users": 0}
+    low, high = bootstrap_interval(diff, boot, np.random.default_rng(seed))
+    return {"mean": float(diff.mean()), "ci_low": low, "ci_high": high, "users": len(users)}

@@ -52,6 +52,17 @@ class UserRecord:
     desired_salary_usd: float | None = None  # per year
     history: tuple[JobRecord, ...] = ()
 
+    @property
+    def has_profile(self) -> bool:
+        """Whether the user states anything the model reads beside their history."""
+        return bool(
+            self.skills
+            or self.headline
+            or self.place
+            or self.company
+            or self.desired_salary_usd is not None
+        )
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Interaction:

@@ -1,9 +1,15 @@
-"""The learning-curve chart written next to each checkpoint."""
+"""What a training run writes beside its checkpoint: the learning-curve chart, the
+report as JSON and the machine it ran on."""
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
+
+import torch
 
 
 def plot_learning_curve(training: dict[str, Any], k: int, path: str | Path) -> None:
@@ -39,3 +45,18 @@ def plot_learning_curve(training: dict[str, Any], k: int, path: str | Path) -> N
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, default=str))

@@ -1,22 +1,32 @@
-"""Training loop: weighted BCE-with-logits, Adam, early stopping on validation NDCG@k."""
+"""Training loop: Adam, early stopping on validation NDCG@k, and one of three losses
+(`TrainConfig.loss`):
+
+* pointwise: weighted BCE-with-logits over the feedback and the sampled negatives;
+* bpr: -log sigmoid(s+ - s-) of each positive against each of its sampled negatives;
+* softmax: sampled softmax, -log softmax over [s+, s-_1, ..., s-_r] at the positive.
+
+The two ranking losses read the positives only (weighted by their feedback weight),
+each in a group with its `negative_ratio` negatives (`ExampleSampler.groups`).
+"""
 
 from __future__ import annotations
 
 import copy
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor
 
 from ml.config import ModelConfig, TrainConfig
 from ml.data import ExampleSampler
-from ml.features import EntityFeatures, FeatureSpace, ModelInput
+from ml.features import EntityFeatures, FeatureSpace, ModelInput, UserSnapshots, fields_of
 from ml.model import ConvFM
 from ml.vocab import PAD, UNK
 
@@ -24,6 +34,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 ValidateFn = Callable[[ConvFM], dict[str, float]]
+EpochHook = Callable[[int, dict[str, float]], None]  # (epoch, validation metrics)
 
 
 @dataclass
@@ -50,7 +61,7 @@ def seed_everything(seed: int) -> None:
 
 def train_convfm(
     space: FeatureSpace,
-    users: EntityFeatures,
+    users: EntityFeatures | UserSnapshots,
     jobs: EntityFeatures,
     sampler: ExampleSampler,
     model_config: ModelConfig,
@@ -60,19 +71,22 @@ def train_convfm(
     progress: bool = True,
     label: str = "convfm",
     initial: ConvFM | None = None,
+    on_epoch: EpochHook | None = None,
 ) -> TrainResult:
     """Train a ConvFM; restore the weights of the best validation epoch.
 
+    `users`: the rows the sampler's examples name (users, or users as of each feedback).
+
     `validate(model)` returns metrics with key f"ndcg@{eval_k}"; without it the model
     trains for `epochs` epochs and keeps the last weights. `initial`: start from these
-    weights (a warm start; trained in place) instead of a fresh model.
+    weights (a warm start; trained in place) instead of a fresh model. `on_epoch(epoch,
+    metrics)` runs after each validation (a search reports to its pruner there).
     """
     seed_everything(train_config.seed)
     model = initial if initial is not None else ConvFM(space.vocab_sizes(), model_config)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
     )
-    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     dropout_gen = torch.Generator().manual_seed(train_config.seed)
     key = f"ndcg@{train_config.eval_k}"
     result = TrainResult(model=model)
@@ -82,22 +96,17 @@ def train_convfm(
     with bar:
         for epoch in range(1, train_config.epochs + 1):
             t0 = time.perf_counter()
-            examples = sampler.epoch(epoch)
-            result.examples_per_epoch = len(examples)
-            users_t = torch.from_numpy(examples.users)
-            jobs_t = torch.from_numpy(examples.jobs)
-            labels = torch.from_numpy(examples.labels)
-            weights = torch.from_numpy(examples.weights)
             model.train()
             total, n_batches = 0.0, 0
-            bs = train_config.batch_size
-            bar.start_epoch(epoch, (len(examples) + bs - 1) // bs)
-            for lo in range(0, len(examples), bs):
-                x = space.pairs(users, users_t[lo : lo + bs], jobs, jobs_t[lo : lo + bs])
+            batches = EpochBatches(sampler, epoch, train_config)
+            result.examples_per_epoch = batches.rows
+            bar.start_epoch(epoch, len(batches))
+            for users_t, jobs_t, batch_loss in batches:
+                rows = torch.arange(len(users_t))
+                x = space.pairs(users.take(users_t), rows, jobs, jobs_t)
                 x = _drop_ids(x, train_config.id_dropout, dropout_gen)
-                logits = model(x)
-                w = weights[lo : lo + bs]
-                loss = (loss_fn(logits, labels[lo : lo + bs]) * w).sum() / w.sum()
+                x = _drop_history(x, train_config.history_dropout, dropout_gen, batches.width)
+                loss = batch_loss(model(x))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -108,6 +117,8 @@ def train_convfm(
             if validate is not None:
                 model.eval()
                 metrics = validate(model)
+                if on_epoch is not None:
+                    on_epoch(epoch, metrics)
             log = EpochLog(epoch, total / max(n_batches, 1), metrics, time.perf_counter() - t0)
             result.history.append(log)
             bar.end_epoch(log, key)
@@ -130,6 +141,62 @@ def train_convfm(
     return result
 
 
+LossFn = Callable[[Tensor], Tensor]
+
+
+class EpochBatches:
+    """One epoch's batches: (user rows [B], job rows [B], loss of the batch's logits)."""
+
+    def __init__(self, sampler: ExampleSampler, epoch: int, config: TrainConfig) -> None:
+        self.config = config
+        if config.loss == "pointwise":
+            examples = sampler.epoch(epoch)
+            self.users = torch.from_numpy(examples.users)
+            self.jobs = torch.from_numpy(examples.jobs)
+            self.labels = torch.from_numpy(examples.labels)
+            self.weights = torch.from_numpy(examples.weights)
+            self.width, self.step = 1, config.batch_size
+        else:
+            groups = sampler.groups(epoch)
+            self.width = groups.jobs.shape[1]  # 1 + r
+            self.users = torch.from_numpy(groups.users).repeat_interleave(self.width)
+            self.jobs = torch.from_numpy(groups.jobs).reshape(-1)
+            self.weights = torch.from_numpy(groups.weights)
+            # whole groups per batch, about batch_size rows
+            self.step = max(1, config.batch_size // self.width) * self.width
+        self.rows = len(self.users)
+
+    def __len__(self) -> int:
+        return (self.rows + self.step - 1) // self.step
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, LossFn]]:
+        for lo in range(0, self.rows, self.step):
+            hi = lo + self.step
+            yield self.users[lo:hi], self.jobs[lo:hi], self._loss(lo, hi)
+
+    def _loss(self, lo: int, hi: int) -> LossFn:
+        if self.config.loss == "pointwise":
+            labels, w = self.labels[lo:hi], self.weights[lo:hi]
+
+            def pointwise(logits: Tensor) -> Tensor:
+                loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+                return (loss * w).sum() / w.sum()
+
+            return pointwise
+        w = self.weights[lo // self.width : hi // self.width]
+        ranking = self.config.loss
+
+        def grouped(logits: Tensor) -> Tensor:
+            scores = logits.view(-1, self.width)  # [G, 1 + r], the positive first
+            if ranking == "bpr":
+                loss = -F.logsigmoid(scores[:, :1] - scores[:, 1:]).mean(1)
+            else:
+                loss = -torch.log_softmax(scores, dim=1)[:, 0]
+            return (loss * w).sum() / w.sum()
+
+        return grouped
+
+
 def _drop_ids(x: ModelInput, rate: float, generator: torch.Generator) -> ModelInput:
     """Replace a `rate` share of user ids and (independently) job ids with <unk>."""
     if rate <= 0:
@@ -139,6 +206,25 @@ def _drop_ids(x: ModelInput, rate: float, generator: torch.Generator) -> ModelIn
     categorical = x.categorical.clone()
     categorical[:, :2] = torch.where(drop, torch.full_like(ids, UNK), ids)
     return x._replace(categorical=categorical)
+
+
+HISTORY_COLUMNS = [i for i, f in enumerate(fields_of("dense")) if f.name.startswith("history_")]
+
+
+def _drop_history(
+    x: ModelInput, rate: float, generator: torch.Generator, width: int = 1
+) -> ModelInput:
+    """Zero the history fields of a `rate` share of rows (of groups of `width` rows, a
+    ranking loss's positive and its negatives): the pairs of a user with no history yet
+    (a new user, known by a profile only), so the model also learns to score those
+    from the profile."""
+    if rate <= 0:
+        return x
+    keep = torch.rand((x.rows // width, 1), generator=generator) >= rate
+    keep = keep.repeat_interleave(width, dim=0)
+    dense = x.dense.clone()
+    dense[:, HISTORY_COLUMNS] *= keep
+    return x._replace(dense=dense)
 
 
 class TrainingProgress:

@@ -4,10 +4,10 @@ commands of `data` (db, import), `model` (train, evaluate), `registry` (models) 
 
 from __future__ import annotations
 
-from app.cli import data, experiments, model, registry, serve
+from app.cli import data, evaluate, experiments, model, registry, serve, tune
 from app.cli.common import app
 
-__all__ = ["app", "data", "experiments", "main", "model", "registry", "serve"]
+__all__ = ["app", "data", "evaluate", "experiments", "main", "model", "registry", "serve", "tune"]
 
 
 def main() -> None:

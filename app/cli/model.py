@@ -1,10 +1,7 @@
-"""`jobrec train`, `jobrec evaluate` and `jobrec retrain`."""
+"""`jobrec train`, `jobrec retrain` and `jobrec explain-model`."""
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,10 +16,10 @@ if TYPE_CHECKING:  # the commands import what they use when they run (a fast --h
     from ml.records import Interaction, JobRecord, UserRecord
 
 
-# -- train / evaluate -----------------------------------------------------------------------
+# -- train -----------------------------------------------------------------------------
 
 
-def _load_records() -> tuple[list[UserRecord], list[JobRecord], list[Interaction]]:
+def load_store_records() -> tuple[list[UserRecord], list[JobRecord], list[Interaction]]:
     from app.services.training import training_records
 
     return training_records(store_sessions())
@@ -80,7 +77,7 @@ def train(
         cfg = Config.load(config, **overrides)
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
-    users, jobs, interactions = _load_records()
+    users, jobs, interactions = load_store_records()
     if not interactions:
         raise fail(
             "the store has no interactions to learn from: run `jobrec import demo` "
@@ -88,7 +85,7 @@ def train(
         )
     out = out or get_settings().model_path
     report = run_training(users, jobs, interactions, cfg, out, progress=progress)
-    _print_report(
+    print_metrics_report(
         report, title=f"test split, k={report['k']} ({report['data']['test_users']} users)"
     )
     console.print(
@@ -106,94 +103,7 @@ def _int_list(text: str | None) -> list[int] | None:
         raise fail(f"--hidden-dims must be comma-separated integers, got {text!r}", 2) from None
 
 
-@app.command()
-def evaluate(
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="checkpoint directory [MODEL_PATH]")
-    ] = None,
-    holdout: Annotated[Path | None, typer.Option(help="CSV with columns user_id,job_id")] = None,
-    k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="write the report here ('-' for stdout)")
-    ] = None,
-    breakdown: Annotated[
-        bool, typer.Option("--breakdown", help="HR and NDCG by segment of the users")
-    ] = False,
-) -> None:
-    """Full-ranking offline evaluation of a checkpoint, its ablations and the baselines."""
-    from ml.checkpoint import CheckpointError
-    from ml.evaluation import run_evaluation
-
-    pairs = _read_holdout(holdout) if holdout else None
-    users, jobs, interactions = _load_records()
-    try:
-        report = run_evaluation(
-            checkpoint or get_settings().model_path,
-            users,
-            jobs,
-            interactions,
-            holdout=pairs,
-            k=k,
-            breakdown=breakdown,
-        )
-    except CheckpointError as exc:
-        raise fail(str(exc)) from None
-    if not report["data_matches_training"] and holdout is None:
-        console.print(
-            "[yellow]warning:[/] the store changed since this checkpoint was "
-            "trained; its leave-last-out split may overlap the training data"
-        )
-    _print_report(report, title=f"{report['protocol']}, k={k} ({report['users']} users)")
-    if breakdown:
-        _print_breakdown(report["breakdown"], k)
-    if json_out is not None:
-        text = json.dumps(report, indent=1)
-        if str(json_out) == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(text)
-            console.print(f"report written to {json_out}")
-
-
-def _print_breakdown(split: dict, k: int) -> None:
-    """One table per segment: NDCG@k [95% interval] of every model per label."""
-    for segment, by_label in split.items():
-        labels = list(by_label)
-        table = Table(title=f"NDCG@{k} by {segment} (users; 95% interval)")
-        table.add_column("model")
-        for label in labels:
-            some = next(iter(by_label[label].values()))
-            table.add_column(f"{label} ({some['users']})", justify="right")
-        for model in next(iter(by_label.values())):
-            cells = []
-            for label in labels:
-                v = by_label[label][model][f"ndcg@{k}"]
-                cells.append(
-                    "-"
-                    if v["value"] is None
-                    else f"{v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
-                )
-            table.add_row(model, *cells)
-        console.print(table)
-
-
-def _read_holdout(path: Path) -> list[tuple[str, str]]:
-    try:
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or not {"user_id", "job_id"} <= set(reader.fieldnames):
-                raise fail(f"{path}: the holdout CSV needs columns user_id,job_id")
-            return [
-                (row["user_id"].strip(), row["job_id"].strip())
-                for row in reader
-                if row["user_id"] and row["job_id"]
-            ]
-    except OSError as exc:
-        raise fail(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _print_report(report: dict, title: str) -> None:
+def print_metrics_report(report: dict, title: str) -> None:
     from ml.metrics import metric_keys
 
     k = report["k"]
@@ -332,8 +242,9 @@ def explain_model_cmd(
     response per field position, the strongest FM interactions; explain.json and PNGs."""
     from ml.checkpoint import CheckpointError, load_checkpoint
     from ml.config import Config
-    from ml.experiment import prepare, write_json
+    from ml.experiment import prepare
     from ml.importance import explain_model, plot_report
+    from ml.report import write_json
 
     path = checkpoint or get_settings().model_path
     try:
@@ -341,7 +252,7 @@ def explain_model_cmd(
     except CheckpointError as exc:
         raise fail(str(exc)) from None
     config = Config(model=loaded.model.config, features=loaded.space.config)
-    data = prepare(*_load_records(), config=config, space=loaded.space)
+    data = prepare(*load_store_records(), config=config, space=loaded.space)
     report = explain_model(data, loaded.model, config)
     if report is None:
         raise fail("the store has no validation users to explain the model on")

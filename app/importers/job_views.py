@@ -4,13 +4,14 @@
   "Title" repeats it with "@ Company"); the industry, when given, is the description.
 * Job_Views.csv: one `view` event per row, at View.Start; exact duplicate rows (same
   user, job and start) collapse through the idempotency key.
-* Experience.csv and Positions_Of_Interest.csv: user profiles. The headline lists the
-  positions of interest, then past position names, most recent first; the place is that
-  of the most recent experience with a city; the company is the employer of a current
-  position (no end date).
-* Completion from history, for profiles that lack a place or a headline: the place,
-  and the headline, of the user's EARLIEST viewed job. A leave-last-out split holds out
-  the latest view, so the completed profile never reveals a held-out job.
+* Experience.csv and Positions_Of_Interest.csv: user profiles, as the users stated
+  them. The headline lists the positions of interest, then past position names, most
+  recent first; the place is that of the most recent experience with a city; the
+  company is the employer of the most recent experience (current positions, those
+  without an end date, first). Nothing is taken from the views: a profile filled in
+  from the jobs a user viewed would hand the cold-start evaluation (`jobrec evaluate
+  --cold-start`, which ranks users from their profile alone against their first view)
+  its own answer.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ def read_job_views(
         directory / "Positions_Of_Interest.csv", {"Applicant.ID", "Position.Of.Interest"}
     )
     jobs = _jobs(job_rows)
-    events, first_view = _views(view_rows, jobs)
-    users = _profiles(experience, interests, first_view, jobs)
+    events, viewers = _views(view_rows, jobs)
+    users = _profiles(experience, interests, viewers)
     return list(jobs.items()), users, events
 
 
@@ -122,12 +123,10 @@ def _jobs(rows: list[Row]) -> dict[str, JobIn]:
     return jobs
 
 
-def _views(
-    rows: list[Row], jobs: dict[str, JobIn]
-) -> tuple[list[EventRow], dict[str, tuple[datetime, str]]]:
-    """One `view` per row of a known job, and each user's first view (time, job id)."""
+def _views(rows: list[Row], jobs: dict[str, JobIn]) -> tuple[list[EventRow], set[str]]:
+    """One `view` per row of a known job, and the users who viewed one."""
     events: list[EventRow] = []
-    first_view: dict[str, tuple[datetime, str]] = {}
+    viewers: set[str] = set()
     for row in rows:
         user_id, job_id, start = (
             _value(row, "Applicant.ID"),
@@ -138,16 +137,12 @@ def _views(
             continue
         key = f"jobviews:{user_id}:{job_id}:{start.isoformat()}"
         events.append(EventRow(user_id, job_id, "view", start, key))
-        if user_id not in first_view or (start, job_id) < first_view[user_id]:
-            first_view[user_id] = (start, job_id)
-    return events, first_view
+        viewers.add(user_id)
+    return events, viewers
 
 
 def _profiles(
-    experience: list[Row],
-    interests: list[Row],
-    first_view: dict[str, tuple[datetime, str]],
-    jobs: dict[str, JobIn],
+    experience: list[Row], interests: list[Row], viewers: set[str]
 ) -> list[tuple[str, UserIn]]:
     history: dict[str, list[Row]] = defaultdict(list)
     for row in experience:
@@ -159,21 +154,13 @@ def _profiles(
         if user_id and position and position not in wanted[user_id]:
             wanted[user_id].append(position)
     return [
-        (
-            user_id,
-            _profile(
-                history.get(user_id, []),
-                wanted.get(user_id, []),
-                jobs.get(first_view[user_id][1]) if user_id in first_view else None,
-            ),
-        )
-        for user_id in sorted(set(history) | set(wanted) | set(first_view))
+        (user_id, _profile(history.get(user_id, []), wanted.get(user_id, [])))
+        for user_id in sorted(set(history) | set(wanted) | viewers)
     ]
 
 
-def _profile(history: list[Row], wanted: list[str], earliest: JobIn | None) -> UserIn:
-    """A user's profile from their experience, their positions of interest and (where
-    those lack a place or a headline) their earliest viewed job."""
+def _profile(history: list[Row], wanted: list[str]) -> UserIn:
+    """A user's profile from their experience and their positions of interest."""
     # most recent first: current positions (no end date), then by start date
     past = sorted(
         history,
@@ -185,25 +172,12 @@ def _profile(history: list[Row], wanted: list[str], earliest: JobIn | None) -> U
         name = _value(row, "Position.Name")
         if name and name not in titles:
             titles.append(name)
-    place: PlaceIn | str | None = next(
-        (p for p in map(_place, past) if p is not None and p.city), None
-    )
-    current = next(
-        (
-            _value(r, "Employer.Name")
-            for r in past
-            if _value(r, "End.Date") is None and _value(r, "Employer.Name")
-        ),
-        None,
-    )
-    if place is None and earliest is not None:
-        place = earliest.location
-    if not titles and earliest is not None:
-        titles = [earliest.title]
+    place = next((p for p in map(_place, past) if p is not None and p.city), None)
+    employer = next((e for e in (_value(r, "Employer.Name") for r in past) if e), None)
     return UserIn(
         headline="; ".join(titles)[:2000],
         location=place,
-        current_company=current[:200] if current else None,
+        current_company=employer[:200] if employer else None,
     )
 
 

@@ -9,7 +9,7 @@
   encoders from records to `EntityFeatures` and `ModelInput`.
 """
 
-from ml.features.entities import TENSOR_FIELDS, EntityFeatures, id_key
+from ml.features.entities import TENSOR_FIELDS, EntityFeatures, UserSnapshots, id_key
 from ml.features.fields import (
     CATEGORICAL_COLUMN,
     ENTITY_COLUMNS,
@@ -27,6 +27,7 @@ from ml.features.matching import (
     history_share,
     history_validity,
     proximity,
+    recency_weights,
     salary_fit,
     same_key,
     skill_match,
@@ -49,12 +50,14 @@ __all__ = [
     "FieldSide",
     "HistoryMatch",
     "ModelInput",
+    "UserSnapshots",
     "dense_features_of_user",
     "fields_of",
     "history_share",
     "history_validity",
     "id_key",
     "proximity",
+    "recency_weights",
     "salary_fit",
     "same_key",
     "skill_match",

@@ -181,3 +181,23 @@ def with_history(users: EntityFeatures, past: EntityFeatures, rows: Tensor) -> E
         history_coords=torch.where(present, past.coords[safe], math.nan),
         history_keys=past.key[safe] * present.squeeze(-1),
     )
+
+
+@dataclass(frozen=True)
+class UserSnapshots:
+    """Users as of given moments: row s is user `owner[s]` of `users` with the history
+    `rows[s]` ([S, H] job rows of `past`, -1 for an empty slot), built a batch at a time
+    (`take`) so S snapshots cost S * H integers, not S copies of a history."""
+
+    users: EntityFeatures
+    owner: Tensor  # [S] int64 rows of `users`
+    past: EntityFeatures
+    rows: Tensor  # [S, H] int64
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def take(self, rows: Tensor | Sequence[int] | npt.NDArray[np.integer[Any]]) -> EntityFeatures:
+        """The snapshots `rows` [n] as users with their history, in that order."""
+        index = torch.as_tensor(rows, dtype=torch.long)
+        return with_history(self.users.take(self.owner[index]), self.past, self.rows[index])

@@ -4,6 +4,11 @@ Skill overlap (cosine of the two skill sets), same city and region, proximity
 (exp(-km / scale), 0 when either side has no coordinates), salary fit, and the history
 fields that match the job against the jobs the user liked before, the job itself left
 out. Each is [B] float32; `stack_dense` puts them in `FIELDS` order, [B, Fd].
+
+History weights: the h-th most recent history job (h = 0 the latest) weighs
+`decay ** h` (`recency_weights`): shares are weighted shares, and the best skill overlap
+and the best proximity are the best weighted ones, so the last views say most; with
+decay 1 every history job counts alike.
 """
 
 from __future__ import annotations
@@ -27,15 +32,21 @@ def stack_dense(values: dict[str, Tensor]) -> Tensor:
     return torch.stack([values[f.name] for f in fields_of("dense")], dim=1)
 
 
+def recency_weights(depth: int, decay: float) -> Tensor:
+    """[depth] float32: `decay ** h`, the weight of the h-th most recent history job."""
+    return torch.full((depth,), float(decay)).pow(torch.arange(depth, dtype=torch.float32))
+
+
 def dense_features(
     users: EntityFeatures,
     user_rows: Tensor,
     jobs: EntityFeatures,
     job_rows: Tensor,
     scale_km: float,
+    decay: float = 1.0,
 ) -> Tensor:
     """The dense fields of each pair (users[user_rows[b]], jobs[job_rows[b]]), [B, Fd] in
-    `FIELDS` order; `scale_km` is the proximity's."""
+    `FIELDS` order; `scale_km` is the proximity's, `decay` the history's."""
     u_attr = users.attributes[user_rows]
     j_attr = jobs.attributes[job_rows]
     j_skills = jobs.skills[job_rows]
@@ -45,6 +56,7 @@ def dense_features(
         users.history_coords[user_rows],
         users.history_keys[user_rows],
         jobs.key[job_rows],
+        decay,
     )
     return stack_dense(
         {
@@ -84,9 +96,11 @@ def dense_features_of_user(
     u_attr = users.attributes[user_row]
     history = users.history[user_row]  # [H, 3]
     valid = history_validity(users.history_keys[user_row], jobs.key[job_rows])
+    weight = recency_weights(history.shape[0], space.config.history_decay)  # [H]
+    weighted = valid * weight  # [n, H]
 
     def share_same(column: int, job_values: Tensor) -> Tensor:
-        return history_share(history[:, column], job_values, valid)
+        return history_share(history[:, column], job_values, valid, weight)
 
     def best_history_skill() -> Tensor:
         past = users.history_skills[user_row]  # [H, L]
@@ -99,7 +113,7 @@ def dense_features_of_user(
         common = member[:, j_skills].sum(-1)  # [H, n]
         sizes = (past != PAD).sum(1).unsqueeze(1) * (j_skills != PAD).sum(1).unsqueeze(0)
         cosine = common.float() / sizes.clamp(min=1).float().sqrt()
-        return (cosine.T * valid).max(dim=1).values
+        return (cosine.T * weighted).max(dim=1).values
 
     scale = space.config.proximity_scale_km
     j_coords = jobs.coords[job_rows]
@@ -109,7 +123,7 @@ def dense_features_of_user(
         if past.shape[0] == 0:
             return torch.zeros(n)
         near = proximity(past.unsqueeze(0), j_coords.unsqueeze(1), scale)  # [n, H]
-        return (near * valid).max(dim=1).values
+        return (near * weighted).max(dim=1).values
 
     return stack_dense(
         {
@@ -134,24 +148,35 @@ def history_validity(history_keys: Tensor, job_keys: Tensor) -> Tensor:
     return (history_keys != 0).unsqueeze(0) & (history_keys.unsqueeze(0) != job_keys.unsqueeze(1))
 
 
-def history_share(past_values: Tensor, job_values: Tensor, valid: Tensor) -> Tensor:
-    """Share of ONE user's valid history jobs ([H] attribute hashes) with each job's
-    (known) value: [n] -> [n]."""
+def history_share(
+    past_values: Tensor, job_values: Tensor, valid: Tensor, weight: Tensor | None = None
+) -> Tensor:
+    """Weighted share of ONE user's valid history jobs ([H] attribute hashes, valid
+    [n, H], `weight` [H], default 1 each) with each job's (known) value: [n] -> [n]."""
     if past_values.shape[0] == 0:
         return torch.zeros(len(job_values))
+    if weight is None:
+        weight = torch.ones(past_values.shape[0])
     same = (
         (past_values.unsqueeze(0) == job_values.unsqueeze(1))
         & valid
         & (job_values != 0).unsqueeze(1)
     )
-    return same.sum(1).float() / valid.sum(1).clamp(min=1).float()
+    return (same * weight).sum(1) / _total(valid * weight)
+
+
+def _total(weights: Tensor) -> Tensor:
+    """[n, H] -> [n] row sums, 1 where a row has no weight (its shares are 0 then)."""
+    total = weights.sum(1)
+    return torch.where(total > 0, total, torch.ones_like(total))
 
 
 class HistoryMatch:
     """Matches a batch of jobs against their users' history, the job itself excluded.
 
     history [B, H, 3] (city, region, company rows), history_skills [B, H, L],
-    history_coords [B, H, 2], history_keys [B, H] (0 = none), job_keys [B].
+    history_coords [B, H, 2], history_keys [B, H] (0 = none), job_keys [B]; the h-th
+    history job weighs `decay ** h`.
     """
 
     def __init__(
@@ -161,12 +186,14 @@ class HistoryMatch:
         history_coords: Tensor,
         history_keys: Tensor,
         job_keys: Tensor,
+        decay: float = 1.0,
     ) -> None:
         self.history = history
         self.history_skills = history_skills
         self.history_coords = history_coords
         self.valid = (history_keys != 0) & (history_keys != job_keys.unsqueeze(1))  # [B, H]
-        self.count = self.valid.sum(1).clamp(min=1).float()
+        self.weighted = self.valid * recency_weights(history_keys.shape[1], decay)  # [B, H]
+        self.count = _total(self.weighted)
 
     def share_same(self, column: int, job_values: Tensor) -> Tensor:
         """Share of the user's other history jobs with the job's (known) value: [B]."""
@@ -177,23 +204,24 @@ class HistoryMatch:
             & self.valid
             & (job_values != 0).unsqueeze(1)
         )
-        return same.sum(1).float() / self.count
+        return (same * self.weighted).sum(1) / self.count
 
     def best_proximity(self, job_coords: Tensor, scale_km: float) -> Tensor:
-        """Highest proximity of the job to one of the other history jobs: [B]."""
+        """Highest weighted proximity of the job to one of the other history jobs: [B]."""
         if self.valid.shape[1] == 0:
             return torch.zeros(len(job_coords))
         near = proximity(self.history_coords, job_coords.unsqueeze(1), scale_km)  # [B, H]
-        return (near * self.valid).max(dim=1).values
+        return (near * self.weighted).max(dim=1).values
 
     def best_skill_match(self, job_skills: Tensor) -> Tensor:
-        """Highest skill cosine between the job and one of the other history jobs: [B]."""
+        """Highest weighted skill cosine between the job and one of the other history
+        jobs: [B]."""
         batch, depth = self.valid.shape
         if depth == 0:
             return torch.zeros(len(job_skills))
         past = self.history_skills.reshape(batch * depth, -1)
         cosine = skill_match(past, job_skills.repeat_interleave(depth, dim=0))
-        cosine = cosine.view(batch, depth) * self.valid
+        cosine = cosine.view(batch, depth) * self.weighted
         return cosine.max(dim=1).values
 
 

@@ -30,6 +30,9 @@ from ml.vocab import Vocabulary
 
 FEATURE_FORMAT_VERSION = 3
 SKILL_CACHE_SIZE = 16384  # jobs whose extracted skills are remembered
+# `FeatureConfig` settings added after checkpoints were written, and the value that
+# reproduces those checkpoints' features
+PRE_SETTING_VALUES: dict[str, Any] = {"history_decay": 1.0}
 
 
 class FeatureSpaceJson(TypedDict):
@@ -132,10 +135,13 @@ class FeatureSpace:
         expected = [[f.name, f.kind, f.side, f.vocab] for f in FIELDS]
         if data.get("fields") != expected:
             raise ValueError("the checkpoint's fields differ from this code's FIELDS")
+        # a checkpoint from before a setting was made keeps the behaviour it was trained
+        # with, whatever today's default
+        config = {**PRE_SETTING_VALUES, **data["config"]}
         return cls(
             {k: Vocabulary.from_json(v) for k, v in data["vocabularies"].items()},
             data["learned_terms"],
-            FeatureConfig.model_validate(data["config"]),
+            FeatureConfig.model_validate(config),
         )
 
     def vocab_sizes(self) -> dict[str, int]:
@@ -254,4 +260,11 @@ class FeatureSpace:
         self, users: EntityFeatures, user_rows: Tensor, jobs: EntityFeatures, job_rows: Tensor
     ) -> Tensor:
         """The dense fields of each pair, [B, Fd] in `FIELDS` order."""
-        return dense_features(users, user_rows, jobs, job_rows, self.config.proximity_scale_km)
+        return dense_features(
+            users,
+            user_rows,
+            jobs,
+            job_rows,
+            self.config.proximity_scale_km,
+            self.config.history_decay,
+        )

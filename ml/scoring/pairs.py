@@ -20,6 +20,7 @@ from ml.features import (
     fields_of,
     history_share,
     history_validity,
+    recency_weights,
     salary_fit,
 )
 from ml.geo import chord_km, unit_vectors
@@ -173,12 +174,13 @@ class CatalogPairs:
         keys = users.history_keys[user_row]  # [H]
         # only the valid history counts (against any job but the history job itself)
         past = keys.nonzero().squeeze(1)  # [h]
+        weight = self._weights(keys, past)  # [h]
         u_skills = users.skills[user_row]
         mine = u_skills[u_skills > UNK]
         wanted = torch.zeros((self.vocab, 1))
         wanted[:, 0].index_add_(0, mine, torch.ones(len(mine)))
         wanted *= (u_skills != PAD).sum().clamp(min=1).float().rsqrt()
-        past_wanted = self._history_skills(users, user_row, past)  # [V, h]
+        past_wanted = self._history_skills(users, user_row, past) * weight  # [V, h]
         if stand_in and len(past):
             union = (past_wanted > 0).any(1, keepdim=True).float()
             sizes = (users.history_skills[user_row, past] != PAD).sum(1).clamp(min=1).float()
@@ -193,6 +195,7 @@ class CatalogPairs:
         near = torch.nan_to_num(
             torch.exp(-km / self.space.config.proximity_scale_km), nan=0.0
         ).float()  # [P + 1, 1 + h]
+        near[:, 1:] *= weight  # the history's weighted proximities
         history, u_attr = users.history[user_row, past], users.attributes[user_row]
 
         per_job = torch.empty((len(self.job_columns), len(jobs)))
@@ -213,12 +216,12 @@ class CatalogPairs:
         place = self.setting_codes[:, 0]
         setting = {
             "same_city": self._same(0, u_attr[0]),
-            "history_city": self._share(0, history[:, 0]),
+            "history_city": self._share(0, history[:, 0], weight),
             "proximity": near[place, 0],
             "history_proximity": near[place, 1:].amax(1) if len(past) else torch.zeros(len(place)),
             "same_region": self._same(1, u_attr[1]),
-            "history_region": self._share(1, history[:, 1]),
-            "history_company": self._share(2, history[:, 2]),
+            "history_region": self._share(1, history[:, 1], weight),
+            "history_company": self._share(2, history[:, 2], weight),
         }
         table = PairTable(self, per_job, torch.stack([setting[name] for name in SETTING_FIELDS], 1))
 
@@ -235,7 +238,9 @@ class CatalogPairs:
                 field["history_skill"].copy_(best(cosine[1:, own].T))
             field["history_proximity"].copy_(best(near[self.place_of[own].long(), 1:]))
             for i, name in enumerate(("history_city", "history_region", "history_company")):
-                field[name].copy_(history_share(history[:, i], jobs.attributes[own, i], mine))
+                field[name].copy_(
+                    history_share(history[:, i], jobs.attributes[own, i], mine, weight)
+                )
             table.own_rows, table.own_values = own, values
         return table
 
@@ -247,13 +252,18 @@ class CatalogPairs:
         past = keys.nonzero().squeeze(1)
         if not len(past):
             return torch.zeros(len(rows))
-        wanted = self._history_skills(users, user_row, past)  # [V, h]; PAD, UNK rows 0
+        # [V, h], weighted; PAD, UNK rows 0
+        wanted = self._history_skills(users, user_row, past) * self._weights(keys, past)
         # each job's bag of skill rows summed: [n, h] (embedding_bag reads the rows in
         # place: no [n, L, h] gather is written)
         cosine = F.embedding_bag(self.jobs.skills.index_select(0, rows), wanted, mode="sum")
         cosine *= self.skill_norm.index_select(0, rows).unsqueeze(1)
         valid = history_validity(keys[past], self.jobs.key.index_select(0, rows))
         return (cosine * valid).max(dim=1).values
+
+    def _weights(self, keys: Tensor, past: Tensor) -> Tensor:
+        """[h] the recency weights of the valid history slots `past` of `keys` [H]."""
+        return recency_weights(len(keys), self.space.config.history_decay)[past]
 
     def _history_skills(self, users: EntityFeatures, user_row: int, past: Tensor) -> Tensor:
         """[V, h] the `past` history jobs' known skills (membership), each column over
@@ -311,17 +321,17 @@ class CatalogPairs:
         code, known = self._code(column, value.reshape(1))
         return (codes == code).float() if bool(known) else torch.zeros(len(codes))
 
-    def _share(self, column: int, past_values: Tensor) -> Tensor:
-        """[K] per setting, the share of `past_values` [h] (the user's valid history)
-        equal to its attribute `column`; equals `history_share` for jobs not among those
-        h history jobs."""
+    def _share(self, column: int, past_values: Tensor, weight: Tensor) -> Tensor:
+        """[K] per setting, the weighted share of `past_values` [h] (the user's valid
+        history, weights [h]) equal to its attribute `column`; equals `history_share`
+        for jobs not among those h history jobs."""
         codes = self._setting_codes(column)
         if not len(past_values):
             return torch.zeros(len(codes))
         code, known = self._code(column, past_values)
         counts = torch.zeros(len(self.values[column]))
-        counts.index_add_(0, code[known], torch.ones(int(known.sum())))
-        return (counts / len(past_values))[codes]
+        counts.index_add_(0, code[known], weight[known])
+        return (counts / weight.sum())[codes]
 
 
 class PairTable:

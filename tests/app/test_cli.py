@@ -95,6 +95,8 @@ def test_import_train_evaluate(empty_db_url, tmp_path):
     ):
         assert key in report
     assert set(report["ablations"]) == {"no_fm"}
+    effect = report["ablation_effects"]["no_fm"]["ndcg@5"]
+    assert effect["ci_low"] <= effect["mean"] <= effect["ci_high"]
     holdout = tmp_path / "holdout.csv"
     holdout.write_text("user_id,job_id\nu1,j5\nu2,j7\n")
     jobrec(
@@ -108,6 +110,12 @@ def test_import_train_evaluate(empty_db_url, tmp_path):
         url=url,
     )
     assert json.loads(report_path.read_text())["protocol"] == "holdout csv"
+    cold = jobrec("evaluate", "--checkpoint", str(model), "--cold-start", "--json", "-", url=url)
+    report = json.loads(cold.stdout[cold.stdout.index("{") :])
+    assert set(report["models"]) == {"convfm", "location-popularity", "tfidf+location"}
+    assert report["users"] > 0 and "ranked from their profile" in cold.stderr
+    low, high = report["models"]["convfm"]["hr@10"]["interval"]
+    assert low <= report["models"]["convfm"]["hr@10"]["mean"] <= high
 
 
 def test_clear_errors_and_exit_codes(tmp_path):

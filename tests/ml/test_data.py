@@ -10,6 +10,7 @@ from ml.data import (
     POSITIVE_WEIGHTS,
     ExampleSampler,
     aggregate_feedback,
+    histories_as_of,
     leave_last_out,
 )
 from ml.records import Interaction
@@ -84,3 +85,59 @@ def test_sampler_is_seeded_and_avoids_positives():
     assert len(first) == 3 + 3 * 20
     negatives = first.jobs[first.labels == 0]
     assert np.isin(negatives, [3, 4]).all()  # draws of positives a, b, c are redrawn
+
+
+def test_histories_as_of_hold_the_positives_before_each_feedback():
+    feedback = aggregate_feedback(
+        [
+            event("u", "a", "view", 1),
+            event("u", "b", "view", 2),
+            event("u", "x", "dismiss", 3),
+            event("u", "c", "apply", 4),
+            event("v", "a", "view", 5),
+        ]
+    )
+    index = {j: i for i, j in enumerate("abcx")}
+    rows = histories_as_of(feedback, index, depth=2)
+    by_pair = {(f.user_id, f.job_id): r.tolist() for f, r in zip(feedback, rows, strict=True)}
+    assert by_pair["u", "a"] == [-1, -1]
+    assert by_pair["u", "b"] == [index["a"], -1]
+    assert by_pair["u", "x"] == [index["b"], index["a"]]  # the dismissed job at its time
+    assert by_pair["u", "c"] == [index["b"], index["a"]]  # most recent first, depth 2
+    assert by_pair["v", "a"] == [-1, -1]  # another user's views never count
+
+
+def test_groups_are_the_epochs_draws_with_the_positive_first():
+    feedback = aggregate_feedback(
+        [event(u, j, "view", i) for i, (u, j) in enumerate([("u", "a"), ("u", "b"), ("v", "c")])]
+        + [event("v", "d", "dismiss", 9)]
+    )
+    index = {j: i for i, j in enumerate("abcdefgh")}
+    sampler = ExampleSampler(
+        feedback,
+        {"u": 0, "v": 1},
+        index,
+        np.arange(8),
+        negative_ratio=3,
+        seed=5,
+        row_users=[10 + i for i in range(len(feedback))],
+    )
+    examples, groups = sampler.epoch(2), sampler.groups(2)
+    emitted = {f.job_id: 10 + i for i, f in enumerate(feedback)}
+    positives = {(emitted[j], index[j]) for j in "abc"}
+    assert {
+        (int(u), int(j[0])) for u, j in zip(groups.users, groups.jobs, strict=True)
+    } == positives
+    drawn = sorted(
+        (int(u), int(j)) for u, j in zip(examples.users, examples.jobs, strict=True)
+    )  # the pointwise rows: positives, the dismissal, the same negatives
+    grouped = sorted(
+        [(int(u), int(j)) for u, row in zip(groups.users, groups.jobs, strict=True) for j in row]
+        + [(emitted["d"], index["d"])]
+    )
+    assert drawn == grouped
+    assert len(groups) == 3 and groups.jobs.shape == (3, 4)
+    for u, row in zip(groups.users, groups.jobs, strict=True):
+        user = "u" if u < 12 else "v"
+        liked = {index[j] for j in ("ab" if user == "u" else "c")}
+        assert not liked & set(row[1:].tolist())  # negatives avoid the USER's positives

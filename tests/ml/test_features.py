@@ -209,12 +209,13 @@ def test_history_features_leave_the_job_itself_out():
     )
 
 
-def test_one_user_dense_features_equal_the_batched_ones():
+@pytest.mark.parametrize("decay", [1.0, 0.5])
+def test_one_user_dense_features_equal_the_batched_ones(decay):
     from ml.features import dense_features_of_user
 
     for seed in range(3):
         users, jobs, interactions = random_records(n_users=8, n_jobs=30, seed=seed)
-        space = fitted_space(users, jobs, interactions)
+        space = fitted_space(users, jobs, interactions, history_decay=decay)
         u, j = space.encode_users(users), space.encode_jobs(jobs)
         # the users' own history jobs are among the candidates: self-exclusion matters
         for row in range(len(users)):

@@ -135,13 +135,14 @@ def test_pair_features_of_a_subset_are_the_same_by_either_route(route, monkeypat
         )
 
 
+@pytest.mark.parametrize("decay", [1.0, 0.6])
 @pytest.mark.parametrize("seed", [0, 4])
-def test_mended_stand_in_pairs_equal_the_true_pairs(seed):
+def test_mended_stand_in_pairs_equal_the_true_pairs(seed, decay):
     """A first stage's pair features carry a stand-in for `history_skill` (the cosine
     with the union of the history's skills); `mend_pairs` gives the rows kept the true
     values, the user's own history jobs (left out of their own match) included."""
     users, jobs, interactions = random_records(n_users=15, n_jobs=40, seed=seed)
-    space = fitted_space(users, jobs, interactions)
+    space = fitted_space(users, jobs, interactions, history_decay=decay)
     u, j = space.encode_users(users), space.encode_jobs(jobs)
     scorer = CatalogScorer(random_model(space), space, j)
     column = scorer.history_skill_column
@@ -164,9 +165,10 @@ def test_mended_stand_in_pairs_equal_the_true_pairs(seed):
     assert stand_ins_differ and own_rows > 0
 
 
+@pytest.mark.parametrize("decay", [1.0, 0.6])
 @pytest.mark.parametrize("skills_by", ["lists", "product"])
 @pytest.mark.parametrize("seed", [0, 4])
-def test_catalog_pairs_equal_the_reference_dense_features(seed, skills_by, monkeypatch):
+def test_catalog_pairs_equal_the_reference_dense_features(seed, skills_by, decay, monkeypatch):
     """The whole-catalog pair features (skill overlaps by either route, per-place
     proximity, O(N) history shares, the user's own history jobs recomputed
     leave-one-out) equal `dense_features_of_user`."""
@@ -174,7 +176,7 @@ def test_catalog_pairs_equal_the_reference_dense_features(seed, skills_by, monke
         pairs_module, "SKILL_LISTS_SHARE", math.inf if skills_by == "lists" else 0.0
     )
     users, jobs, interactions = random_records(n_users=15, n_jobs=40, seed=seed)
-    space = fitted_space(users, jobs, interactions)
+    space = fitted_space(users, jobs, interactions, history_decay=decay)
     u, j = space.encode_users(users), space.encode_jobs(jobs)
     pairs = CatalogPairs(space, j)
     own_history_in_catalog = 0
