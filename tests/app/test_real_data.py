@@ -121,15 +121,20 @@ def test_import_counts_match_the_files(real_store):
         assert counts(s) == before  # idempotent
 
 
-def test_profiles_are_completed_from_the_earliest_view(real_store):
+def test_profiles_are_as_the_users_stated_them(real_store):
+    """Nothing of a profile comes from the views (the cold-start evaluation ranks users
+    from their profile against their first view): a user who only viewed has none."""
     _, factory, _, _ = real_store
     with session_scope(factory) as s:
         users = {u.user_id: u for u in UserRepository(s).records()}
     experience = {r["Applicant.ID"] for r in rows(JOB_VIEWS / "Experience.csv")}
+    interests = {r["Applicant.ID"] for r in rows(JOB_VIEWS / "Positions_Of_Interest.csv")}
     viewers = {r["Applicant.ID"] for r in rows(JOB_VIEWS / "Job_Views.csv")}
-    completed = [users[u] for u in viewers - experience]
-    assert completed and all(u.place is not None for u in completed)
-    assert sum(bool(u.headline) for u in completed) == len(completed)
+    only_viewed = [users[u] for u in viewers - experience - interests]
+    assert only_viewed and not any(u.has_profile for u in only_viewed)
+    placed = {u.user_id for u in users.values() if u.place is not None}
+    assert placed and placed <= experience  # a place comes from an experience only
+    assert all(users[u].headline for u in interests)
 
 
 # -- the service on real data -------------------------------------------------------------
