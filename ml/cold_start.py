@@ -20,7 +20,7 @@ Beside ConvFM, on the same users:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,21 +51,35 @@ def as_new_users(users: Sequence[UserRecord]) -> list[UserRecord]:
     return [replace(u, history=()) for u in users]
 
 
-def cold_start_evaluation(
+@dataclass
+class ColdStartTask:
+    """The new users (`users`, no history), their targets as a `RankingTask`, and the
+    rankers of ConvFM and the baselines (user rows [U] -> scores [U, N])."""
+
+    users: list[UserRecord]
+    task: RankingTask
+    rankers: dict[str, ScoreFn]
+    catalog_ids: tuple[str, ...]
+
+
+def cold_start_task(
     checkpoint: Checkpoint,
     users: Sequence[UserRecord],
     jobs: Sequence[JobRecord],
     interactions: Sequence[Interaction],
-    *,
-    k: int = 10,
-    boot: int = BOOTSTRAP,
-) -> dict[str, Any]:
-    """HR@k and NDCG@k (with bootstrap 95% intervals over users) of ConvFM and the two
-    baselines, every user ranked from their profile alone (see the module docstring)."""
+    targets: dict[str, str] | None = None,
+) -> ColdStartTask:
+    """Every user with a profile and a target on an active job, as a new user.
+
+    `targets` (user id -> job id): the jobs to find, when they are not in
+    `interactions` (users held out of the store); default each user's first positive.
+    The baselines' popularity counts `interactions`.
+    """
     feedback = aggregate_feedback(interactions)
     catalog_jobs = [j for j in jobs if j.active]
     catalog_index = {j.job_id: i for i, j in enumerate(catalog_jobs)}
-    targets = first_positives(feedback)
+    if targets is None:
+        targets = first_positives(feedback)
     cold = as_new_users(
         [u for u in users if u.has_profile and targets.get(u.user_id) in catalog_index]
     )
@@ -81,27 +95,42 @@ def cold_start_evaluation(
     own = _own_positives(feedback, [u.user_id for u in cold], catalog_index)
     popularity = PopularityRanker(feedback, catalog.ids)
     places = LocationPopularityRanker(
-        user_features,
-        [u.user_id for u in cold],
-        catalog,
-        catalog_index,
-        catalog,
-        [],
-        popularity,
+        user_features, [u.user_id for u in cold], catalog, catalog_index, catalog, [], popularity
     )
     tfidf = TfidfRanker(cold, catalog_jobs, np.arange(len(catalog_jobs)), [])
     scorer = CatalogScorer(checkpoint.model, space, catalog)
+    one_positive = 1.0 / (float(popularity.scores.max()) + 1)  # LocationPopularity's scale
     rankers: dict[str, ScoreFn] = {
         "convfm": lambda rows: scorer.score_many(user_features, rows),
-        "location-popularity": OthersOnly(places, own, 1.0 / (float(popularity.scores.max()) + 1)),
+        "location-popularity": OthersOnly(places, own, one_positive),
         "tfidf+location": lambda rows: places.tiers(rows) + tfidf(rows).float(),
     }
+    return ColdStartTask(cold, task, rankers, catalog.ids)
+
+
+def cold_start_evaluation(
+    checkpoint: Checkpoint,
+    users: Sequence[UserRecord],
+    jobs: Sequence[JobRecord],
+    interactions: Sequence[Interaction],
+    *,
+    k: int = 10,
+    boot: int = BOOTSTRAP,
+    targets: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """HR@k and NDCG@k (with bootstrap 95% intervals over users) of ConvFM and the two
+    baselines, every user ranked from their profile alone (`cold_start_task`)."""
+    cold = cold_start_task(checkpoint, users, jobs, interactions, targets)
     rng = np.random.default_rng(0)
-    report: dict[str, Any] = {"k": k, "users": len(cold), "catalog_size": len(catalog_jobs)}
+    report: dict[str, Any] = {
+        "k": k,
+        "users": len(cold.users),
+        "catalog_size": len(cold.catalog_ids),
+    }
     models: dict[str, dict[str, Any]] = {}
     hr: dict[str, float] = {}
-    for name, score in rankers.items():
-        means, per_user = rank_users(score, task, k=k)
+    for name, score in cold.rankers.items():
+        means, per_user = rank_users(score, cold.task, k=k)
         hr[name] = means[f"hr@{k}"]
         models[name] = {
             key: {

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from ml.config import Config
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.slow
@@ -116,6 +117,21 @@ def test_import_train_evaluate(empty_db_url, tmp_path):
     assert report["users"] > 0 and "ranked from their profile" in cold.stderr
     low, high = report["models"]["convfm"]["hr@10"]["interval"]
     assert low <= report["models"]["convfm"]["hr@10"]["mean"] <= high
+    best = tmp_path / "tune" / "best.toml"
+    tuned = jobrec(
+        "tune",
+        "--trials",
+        "1",
+        "--config",
+        str(REPO / "configs" / "tiny.toml"),
+        "--study",
+        str(tmp_path / "tune" / "study.db"),
+        "--out",
+        str(best),
+        url=url,
+    )
+    assert "trial 0: validation ndcg@10" in tuned.stderr and "best of 1 trials" in tuned.stderr
+    assert Config.load(best).model.embedding_dim in (32, 64, 128)
 
 
 def test_clear_errors_and_exit_codes(tmp_path):

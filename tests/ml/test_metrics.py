@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml.metrics import RankingTask, evaluate_ranking
+from ml.metrics import RankingTask, bootstrap_interval, evaluate_ranking, paired_difference
 
 
 def fixed_scores(matrix):
@@ -63,3 +63,16 @@ def test_constant_scores_give_chance_level_not_perfect_metrics():
     m = evaluate_ranking(lambda rows: torch.zeros(len(rows), n_items), task, k=10)
     assert m["hr@10"] == pytest.approx(10 / n_items, abs=0.03)
     assert m["auc"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_paired_difference_resamples_users_with_both_models_together():
+    a = {"u1": {"ndcg": 1.0}, "u2": {"ndcg": 0.5}, "u3": {"ndcg": 0.0}, "only-a": {"ndcg": 9.0}}
+    b = {"u1": {"ndcg": 0.5}, "u2": {"ndcg": 0.5}, "u3": {"ndcg": 0.25}}
+    out = paired_difference(a, b, "ndcg", boot=500, seed=3)
+    diff = np.array([0.5, 0.0, -0.25])  # users of both, sorted
+    assert out["users"] == 3 and out["mean"] == pytest.approx(diff.mean())
+    low, high = bootstrap_interval(diff, 500, np.random.default_rng(3))
+    assert (out["ci_low"], out["ci_high"]) == (low, high)
+    same = paired_difference(a, a, "ndcg")
+    assert same["mean"] == same["ci_low"] == same["ci_high"] == 0.0  # paired: no spread
+    assert math.isnan(paired_difference(a, {}, "ndcg")["mean"])
