@@ -64,7 +64,7 @@ class FeatureConfig(_Strict):
         description="most recent liked jobs kept per user for the history fields",
     )
     history_decay: float = Field(
-        default=1.0,
+        default=0.5,
         gt=0.0,
         le=1.0,
         description="weight of the h-th most recent history job: decay ** h (1: all alike)",

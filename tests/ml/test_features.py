@@ -189,7 +189,10 @@ def test_history_features_leave_the_job_itself_out():
     ]
     user = UserRecord("u", history=tuple(liked))
     space = FeatureSpace.fit(
-        [user], candidates, [("u", "a"), ("u", "b")], FeatureConfig(min_skill_count=1)
+        [user],
+        candidates,
+        [("u", "a"), ("u", "b")],
+        FeatureConfig(min_skill_count=1, history_decay=1.0),
     )
     users, jobs = space.encode_users([user]), space.encode_jobs(candidates)
     x = space.pairs(users, torch.zeros(4, dtype=torch.long), jobs, torch.arange(4))
@@ -207,6 +210,31 @@ def test_history_features_leave_the_job_itself_out():
         for n in ("city", "region", "company", "skill")
         for r in range(4)
     )
+
+
+def test_the_latest_history_jobs_weigh_most():
+    """decay 0.5: the latest liked job weighs 1, the one before 0.5 (shares are
+    weighted shares; the best proximity and skill overlap are the best weighted)."""
+    austin, boston = make_place("Austin", "TX"), make_place("Boston", "MA")
+    latest = JobRecord("a", "Data Engineer", skills=("python",), place=austin, company="Acme")
+    before = JobRecord("b", "Cashier", skills=("cashier",), place=boston, company="Globex")
+    candidates = [
+        JobRecord("c", "Engineer", skills=("python",), place=austin, company="Acme"),
+        JobRecord("d", "Clerk", skills=("cashier",), place=boston, company="Globex"),
+    ]
+    user = UserRecord("u", history=(latest, before))  # most recent first
+    space = FeatureSpace.fit(
+        [user],
+        [latest, before, *candidates],
+        [("u", "a"), ("u", "b")],
+        FeatureConfig(min_skill_count=1, history_decay=0.5),
+    )
+    users, jobs = space.encode_users([user]), space.encode_jobs(candidates)
+    x = space.pairs(users, torch.zeros(2, dtype=torch.long), jobs, torch.arange(2))
+    for name in ("history_city", "history_company", "history_region"):
+        assert [dense_value(x, name, r) for r in range(2)] == pytest.approx([2 / 3, 1 / 3])
+    assert [dense_value(x, "history_proximity", r) for r in range(2)] == pytest.approx([1, 0.5])
+    assert [dense_value(x, "history_skill", r) for r in range(2)] == pytest.approx([1, 0.5])
 
 
 @pytest.mark.parametrize("decay", [1.0, 0.5])
