@@ -9,6 +9,8 @@ validation NDCG@k (never on the test split), resumable, the best config written 
   changed store starts a new study in the same file.
 * Pruned: a trial reports its validation NDCG after every epoch, and one clearly behind
   the median of earlier trials at the same epoch stops early (after a few epochs).
+* The first trial is the base config itself, so the best found is never worse than
+  it on validation.
 * Reproducible: the sampler is seeded with the base config's seed; every trial trains
   with that seed too.
 """
@@ -29,6 +31,7 @@ from ml.experiment import Prepared, prepare, train_one
 from ml.features import FeatureSpace
 from ml.records import Interaction, JobRecord, UserRecord
 
+WEIGHT_DECAY_RANGE = (1e-7, 1e-3)
 # name -> (section, how a trial draws it); ranges as configs/default.toml states them
 SEARCH_SPACE: dict[str, tuple[str, Callable[[optuna.Trial], Any]]] = {
     "embedding_dim": ("model", lambda t: t.suggest_categorical("embedding_dim", [32, 64, 128])),
@@ -40,11 +43,24 @@ SEARCH_SPACE: dict[str, tuple[str, Callable[[optuna.Trial], Any]]] = {
     "negative_ratio": ("train", lambda t: t.suggest_int("negative_ratio", 2, 16, log=True)),
     "id_dropout": ("train", lambda t: t.suggest_float("id_dropout", 0.0, 0.5)),
     "history_dropout": ("train", lambda t: t.suggest_float("history_dropout", 0.0, 0.5)),
-    "weight_decay": ("train", lambda t: t.suggest_float("weight_decay", 1e-7, 1e-3, log=True)),
+    "weight_decay": (
+        "train",
+        lambda t: t.suggest_float("weight_decay", *WEIGHT_DECAY_RANGE, log=True),
+    ),
     "history_decay": ("features", lambda t: t.suggest_float("history_decay", 0.3, 1.0)),
 }
 PRUNE_AFTER_EPOCHS = 3
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def base_params(base: Config) -> dict[str, Any]:
+    """The base config's values of the searched parameters (a value below a log range,
+    such as a weight decay of 0, as the range's low end)."""
+    params = {
+        name: getattr(getattr(base, section), name) for name, (section, _) in SEARCH_SPACE.items()
+    }
+    params["weight_decay"] = max(params["weight_decay"], WEIGHT_DECAY_RANGE[0])
+    return params
 
 
 def study_name(config: Config, fingerprint: str) -> str:
@@ -87,6 +103,8 @@ def tune(
     # a trial interrupted mid-run stays RUNNING in the file: it is failed and redone
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    if not study.trials:  # the first trial is the base config: the best is never worse
+        study.enqueue_trial(base_params(base), user_attrs={"base_config": True})
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
     if done >= trials:
         progress(f"the study already holds {done} finished trials")
@@ -98,14 +116,18 @@ def tune(
     def objective(trial: optuna.Trial) -> float:
         params = {name: draw(trial) for name, (_, draw) in SEARCH_SPACE.items()}
         config = trial_config(base, params)
-        result = train_one(
-            _with_features(data, config),
-            config,
-            config.model,
-            progress=False,
-            label=f"trial {trial.number}",
-            on_epoch=lambda epoch, metrics: _report(trial, epoch, metrics[key]),
-        )
+        try:
+            result = train_one(
+                _with_features(data, config),
+                config,
+                config.model,
+                progress=False,
+                label=f"trial {trial.number}",
+                on_epoch=lambda epoch, metrics: _report(trial, epoch, metrics[key]),
+            )
+        except optuna.TrialPruned:
+            progress(f"trial {trial.number}: pruned (behind the median) {json.dumps(params)}")
+            raise
         best = max(log.validation[key] for log in result.history)
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("seconds", round(result.seconds, 1))

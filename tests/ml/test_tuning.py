@@ -38,6 +38,10 @@ def test_a_search_resumes_and_writes_a_config_that_loads(records, tmp_path):
     )
     assert len(study.trials) == 2 and all(t.value is not None for t in study.trials)
     assert sum(line.startswith("trial ") for line in lines) == 2
+    assert study.trials[0].user_attrs["base_config"] is True  # the base config goes first
+    assert trial_config(base, study.trials[0].params) == base.model_copy(
+        update={"train": base.train.model_copy(update={"weight_decay": 1e-7})}
+    )
     # a run cut short leaves a trial RUNNING: the next run fails it and goes on to 3
     interrupted = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{storage}")
     interrupted.ask()
