@@ -24,10 +24,10 @@ class _Strict(BaseModel):
 class ModelConfig(_Strict):
     """ConvFM architecture. Ranges are those of the design."""
 
-    embedding_dim: int = Field(default=64, ge=32, le=128, description="D, per-field embedding size")
-    conv_filters: int = Field(default=64, ge=32, le=128, description="C, Conv1d output channels")
-    conv_kernel_size: int = Field(default=3, ge=3, le=7, description="odd; 'same' padding")
-    dropout_rate: float = Field(default=0.2, ge=0.1, le=0.5)
+    embedding_dim: int = Field(default=32, ge=32, le=128, description="D, per-field embedding size")
+    conv_filters: int = Field(default=128, ge=32, le=128, description="C, Conv1d output channels")
+    conv_kernel_size: int = Field(default=5, ge=3, le=7, description="odd; 'same' padding")
+    dropout_rate: float = Field(default=0.31, ge=0.1, le=0.5)
     hidden_dims: tuple[int, ...] = Field(default=(128, 64, 32), min_length=1, max_length=6)
     use_fm: bool = True
     use_conv: bool = True
@@ -64,7 +64,7 @@ class FeatureConfig(_Strict):
         description="most recent liked jobs kept per user for the history fields",
     )
     history_decay: float = Field(
-        default=0.5,
+        default=0.36,
         gt=0.0,
         le=1.0,
         description="weight of the h-th most recent history job: decay ** h (1: all alike)",
@@ -101,6 +101,10 @@ class FeatureConfig(_Strict):
 class TrainConfig(_Strict):
     """Optimisation and data sampling.
 
+    The defaults of the loss, learning rate, negatives, dropouts and weight decay (and of
+    the model's sizes and the history decay) are what `jobrec tune --trials 8` found on
+    the job-views data, rounded (docs/benchmarks/ranking-quality.md).
+
     batch_size defaults to 1024, not the design's 32: on CPU cores a step costs far less
     per row at 1024 rows, so training sees several times more examples per second, and
     throughput is flat above that (`benchmarks/train_step.py` measures it; numbers in
@@ -109,15 +113,15 @@ class TrainConfig(_Strict):
     """
 
     loss: Literal["pointwise", "bpr", "softmax"] = Field(
-        default="pointwise",
+        default="bpr",
         description="pointwise BCE, BPR or sampled softmax over each positive's negatives",
     )
-    learning_rate: float = Field(default=0.001, ge=0.0001, le=0.01)
+    learning_rate: float = Field(default=0.0012, ge=0.0001, le=0.01)
     batch_size: int = Field(default=1024, ge=1, le=65536)
     epochs: int = Field(default=30, ge=1, le=1000)
     patience: int = Field(default=3, ge=1, le=100, description="epochs without val NDCG gain")
     negative_ratio: int = Field(
-        default=4, ge=1, le=100, description="sampled negatives per positive"
+        default=14, ge=1, le=100, description="sampled negatives per positive"
     )
     local_negative_share: float = Field(
         default=0.0,
@@ -130,7 +134,7 @@ class TrainConfig(_Strict):
         default="region", description="'near' for local negatives: same city or same region"
     )
     id_dropout: float = Field(
-        default=0.1,
+        default=0.45,
         ge=0.0,
         lt=1.0,
         description="share of training rows whose user/job id is replaced by <unk>, so "
@@ -143,13 +147,13 @@ class TrainConfig(_Strict):
         "the user's whole training history, the example's own job left out",
     )
     history_dropout: float = Field(
-        default=0.0,
+        default=0.3,
         ge=0.0,
         lt=1.0,
         description="share of training rows whose history fields are zeroed, so new "
         "users known by their profile alone are scored from it",
     )
-    weight_decay: float = Field(default=0.0, ge=0.0, le=0.1)
+    weight_decay: float = Field(default=0.0005, ge=0.0, le=0.1)
     seed: int = 42
     eval_k: int = Field(default=10, ge=1, le=1000)
     max_val_users: int = Field(default=2000, ge=1, description="validation users per epoch")

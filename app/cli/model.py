@@ -42,6 +42,18 @@ def train(
     patience: int | None = None,
     negative_ratio: int | None = None,
     id_dropout: float | None = None,
+    loss: Annotated[str | None, typer.Option(help="pointwise, bpr or softmax")] = None,
+    history_decay: Annotated[
+        float | None, typer.Option(help="0..1: the h-th latest history job weighs decay^h")
+    ] = None,
+    history_as_of: Annotated[
+        bool | None,
+        typer.Option(
+            "--history-as-of/--whole-history",
+            help="each example sees the history of its moment, or the whole",
+        ),
+    ] = None,
+    history_dropout: float | None = None,
     seed: int | None = None,
     ablations: Annotated[
         str | None, typer.Option(help="comma separated of no_conv,no_fm,no_deep; 'none' for none")
@@ -64,6 +76,10 @@ def train(
         "train.patience": patience,
         "train.negative_ratio": negative_ratio,
         "train.id_dropout": id_dropout,
+        "train.loss": loss,
+        "features.history_decay": history_decay,
+        "train.history_as_of": history_as_of,
+        "train.history_dropout": history_dropout,
         "train.seed": seed,
         "train.ablations": (
             None

@@ -67,7 +67,7 @@ def test_ranking_losses_equal_their_formulas(prepared, loss):
 
 def test_pointwise_loss_is_the_weighted_bce(prepared):
     data, config = prepared
-    train = TrainConfig(batch_size=16)
+    train = TrainConfig(loss="pointwise", batch_size=16)
     batches = EpochBatches(data.sampler(config), 1, train)
     _, _, batch_loss = next(iter(batches))
     logits = torch.randn(16)

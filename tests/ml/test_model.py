@@ -96,16 +96,25 @@ def test_ablations_drop_their_branch(setup, ablation):
     assert model(pairs(space, u, j, [0, 1], [1, 2])).shape == (2,)
 
 
-def test_config_defaults_are_the_designs():
-    config = ModelConfig()
-    assert (
-        config.embedding_dim,
-        config.conv_filters,
-        config.conv_kernel_size,
-        config.dropout_rate,
-        config.hidden_dims,
-    ) == (64, 64, 3, 0.2, (128, 64, 32))
-    assert Config().train.learning_rate == 0.001
+def test_config_defaults_are_the_files_and_the_designs_values_stay_valid():
+    """The defaults are configs/default.toml (what `jobrec tune` found on the job-views
+    data); the design's values (64, 64, 3, 0.2, lr 1e-3) remain a valid config, as
+    configs/demo.toml uses them."""
+    from tests.support.paths import REPO
+
+    assert Config.load(REPO / "configs" / "default.toml") == Config()
+    design = Config.load(
+        **{
+            "model.embedding_dim": 64,
+            "model.conv_filters": 64,
+            "model.conv_kernel_size": 3,
+            "model.dropout_rate": 0.2,
+            "train.learning_rate": 0.001,
+        }
+    )
+    assert design.model.hidden_dims == (128, 64, 32)
+    demo = Config.load(REPO / "configs" / "demo.toml")
+    assert (demo.model.embedding_dim, demo.model.conv_kernel_size) == (64, 3)
 
 
 @pytest.mark.parametrize(

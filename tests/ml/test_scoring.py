@@ -14,8 +14,9 @@ from ml.scoring import scorer as scorer_module
 from tests.support.builders import fitted_space, random_model, random_records
 
 CONFIGS = [
-    ModelConfig(embedding_dim=32, conv_filters=32),
-    ModelConfig(),  # the design's defaults
+    ModelConfig(embedding_dim=32, conv_filters=32, conv_kernel_size=3),
+    ModelConfig(),  # the defaults (tuned on the job-views data)
+    ModelConfig(embedding_dim=64, conv_filters=64, conv_kernel_size=3, dropout_rate=0.2),  # design
     ModelConfig(embedding_dim=48, conv_filters=40, conv_kernel_size=7, hidden_dims=(24, 24)),
     ModelConfig(embedding_dim=32, conv_filters=32, use_fm=False),
     ModelConfig(embedding_dim=32, conv_filters=32, use_conv=False),
