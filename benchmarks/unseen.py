@@ -109,9 +109,8 @@ def over_http(base: str, bodies: list[dict[str, Any]]) -> list[list[str]]:
     return out
 
 
-def inline_profile(client: httpx.Client, user_id: str) -> dict[str, Any]:
-    """The profile GET /users/{id} returns, as an inline `"profile"`."""
-    stored = client.get(f"/users/{user_id}").json()
+def inline_profile(stored: dict[str, Any]) -> dict[str, Any]:
+    """A user as GET /users/{id} returns them, as an inline `"profile"` for /recommend."""
     profile: dict[str, Any] = {
         "headline": stored.get("headline") or "",
         "skills": stored.get("skills") or [],
@@ -124,6 +123,11 @@ def inline_profile(client: httpx.Client, user_id: str) -> dict[str, Any]:
             key: place[key]
             for key in ("city", "region", "country", "latitude", "longitude")
             if place.get(key) is not None
+        }
+    if stored.get("desired_salary"):
+        salary = stored["desired_salary"]
+        profile["desired_salary"] = {
+            key: salary[key] for key in ("amount", "currency", "period") if key in salary
         }
     return profile
 
@@ -159,7 +163,7 @@ def main() -> None:
                 cold_bodies = [
                     {
                         "user_id": f"new-{u.user_id}",
-                        "profile": inline_profile(client, u.user_id),
+                        "profile": inline_profile(client.get(f"/users/{u.user_id}").json()),
                         "max_recommendations": K,
                     }
                     for u in cold_users

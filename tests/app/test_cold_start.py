@@ -9,6 +9,7 @@ import torch
 from app.main import create_app
 from app.services.training import training_records
 from app.settings import Settings
+from benchmarks.unseen import inline_profile
 from ml.checkpoint import load_checkpoint
 from ml.cold_start import as_new_users, cold_start_evaluation, first_positives
 from ml.data import aggregate_feedback
@@ -35,28 +36,6 @@ def store(tmp_path_factory):
     with serve(app) as client:
         yield client, factory, load_checkpoint(model)
     engine.dispose()
-
-
-def inline_profile(stored: dict) -> dict:
-    """The profile of GET /users/{id}, as a `"profile"` for /recommend."""
-    place = stored.get("location")
-    profile = {
-        "headline": stored.get("headline") or "",
-        "skills": stored.get("skills") or [],
-        "current_company": stored.get("current_company"),
-    }
-    if place:
-        profile["location"] = {
-            key: place[key]
-            for key in ("city", "region", "country", "latitude", "longitude")
-            if place.get(key) is not None
-        }
-    if stored.get("desired_salary"):
-        salary = stored["desired_salary"]
-        profile["desired_salary"] = {
-            key: salary[key] for key in ("amount", "currency", "period") if key in salary
-        }
-    return profile
 
 
 def test_an_inline_profile_ranks_as_the_offline_cold_start(store):
