@@ -4,12 +4,11 @@ import json
 
 import pytest
 
-from app.importers.demo import import_demo
-from app.services.training import training_records
 from ml.config import Config
 from ml.evaluation import run_evaluation
 from ml.experiment import CURVE_FILE, REPORT_FILE, run_training
 from ml.metrics import metric_keys
+from tests.support import builders
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.slow
@@ -17,14 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_records(tmp_path_factory):
-    from app.db import create_db_engine, session_factory
-    from app.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
-    upgrade(url)
-    factory = session_factory(create_db_engine(url))
-    import_demo(factory, users=300, jobs=200, seed=11)
-    return training_records(factory)
+    return builders.demo_records(tmp_path_factory.mktemp("demo"), users=300, jobs=200, seed=11)
 
 
 def tiny_config(**overrides):

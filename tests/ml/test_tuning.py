@@ -6,11 +6,10 @@ import tomllib
 import optuna
 import pytest
 
-from app.importers.demo import import_demo
-from app.services.training import training_records
 from ml.config import Config
 from ml.data import data_fingerprint
 from ml.tuning import SEARCH_SPACE, best_config, study_name, trial_config, tune, write_toml
+from tests.support.builders import demo_records
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.slow
@@ -18,14 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
-    from app.db import create_db_engine, session_factory
-    from app.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('tune') / 'store.db'}"
-    upgrade(url)
-    factory = session_factory(create_db_engine(url))
-    import_demo(factory, users=90, jobs=60, seed=4)
-    return training_records(factory)
+    return demo_records(tmp_path_factory.mktemp("tune"), users=90, jobs=60, seed=4)
 
 
 def test_a_search_resumes_and_writes_a_config_that_loads(records, tmp_path):

@@ -145,3 +145,17 @@ def train_tiny(factory, out: Path, epochs: int) -> Path:
     )
     run_training(*records, config, out, progress=False)
     return out
+
+
+def demo_records(folder: Path, *, users: int, jobs: int, seed: int):
+    """(users, jobs, interactions) of a demo store migrated and imported in `folder`."""
+    from app.db import create_db_engine, session_factory
+    from app.importers.demo import import_demo
+    from app.migrate import upgrade
+    from app.services.training import training_records
+
+    url = f"sqlite:///{folder / 'store.db'}"
+    upgrade(url)
+    factory = session_factory(create_db_engine(url))
+    import_demo(factory, users=users, jobs=jobs, seed=seed)
+    return training_records(factory)
