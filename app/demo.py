@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import numpy as np
+import pandas as pd
 
 from app.demo_world import (
     CITIES,
@@ -31,8 +33,10 @@ from app.demo_world import (
     OCCUPATIONS,
     Occupation,
 )
-from app.repositories import EventRow
-from app.schemas import DesiredSalaryIn, JobIn, SalaryIn, UserIn
+from app.repositories.bulk import EVENT_COLUMNS, JOB_COLUMNS, EntityFrames, user_frames
+from app.schemas import DesiredSalaryIn, UserIn, resolve_location
+from ml.locations import Place
+from ml.salary import to_annual_usd
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 SHOWCASE_USER = "123"  # the user of the API's example request
@@ -40,9 +44,9 @@ SHOWCASE_USER = "123"  # the user of the API's example request
 
 @dataclass
 class DemoData:
-    jobs: list[tuple[str, JobIn]]
-    users: list[tuple[str, UserIn]]
-    events: list[EventRow]
+    jobs: EntityFrames  # one row per job (`JOB_COLUMNS`) and their skills
+    users: EntityFrames  # one row per user (`USER_COLUMNS`) and their skills
+    events: pd.DataFrame  # `EVENT_COLUMNS`, in time order per user
     world: DemoWorld  # the hidden truth the events were drawn from
 
 
@@ -57,7 +61,6 @@ def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
 
     companies = _companies(rng, city_weights)
     made = _jobs(rng, n_jobs, companies, city_weights, prefix="j")
-    jobs = made.jobs
 
     # users; the last one is the showcase user "123" of the API examples: a data
     # scientist in San Francisco
@@ -108,11 +111,11 @@ def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
         user_skill_sets.append(skills)
 
     world = DemoWorld(_Users(user_ids, user_occ, user_city, user_skill_sets, user_desired), made)
-    events = _browse(rng, world, np.array([j.active for _, j in jobs]))
-    return DemoData(jobs=jobs, users=users, events=events, world=world)
+    events = _browse(rng, world, made.active)
+    return DemoData(jobs=made.jobs, users=user_frames(users), events=events, world=world)
 
 
-def generate_catalog(n_jobs: int, seed: int = 7, prefix: str = "c") -> list[tuple[str, JobIn]]:
+def generate_catalog(n_jobs: int, seed: int = 7, prefix: str = "c") -> EntityFrames:
     """Jobs only, <prefix>1..<prefix>N, from the companies of `generate_demo(seed)`: a
     large catalog for benchmarks that the demo's model knows the vocabulary of."""
     rng = np.random.default_rng(seed)
@@ -145,13 +148,14 @@ def _companies(rng: np.random.Generator, city_weights: np.ndarray) -> list[tuple
 
 @dataclass
 class _Jobs:
-    jobs: list[tuple[str, JobIn]]
+    jobs: EntityFrames
     occupation: np.ndarray
     city: np.ndarray
     remote: np.ndarray
     salary_max: np.ndarray  # USD per year, NaN when not stated
-    skills: list[set[str]]
+    skills: np.ndarray  # [jobs, SKILL_NAMES] uint8, 1 where the job asks for the skill
     appeal: np.ndarray  # hidden per-job quality
+    active: np.ndarray
 
 
 @dataclass
@@ -170,55 +174,76 @@ def _jobs(
     city_weights: np.ndarray,
     prefix: str,
 ) -> _Jobs:
-    job_occ = np.empty(n_jobs, dtype=np.int64)
-    job_city = np.empty(n_jobs, dtype=np.int64)
-    job_remote = np.zeros(n_jobs, dtype=bool)
-    job_salary_max = np.full(n_jobs, np.nan)
-    job_skill_sets: list[set[str]] = []
-    job_appeal = rng.normal(0.0, 0.4, n_jobs)
-    jobs: list[tuple[str, JobIn]] = []
-    for j in range(n_jobs):
-        name, occ_index, home = companies[int(rng.integers(len(companies)))]
-        occ = OCCUPATIONS[occ_index]
-        city = home if rng.random() < 0.6 else int(rng.choice(len(CITIES), p=city_weights))
-        remote = occ.remote_friendly and rng.random() < 0.15
-        skills = _pick_skills(rng, occ, int(rng.integers(3, 7)))
-        title = str(rng.choice(occ.titles))
-        if not occ.hourly and rng.random() < 0.3:
-            title = f"{rng.choice(['Senior', 'Junior', 'Lead'])} {title}"
-        salary = None
-        pay = occ.annual_median * (1.25 if CITIES[city][0] in HIGH_COST else 1.0)
-        pay *= float(rng.lognormal(0.0, 0.15))
-        if rng.random() < 0.85:
-            if occ.hourly and rng.random() < 0.8:
-                low = round(pay / 2080 * 0.9, 2)
-                salary = SalaryIn(min=low, max=round(low * 1.2, 2), period="hour")
-            else:
-                low = round(pay * 0.9, -3)
-                salary = SalaryIn(min=low, max=round(low * 1.25, -3), period="year")
-            job_salary_max[j] = salary.to_salary().annual_max_usd
-        posted = START - timedelta(days=int(rng.integers(0, 60)))
-        jobs.append(
-            (
-                f"{prefix}{j + 1}",
-                JobIn(
-                    title=title,
-                    description=_describe(rng, occ, title, name, skills),
-                    company=name,
-                    location=f"{CITIES[city][0]}, {CITIES[city][1]}",
-                    remote=bool(remote),
-                    skills=sorted(skills),
-                    salary=salary,
-                    employment_type=str(rng.choice(occ.employment)),
-                    posted_at=posted,
-                    expires_at=posted + timedelta(days=120),
-                    active=bool(rng.random() < 0.95),
-                ),
-            )
-        )
-        job_occ[j], job_city[j], job_remote[j] = occ_index, city, remote
-        job_skill_sets.append(skills)
-    return _Jobs(jobs, job_occ, job_city, job_remote, job_salary_max, job_skill_sets, job_appeal)
+    """n_jobs jobs drawn column by column (a million in seconds)."""
+    n = n_jobs
+    job_appeal = rng.normal(0.0, 0.4, n)
+    company = rng.integers(len(companies), size=n)
+    occ = np.array([c[1] for c in companies])[company]
+    home = np.array([c[2] for c in companies])[company]
+    moved = rng.random(n) >= 0.6
+    city = np.where(moved, rng.choice(len(CITIES), size=n, p=city_weights), home)
+    remote = _of_occupation("remote_friendly")[occ] & (rng.random(n) < 0.15)
+    skills = _pick_skills_many(rng, occ, rng.integers(3, 7, size=n))
+    titles = _titles(rng, occ)
+    pay = _of_occupation("annual_median")[occ] * np.where(_high_cost()[city], 1.25, 1.0)
+    pay = pay * rng.lognormal(0.0, 0.15, n)
+    stated = rng.random(n) < 0.85
+    hourly = _of_occupation("hourly")[occ] & (rng.random(n) < 0.8)
+    low = np.where(hourly, np.round(pay / 2080 * 0.9, 2), np.round(pay * 0.9, -3))
+    high = np.where(hourly, np.round(low * 1.2, 2), np.round(low * 1.25, -3))
+    per_year = np.where(hourly, to_annual_usd(1.0, "USD", "hour"), 1.0)
+    posted = [START - timedelta(days=int(d)) for d in rng.integers(0, 60, size=n)]
+    employment = [
+        OCCUPATIONS[o].employment[int(k)]
+        for o, k in zip(occ, rng.random(n) * _of_occupation("n_employment")[occ], strict=True)
+    ]
+    active = rng.random(n) < 0.95
+    ids = [f"{prefix}{j + 1}" for j in range(n)]
+    names = np.array([c[0] for c in companies], dtype=object)[company]
+    listed = [", ".join(sorted(names_)) for names_ in _skill_names(skills)]
+    perks = np.array(PERKS, dtype=object)[rng.integers(len(PERKS), size=n)]
+    places = np.array([_place(c) for c in range(len(CITIES))], dtype=object)[city]
+    rows = pd.DataFrame(
+        {
+            "external_id": ids,
+            "title": titles,
+            "description": [
+                f"{c} is hiring a {t}. Skills we look for: {s}. {p}"
+                for c, t, s, p in zip(names, titles, listed, perks, strict=True)
+            ],
+            "company": names,
+            "place": places,
+            "remote": remote,
+            "salary_min": np.where(stated, low, np.nan),
+            "salary_max": np.where(stated, high, np.nan),
+            "salary_currency": [("USD" if x else None) for x in stated],
+            "salary_period": [
+                ("hour" if h else "year") if x else None
+                for x, h in zip(stated, hourly, strict=True)
+            ],
+            "salary_annual_min_usd": np.where(stated, low * per_year, np.nan),
+            "salary_annual_max_usd": np.where(stated, high * per_year, np.nan),
+            "employment_type": employment,
+            "posted_at": posted,
+            "expires_at": [p + timedelta(days=120) for p in posted],
+            "active": active,
+        },
+        columns=JOB_COLUMNS,
+    )
+    owner, column = np.nonzero(skills)
+    skill_rows = pd.DataFrame(
+        {"external_id": np.array(ids, dtype=object)[owner], "skill": SKILL_NAMES[column]}
+    )
+    return _Jobs(
+        EntityFrames(rows, skill_rows),
+        occ,
+        city,
+        remote,
+        rows["salary_annual_max_usd"].to_numpy(),
+        skills,
+        job_appeal,
+        active,
+    )
 
 
 def _pick_skills(rng: np.random.Generator, occ: Occupation, n: int) -> set[str]:
@@ -229,35 +254,77 @@ def _pick_skills(rng: np.random.Generator, occ: Occupation, n: int) -> set[str]:
     return {occ.skills[i] for i in picked}
 
 
-def _describe(
-    rng: np.random.Generator, occ: Occupation, title: str, company: str, skills: set[str]
-) -> str:
-    listed = ", ".join(sorted(skills))
-    perks = rng.choice(
-        [
-            "Flexible schedule.",
-            "Health benefits and paid time off.",
-            "Growth opportunities.",
-            "Weekly pay.",
-        ]
-    )
-    return f"{company} is hiring a {title}. Skills we look for: {listed}. {perks}"
+PERKS = (
+    "Flexible schedule.",
+    "Health benefits and paid time off.",
+    "Growth opportunities.",
+    "Weekly pay.",
+)
+# every skill an occupation asks for: the columns of the jobs' and users' skill matrices
+SKILL_NAMES = np.array(sorted({s for occ in OCCUPATIONS for s in occ.skills}), dtype=object)
+_SKILL_COLUMN = {name: i for i, name in enumerate(SKILL_NAMES)}
 
 
-def _skill_cosine(a: list[set[str]], b: list[set[str]]) -> np.ndarray:
-    """Cosine similarity of every set in `a` with every set in `b`: [len(a), len(b)]."""
-    names = sorted(set().union(*a, *b))
-    column = {name: i for i, name in enumerate(names)}
+def _of_occupation(attribute: str) -> np.ndarray:
+    """[occupations] one attribute of each (`n_employment`: how many employment types)."""
+    if attribute == "n_employment":
+        return np.array([len(o.employment) for o in OCCUPATIONS])
+    return np.array([getattr(o, attribute) for o in OCCUPATIONS])
 
-    def matrix(sets: list[set[str]]) -> np.ndarray:
-        out = np.zeros((len(sets), len(names)))
-        for row, skills in enumerate(sets):
-            out[row, [column[s] for s in skills]] = 1.0
-        return out
 
-    ma, mb = matrix(a), matrix(b)
-    norms = np.sqrt(ma.sum(1, keepdims=True) * mb.sum(1)[None, :])
-    return (ma @ mb.T) / np.maximum(norms, 1.0)
+def _high_cost() -> np.ndarray:
+    return np.array([c[0] in HIGH_COST for c in CITIES])
+
+
+@cache
+def _place(city: int) -> Place | None:
+    return resolve_location(f"{CITIES[city][0]}, {CITIES[city][1]}").place
+
+
+def _titles(rng: np.random.Generator, occ: np.ndarray) -> list[str]:
+    """A title of each job's occupation; 30% of salaried ones Senior, Junior or Lead."""
+    pick = rng.random(len(occ))
+    ranked = rng.random(len(occ)) < 0.3
+    level = rng.integers(3, size=len(occ))
+    titles = []
+    for o, p, r, lv in zip(occ.tolist(), pick, ranked, level, strict=True):
+        occupation = OCCUPATIONS[o]
+        title = occupation.titles[int(p * len(occupation.titles))]
+        if r and not occupation.hourly:
+            title = f"{('Senior', 'Junior', 'Lead')[lv]} {title}"
+        titles.append(title)
+    return titles
+
+
+def _pick_skills_many(rng: np.random.Generator, occ: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """[n, SKILL_NAMES] each row's `counts` skills of its occupation, drawn without
+    replacement with the core skills more likely (`_pick_skills`' weights; Gumbel top-k)."""
+    rows, columns = [], []
+    for o, occupation in enumerate(OCCUPATIONS):
+        members = np.flatnonzero(occ == o)
+        if not len(members):
+            continue
+        width = len(occupation.skills)
+        weights = np.log(1.0 / (1.0 + np.arange(width)))
+        keys = weights + rng.gumbel(size=(len(members), width))
+        order = np.argsort(-keys, axis=1)
+        take = np.arange(width)[None, :] < np.minimum(counts[members], width)[:, None]
+        names = np.array([_SKILL_COLUMN[s] for s in occupation.skills])
+        rows.append(np.broadcast_to(members[:, None], order.shape)[take])
+        columns.append(names[order][take])
+    row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+    column = np.concatenate(columns) if columns else np.empty(0, dtype=np.int64)
+    flags = np.zeros((len(occ), len(SKILL_NAMES)), dtype=np.uint8)
+    flags[row, column] = 1
+    return flags
+
+
+def _skill_names(skills: np.ndarray) -> list[list[str]]:
+    """Each row's skill names, in SKILL_NAMES order."""
+    row, column = np.nonzero(skills)
+    names = SKILL_NAMES[column].tolist()
+    bounds = np.searchsorted(row, np.arange(skills.shape[0] + 1)).tolist()
+    return [names[bounds[r] : bounds[r + 1]] for r in range(skills.shape[0])]
 
 
 class DemoWorld:
@@ -272,69 +339,123 @@ class DemoWorld:
     def __init__(self, users: _Users, jobs: _Jobs) -> None:
         self.users, self.jobs = users, jobs
         self.user_row = {user_id: u for u, user_id in enumerate(users.ids)}
-        self._overlaps = _skill_cosine(users.skills, jobs.skills)  # [users, jobs]
         self._city_state = np.array([c[1] for c in CITIES])
+        self._job_sizes = jobs.skills.sum(axis=1)  # [jobs]
 
     def job_row(self, job_id: str) -> int:
         return int(job_id.lstrip("abcdefghijklmnopqrstuvwxyz")) - 1
 
-    def utility(self, u: int) -> np.ndarray:
-        """[jobs] user row `u`'s utility for each job, before noise."""
+    def overlaps(self, u: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Cosine of user row `u`'s skill set with each job's (all, or `rows`)."""
+        mine = self.users.skills[u]
+        wanted = np.zeros(len(SKILL_NAMES), dtype=np.float32)
+        wanted[[_SKILL_COLUMN[s] for s in mine if s in _SKILL_COLUMN]] = 1.0
+        matrix = self.jobs.skills if rows is None else self.jobs.skills[rows]
+        sizes = self._job_sizes if rows is None else self._job_sizes[rows]
+        return (matrix @ wanted) / np.maximum(np.sqrt(len(mine) * sizes), 1.0)
+
+    def utility(self, u: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """User row `u`'s utility for each job (all, or `rows`), before noise."""
         users, jobs = self.users, self.jobs
-        same_city = jobs.city == users.city[u]
-        same_region = self._city_state[jobs.city] == self._city_state[users.city[u]]
-        remote_ok = jobs.remote & OCCUPATIONS[int(users.occupation[u])].remote_friendly
-        fit = np.zeros(len(jobs.city))
+        pick = slice(None) if rows is None else rows
+        city = jobs.city[pick]
+        same_city = city == users.city[u]
+        same_region = self._city_state[city] == self._city_state[users.city[u]]
+        remote_ok = jobs.remote[pick] & OCCUPATIONS[int(users.occupation[u])].remote_friendly
+        fit = np.zeros(len(city))
         desired = users.desired[u]
         if not np.isnan(desired):
-            known = ~np.isnan(jobs.salary_max)
-            fit[known] = np.clip((jobs.salary_max[known] - desired) / desired, -1, 1)
+            offered = jobs.salary_max[pick]
+            known = ~np.isnan(offered)
+            fit[known] = np.clip((offered[known] - desired) / desired, -1, 1)
         return (
-            3.0 * self._overlaps[u]
+            3.0 * self.overlaps(u, rows)
             + 1.6 * same_city
             + 0.6 * (same_region & ~same_city)
             + 0.8 * remote_ok
             + 0.8 * fit
-            + jobs.appeal
+            + jobs.appeal[pick]
         )
 
 
-def _browse(rng: np.random.Generator, world: DemoWorld, job_active: np.ndarray) -> list[EventRow]:
-    """Sessions of impressions and the events they lead to, in time order per user."""
-    users, jobs = world.users, world.jobs
-    user_ids, user_occ, user_city = users.ids, users.occupation, users.city
-    job_occ, job_city, job_appeal = jobs.occupation, jobs.city, jobs.appeal
-    active = np.flatnonzero(job_active)
-    events: list[EventRow] = []
-    for u in range(len(user_occ)):
-        same_city = job_city == user_city[u]
-        utility = world.utility(u)
-        # the board shows loosely relevant jobs: same occupation or nearby, plus others
-        exposure = np.exp(2.0 * (job_occ == user_occ[u]) + 1.2 * same_city + 0.4 * job_appeal)
-        exposure = exposure[active] / exposure[active].sum()
+class _Board:
+    """What the board shows: active jobs drawn in proportion to their exposure,
+
+        exp(2.0 * same occupation + 1.2 * same city + 0.4 * appeal),
+
+    as successive draws without replacement. Jobs are grouped by (occupation, city): a
+    user's draw picks a group by its summed exposure, then a job in it by appeal, so a
+    slate costs O(groups + log jobs), not O(jobs)."""
+
+    def __init__(self, jobs: _Jobs, active: np.ndarray) -> None:
+        group = jobs.occupation[active] * len(CITIES) + jobs.city[active]
+        order = np.argsort(group, kind="stable")
+        self.members = active[order]  # active job rows, grouped
+        weight = np.exp(0.4 * jobs.appeal[self.members])
+        self.cumulative = np.cumsum(weight)
+        groups, self.starts, self.sizes = np.unique(
+            group[order], return_index=True, return_counts=True
+        )
+        self.mass = np.add.reduceat(weight, self.starts)
+        self.before = np.where(self.starts > 0, self.cumulative[self.starts - 1], 0.0)
+        self.occupation, self.city = groups // len(CITIES), groups % len(CITIES)
+
+    def group_odds(self, occupation: int, city: int) -> np.ndarray:
+        """[groups] a user's chance of drawing from each group."""
+        odds = np.exp(2.0 * (self.occupation == occupation) + 1.2 * (self.city == city))
+        odds *= self.mass
+        return odds / odds.sum()
+
+    def slate(self, rng: np.random.Generator, odds: np.ndarray, size: int) -> np.ndarray:
+        """`size` distinct job rows (fewer when the board has fewer), in draw order."""
+        size = min(size, len(self.members))
+        picked: dict[int, None] = {}
+        for _ in range(64):
+            group = rng.choice(len(odds), size=2 * size, p=odds)
+            target = self.before[group] + rng.random(2 * size) * self.mass[group]
+            index = np.searchsorted(self.cumulative, target, side="right")
+            index = np.clip(index, self.starts[group], self.starts[group] + self.sizes[group] - 1)
+            for job in self.members[index].tolist():
+                picked.setdefault(job)
+            if len(picked) >= size:
+                break
+        return np.array(list(picked)[:size], dtype=np.int64)
+
+
+def _browse(rng: np.random.Generator, world: DemoWorld, job_active: np.ndarray) -> pd.DataFrame:
+    """Sessions of impressions and the events they lead to, in time order per user
+    (`EVENT_COLUMNS`, no idempotency keys)."""
+    users = world.users
+    if not job_active.any():  # nothing on the board: nothing to see
+        return pd.DataFrame(columns=list(EVENT_COLUMNS))
+    board = _Board(world.jobs, np.flatnonzero(job_active))
+    user_ids = users.ids
+    events: list[tuple[str, str, str, datetime]] = []
+    for u in range(len(user_ids)):
+        odds = board.group_odds(int(users.occupation[u]), int(users.city[u]))
         t = START + timedelta(days=float(rng.uniform(0, 30)))
         seen: set[int] = set()
         for _ in range(int(rng.integers(2, 7))):
-            slate = active[
-                rng.choice(len(active), size=min(12, len(active)), replace=False, p=exposure)
-            ]
-            noisy = utility[slate] + rng.gumbel(0.0, world.NOISE, len(slate))
+            slate = board.slate(rng, odds, 12)
+            noisy = world.utility(u, slate) + rng.gumbel(0.0, world.NOISE, len(slate))
             for j, value in sorted(
                 zip(slate.tolist(), noisy.tolist(), strict=True), key=lambda item: -item[1]
             ):
                 t += timedelta(seconds=float(rng.integers(5, 90)))
                 uid, jid = user_ids[u], f"j{j + 1}"
-                events.append(EventRow(uid, jid, "impression", t))
+                events.append((uid, jid, "impression", t))
                 if j in seen:
                     continue
                 if value > world.VIEW:
                     seen.add(j)
-                    events.append(EventRow(uid, jid, "view", t + timedelta(seconds=3)))
+                    events.append((uid, jid, "view", t + timedelta(seconds=3)))
                     acts = (("click", world.CLICK), ("save", world.SAVE), ("apply", world.APPLY))
                     for kind, threshold in acts:
                         if value > threshold:
-                            events.append(EventRow(uid, jid, kind, t + timedelta(seconds=20)))
+                            events.append((uid, jid, kind, t + timedelta(seconds=20)))
                 elif value < 0.6 and rng.random() < 0.3:
-                    events.append(EventRow(uid, jid, "dismiss", t + timedelta(seconds=2)))
+                    events.append((uid, jid, "dismiss", t + timedelta(seconds=2)))
             t += timedelta(days=float(rng.uniform(1, 12)))
-    return events
+    return pd.DataFrame(events, columns=["user_id", "job_id", "type", "occurred_at"]).reindex(
+        columns=EVENT_COLUMNS
+    )

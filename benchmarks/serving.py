@@ -45,7 +45,7 @@ import torch
 
 from app.db import create_db_engine, session_factory, session_scope
 from app.demo import generate_catalog
-from app.importers import write_all
+from app.importers import write_frames
 from app.importers.demo import import_demo
 from app.migrate import upgrade
 from app.repositories import CatalogReader, EventRepository, JobRepository, UserRepository
@@ -214,7 +214,7 @@ def build_store(path: Path, size: int) -> str:
     import_demo(factory, users=DEMO_USERS, jobs=DEMO_JOBS, seed=Settings().demo_seed)
     extra = size - DEMO_JOBS
     if extra > 0:
-        write_all(factory, jobs=generate_catalog(extra), batch=20_000)
+        write_frames(factory, jobs=generate_catalog(extra))
     engine.dispose()
     return url
 

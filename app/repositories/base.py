@@ -8,14 +8,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table, bindparam, delete, func, select
+from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import models as m
 from ml.locations import Place
-from ml.skills import canonical_skill
 from ml.text import name_key
 
 CHUNK = 500  # rows per statement: below SQLite's bound-parameter limit for every table
@@ -160,38 +159,6 @@ class Repository:
                 },
             )
         return self._get_or_create(m.table(m.Place), "key", rows)
-
-    def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> dict[str, int]:
-        """Insert or update rows by external_id; returns external_id -> id."""
-        if not rows:
-            return {}
-        now = datetime.now(UTC)
-        values = [{**r, "updated_at": now, "created_at": now} for r in rows]
-        stmt = self._insert(table)
-        update = {c: stmt.excluded[c] for c in values[0] if c != "created_at"}
-        self.session.execute(
-            stmt.on_conflict_do_update(index_elements=["external_id"], set_=update), values
-        )
-        return self._ids(table, {r["external_id"] for r in rows})
-
-    def _replace_skills(self, link: Table, owner: str, skills: dict[int, Iterable[str]]) -> None:
-        """Set each owner's skills (canonical names; those with no words are dropped)."""
-        wanted = {oid: sorted({canonical_skill(s) for s in names}) for oid, names in skills.items()}
-        skill_ids = self._get_or_create(
-            m.table(m.Skill),
-            "name",
-            {n: {"name": n} for names in wanted.values() for n in names if n},
-        )
-        for chunk in chunks(list(wanted)):
-            self.session.execute(delete(link).where(link.c[owner].in_(chunk)))
-        rows = [
-            {owner: oid, "skill_id": skill_ids[s]}
-            for oid, names in wanted.items()
-            for s in names
-            if s in skill_ids
-        ]
-        if rows:
-            self.session.execute(link.insert(), rows)
 
     def _skills_by_owner(
         self, stmt: AnySelect, owner_ids: Sequence[int] | None

@@ -18,27 +18,16 @@ from app.repositories.base import (
     place_of,
     skills_select,
 )
-from app.schemas import JobIn, resolve_location
+from app.repositories.bulk import BulkLoader, job_frames
+from app.schemas import JobIn
 from ml.records import JobRecord
-from ml.text import name_key
 
 
 class JobRepository(Repository):
     def upsert(self, items: Sequence[tuple[str, JobIn]]) -> dict[str, int]:
         """Create or replace jobs by external id; returns external id -> row id."""
-        jobs = dict(items)  # the last of duplicate ids wins
-        locations = {ext: resolve_location(job.location, job.remote) for ext, job in jobs.items()}
-        places = self.place_ids(loc.place for loc in locations.values() if loc.place)
-        companies = self.company_ids(job.company for job in jobs.values() if job.company)
-        rows = [
-            _job_row(ext, job, locations[ext].remote, locations[ext].place, places, companies)
-            for ext, job in jobs.items()
-        ]
-        ids = self._upsert(m.table(m.Job), rows)
-        self._replace_skills(
-            m.job_skills, "job_id", {ids[ext]: job.skills for ext, job in jobs.items()}
-        )
-        return ids
+        frames = job_frames(items)  # the last of duplicate ids wins
+        return BulkLoader(self.session).jobs(frames.rows, frames.skills)
 
     def get(self, external_id: str) -> m.Job | None:
         """The job with its place, company and skills loaded (usable after the session
@@ -74,37 +63,6 @@ class JobRepository(Repository):
         """All jobs (or the active ones, or those with the given ids) as model records."""
         rows, skills = self.rows(external_ids, active_only=active_only)
         return [job_record(r, skills.get(r.id, ())) for r in rows]
-
-
-def _job_row(
-    ext: str,
-    job: JobIn,
-    remote: bool,
-    place: Any,
-    places: dict[str, int],
-    companies: dict[str, int],
-) -> dict[str, Any]:
-    salary = job.salary.to_salary() if job.salary else None
-    return {
-        "external_id": ext,
-        "title": job.title,
-        "description": job.description,
-        "company_id": companies.get(name_key(job.company)) if job.company else None,
-        "place_id": places[place.key] if place else None,
-        "latitude": place.latitude if place else None,
-        "longitude": place.longitude if place else None,
-        "remote": remote,
-        "salary_min": salary.minimum if salary else None,
-        "salary_max": salary.maximum if salary else None,
-        "salary_currency": salary.currency if salary else None,
-        "salary_period": salary.period if salary else None,
-        "salary_annual_min_usd": salary.annual_min_usd if salary else None,
-        "salary_annual_max_usd": salary.annual_max_usd if salary else None,
-        "employment_type": job.employment_type,
-        "posted_at": job.posted_at,
-        "expires_at": job.expires_at,
-        "active": job.active,
-    }
 
 
 def job_record(r: Any, skills: tuple[str, ...]) -> JobRecord:

@@ -19,9 +19,9 @@ from app.repositories.base import (
     place_of,
     skills_select,
 )
-from app.schemas import UserIn, resolve_location
+from app.repositories.bulk import BulkLoader, user_frames
+from app.schemas import UserIn
 from ml.records import UserRecord
-from ml.text import name_key
 
 UserChange = tuple[str, str, object]  # (user id, "profile" | "event", when or row id)
 
@@ -29,35 +29,8 @@ UserChange = tuple[str, str, object]  # (user id, "profile" | "event", when or r
 class UserRepository(Repository):
     def upsert(self, items: Sequence[tuple[str, UserIn]]) -> dict[str, int]:
         """Create or replace users by external id; returns external id -> row id."""
-        users = dict(items)  # the last of duplicate ids wins
-        locations = {ext: resolve_location(user.location) for ext, user in users.items()}
-        places = self.place_ids(loc.place for loc in locations.values() if loc.place)
-        companies = self.company_ids(u.current_company for u in users.values() if u.current_company)
-        rows = []
-        for ext, user in users.items():
-            place = locations[ext].place
-            desired = user.desired_salary
-            rows.append(
-                {
-                    "external_id": ext,
-                    "headline": user.headline,
-                    "place_id": places[place.key] if place else None,
-                    "company_id": (
-                        companies.get(name_key(user.current_company))
-                        if user.current_company
-                        else None
-                    ),
-                    "desired_salary_amount": desired.amount if desired else None,
-                    "desired_salary_currency": desired.currency if desired else None,
-                    "desired_salary_period": desired.period if desired else None,
-                    "desired_salary_annual_usd": desired.annual_usd if desired else None,
-                }
-            )
-        ids = self._upsert(m.table(m.User), rows)
-        self._replace_skills(
-            m.user_skills, "user_id", {ids[ext]: user.skills for ext, user in users.items()}
-        )
-        return ids
+        frames = user_frames(items)  # the last of duplicate ids wins
+        return BulkLoader(self.session).users(frames.rows, frames.skills)
 
     def get(self, external_id: str) -> m.User | None:
         """The user with its place, company and skills loaded (usable after the session

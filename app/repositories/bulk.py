@@ -1,0 +1,349 @@
+"""Bulk loads: whole tables of jobs, users and events in a few set-based statements.
+
+Rows arrive as pandas frames (`JOB_COLUMNS`, `USER_COLUMNS`, `EVENT_COLUMNS`, and
+(external_id, skill) frames), already validated. Each table goes into a staging table of
+the session (PostgreSQL: `COPY ... FROM STDIN` through psycopg; SQLite: one
+executemany), then ONE `INSERT ... SELECT ... ON CONFLICT` writes it into the store:
+jobs and users upserted by external id (the last of duplicate ids wins), events inserted
+at most once per idempotency key. Places, companies and skills, few and distinct, go
+through the repositories' get-or-create. The caller commits; on an error nothing is
+written (one transaction).
+
+What a row becomes is what `JobRepository.upsert` and `UserRepository.upsert` make of
+the same input (tested against them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, bindparam, text
+
+from app import models as m
+from app.errors import NotFoundError
+from app.repositories.base import Repository
+from app.repositories.events import EventRow
+from app.schemas import JobIn, UserIn, resolve_location
+from ml.skills import canonical_skill
+from ml.text import name_key
+
+# the frames' columns: `company` is a display name, `place` a `Place` (or None)
+JOB_COLUMNS = (
+    "external_id",
+    "title",
+    "description",
+    "company",
+    "place",
+    "remote",
+    "salary_min",
+    "salary_max",
+    "salary_currency",
+    "salary_period",
+    "salary_annual_min_usd",
+    "salary_annual_max_usd",
+    "employment_type",
+    "posted_at",
+    "expires_at",
+    "active",
+)
+USER_COLUMNS = (
+    "external_id",
+    "headline",
+    "company",
+    "place",
+    "desired_salary_amount",
+    "desired_salary_currency",
+    "desired_salary_period",
+    "desired_salary_annual_usd",
+)
+EVENT_COLUMNS = (
+    "user_id",  # external ids
+    "job_id",
+    "type",
+    "occurred_at",
+    "idempotency_key",
+    "recommendation_id",
+    "position",
+)
+COPY_BATCH = 50_000  # rows per executemany on SQLite (memory, not speed)
+
+
+class BulkLoader(Repository):
+    """Set-based writes of validated frames (see the module docstring)."""
+
+    def jobs(self, frame: pd.DataFrame, skills: pd.DataFrame | None = None) -> dict[str, int]:
+        """Upsert the jobs of `frame` (`JOB_COLUMNS`) and replace their skills with those
+        of `skills` (external_id, skill); returns external id -> row id."""
+        frame = _last_of_each(frame, JOB_COLUMNS)
+        rows = self._with_references(frame)
+        rows["latitude"] = [p.latitude if p else None for p in frame["place"]]
+        rows["longitude"] = [p.longitude if p else None for p in frame["place"]]
+        ids = self._upsert_staged(m.table(m.Job), rows)
+        self._replace_skills_bulk(m.job_skills, "job_id", ids, skills)
+        return ids
+
+    def users(self, frame: pd.DataFrame, skills: pd.DataFrame | None = None) -> dict[str, int]:
+        """Upsert the users of `frame` (`USER_COLUMNS`) and replace their skills with
+        those of `skills` (external_id, skill); returns external id -> row id."""
+        frame = _last_of_each(frame, USER_COLUMNS)
+        ids = self._upsert_staged(m.table(m.User), self._with_references(frame))
+        self._replace_skills_bulk(m.user_skills, "user_id", ids, skills)
+        return ids
+
+    def events(self, frame: pd.DataFrame) -> int:
+        """Insert the events of `frame` (`EVENT_COLUMNS`, external ids); those whose
+        idempotency key is in the store (or earlier in the frame) are skipped. Returns
+        how many were inserted; NotFoundError (nothing written) for an unknown id."""
+        if frame.empty:
+            return 0
+        table = m.table(m.Interaction)
+        stage = self._stage(
+            "stage_events",
+            [
+                Column("seq", BigInteger),  # the frame's order: the events' row ids follow it
+                Column("user_ext", m.table(m.User).c.external_id.type),
+                Column("job_ext", m.table(m.Job).c.external_id.type),
+                *_like(table, EVENT_COLUMNS[2:]),
+            ],
+            frame.rename(columns={"user_id": "user_ext", "job_id": "job_ext"}).assign(
+                seq=range(len(frame)), position=frame["position"].astype("Int64")
+            ),
+        )
+        unknown = {
+            kind: [
+                r[0]
+                for r in self.session.execute(
+                    text(
+                        f"SELECT DISTINCT s.{kind}_ext FROM {stage.name} s LEFT JOIN "
+                        f"{kind}s t ON t.external_id = s.{kind}_ext WHERE t.id IS NULL "
+                        f"ORDER BY s.{kind}_ext LIMIT 5"
+                    )
+                )
+            ]
+            for kind in ("user", "job")
+        }
+        if unknown["user"] or unknown["job"]:
+            raise NotFoundError(f"unknown user ids {unknown['user']}, job ids {unknown['job']}")
+        columns = ", ".join(EVENT_COLUMNS[2:])
+        inserted = self.session.execute(
+            text(
+                f"INSERT INTO interactions (user_id, job_id, {columns}, created_at) "
+                f"SELECT u.id, j.id, {', '.join(f's.{c}' for c in EVENT_COLUMNS[2:])}, :now "
+                f"FROM {stage.name} s JOIN users u ON u.external_id = s.user_ext "
+                "JOIN jobs j ON j.external_id = s.job_ext WHERE true ORDER BY s.seq "
+                "ON CONFLICT (idempotency_key) DO NOTHING"
+            ).bindparams(_now()),
+        )
+        self._drop(stage)
+        return int(inserted.rowcount)  # type: ignore[attr-defined]
+
+    # -- the pieces ----------------------------------------------------------------
+
+    def _with_references(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with `place` and `company` replaced by place_id and company_id
+        (created if missing)."""
+        places = [p for p in pd.unique(frame["place"].dropna()) if p is not None]
+        place_ids = self.place_ids(places)
+        names = [c for c in pd.unique(frame["company"].dropna()) if c]
+        company_ids = self.company_ids(names)
+        company_of = {name: company_ids.get(name_key(name)) for name in names}
+        rows = frame.drop(columns=["place", "company"])
+        id_of_place = {p: place_ids[p.key] for p in places}  # a key per distinct place
+        rows["place_id"] = pd.array(
+            [id_of_place[p] if p is not None else None for p in frame["place"]], dtype="Int64"
+        )
+        rows["company_id"] = pd.array(
+            [company_of.get(c) if c else None for c in frame["company"]], dtype="Int64"
+        )
+        return rows
+
+    def _upsert_staged(self, table: Table, rows: pd.DataFrame) -> dict[str, int]:
+        """Upsert `rows` into `table` by external id; returns external id -> row id."""
+        if rows.empty:
+            return {}
+        columns = list(rows.columns)
+        stage = self._stage(f"stage_{table.name}", _like(table, columns), rows)
+        listed = ", ".join(columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "external_id")
+        self.session.execute(
+            text(
+                f"INSERT INTO {table.name} ({listed}, created_at, updated_at) "
+                f"SELECT {listed}, :now, :now FROM {stage.name} WHERE true "
+                f"ON CONFLICT (external_id) DO UPDATE SET {updates}, "
+                "updated_at = excluded.updated_at"
+            ).bindparams(_now())
+        )
+        ids: dict[str, int] = dict(
+            self.session.execute(
+                text(
+                    f"SELECT t.external_id, t.id FROM {table.name} t "
+                    f"JOIN {stage.name} s ON s.external_id = t.external_id"
+                )
+            ).all()
+        )
+        self._drop(stage)
+        return ids
+
+    def _replace_skills_bulk(
+        self, link: Table, owner: str, ids: dict[str, int], skills: pd.DataFrame | None
+    ) -> None:
+        """Each owner of `ids` gets exactly the skills `skills` lists for it (canonical
+        names; those with no words dropped)."""
+        if not ids:
+            return
+        owners = pd.DataFrame({"external_id": list(ids), owner: list(ids.values())})
+        stage = self._stage(f"stage_{link.name}", [Column(owner, link.c[owner].type)], owners)
+        self.session.execute(
+            text(f"DELETE FROM {link.name} WHERE {owner} IN (SELECT {owner} FROM {stage.name})")
+        )
+        self._drop(stage)
+        if skills is None or skills.empty:
+            return
+        canonical = {s: canonical_skill(s) for s in pd.unique(skills["skill"])}
+        names = sorted({c for c in canonical.values() if c})
+        skill_ids = self._get_or_create(m.table(m.Skill), "name", {n: {"name": n} for n in names})
+        pairs = pd.DataFrame(
+            {
+                owner: skills["external_id"].map(ids),
+                "skill_id": skills["skill"].map(canonical).map(skill_ids),
+            }
+        ).dropna()
+        pairs = pairs.astype("int64").drop_duplicates()
+        self._fill(link, pairs)
+
+    def _stage(self, name: str, columns: Sequence[Column[Any]], rows: pd.DataFrame) -> Table:
+        """A temporary table `name` of the session holding `rows` (its columns)."""
+        stage = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+        self._drop(stage)
+        stage.create(self.session.connection())
+        self._fill(stage, rows[[c.name for c in columns]])
+        return stage
+
+    def _fill(self, table: Table, rows: pd.DataFrame) -> None:
+        """Append `rows` (the table's columns, in order) to `table`."""
+        values = _python_rows(rows)
+        listed = ", ".join(rows.columns)
+        if self._dialect == "postgresql":
+            raw: Any = self.session.connection().connection.driver_connection
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY {table.name} ({listed}) FROM STDIN") as copy,
+            ):
+                for row in values:
+                    copy.write_row(row)
+            return
+        names = list(rows.columns)
+        for start in range(0, len(values), COPY_BATCH):
+            batch = values[start : start + COPY_BATCH]
+            self.session.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in batch])
+
+    def _drop(self, table: Table) -> None:
+        self.session.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+
+
+def _like(table: Table, names: Iterable[str]) -> list[Column[Any]]:
+    """Columns named and typed as `table`'s, with no constraints (for a staging table)."""
+    return [Column(name, table.c[name].type) for name in names]
+
+
+def _now() -> Any:
+    return bindparam("now", datetime.now(UTC), type_=DateTime(timezone=True))
+
+
+def _last_of_each(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """The frame's `columns`, one row per external id (its last)."""
+    return frame.loc[:, list(columns)].drop_duplicates("external_id", keep="last")
+
+
+def _python_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """The rows as tuples of plain Python values, None for missing ones (NaN, NaT)."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return list(plain.itertuples(index=False, name=None))
+
+
+@dataclass
+class EntityFrames:
+    """Entities to upsert: one row each (`JOB_COLUMNS` or `USER_COLUMNS`) and their
+    skills, (external_id, skill) rows."""
+
+    rows: pd.DataFrame
+    skills: pd.DataFrame
+
+    def batches(self, size: int) -> list[EntityFrames]:
+        """Consecutive slices of `size` entities, each with its skills."""
+        out = []
+        for start in range(0, len(self.rows), size):
+            rows = self.rows.iloc[start : start + size]
+            skills = self.skills[self.skills["external_id"].isin(rows["external_id"])]
+            out.append(EntityFrames(rows, skills))
+        return out
+
+
+def job_frames(items: Sequence[tuple[str, JobIn]]) -> EntityFrames:
+    """Validated jobs as frames (the last of duplicate ids wins)."""
+    jobs = dict(items)
+    return EntityFrames(
+        pd.DataFrame([job_values(ext, job) for ext, job in jobs.items()], columns=JOB_COLUMNS),
+        _skills((ext, job.skills) for ext, job in jobs.items()),
+    )
+
+
+def user_frames(items: Sequence[tuple[str, UserIn]]) -> EntityFrames:
+    """Validated profiles as frames (the last of duplicate ids wins)."""
+    users = dict(items)
+    return EntityFrames(
+        pd.DataFrame([user_values(ext, u) for ext, u in users.items()], columns=USER_COLUMNS),
+        _skills((ext, u.skills) for ext, u in users.items()),
+    )
+
+
+def event_frame(events: Sequence[EventRow]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(e) for e in events], columns=EVENT_COLUMNS)
+
+
+def _skills(pairs: Iterable[tuple[str, Sequence[str]]]) -> pd.DataFrame:
+    rows = [(ext, s) for ext, skills in pairs for s in skills]
+    return pd.DataFrame(rows, columns=["external_id", "skill"])
+
+
+def job_values(ext: str, job: JobIn) -> dict[str, Any]:
+    """One validated job as a row of `BulkLoader.jobs`' frame (`JOB_COLUMNS`)."""
+    location = resolve_location(job.location, job.remote)
+    salary = job.salary.to_salary() if job.salary else None
+    return {
+        "external_id": ext,
+        "title": job.title,
+        "description": job.description,
+        "company": job.company,
+        "place": location.place,
+        "remote": location.remote,
+        "salary_min": salary.minimum if salary else None,
+        "salary_max": salary.maximum if salary else None,
+        "salary_currency": salary.currency if salary else None,
+        "salary_period": salary.period if salary else None,
+        "salary_annual_min_usd": salary.annual_min_usd if salary else None,
+        "salary_annual_max_usd": salary.annual_max_usd if salary else None,
+        "employment_type": job.employment_type,
+        "posted_at": job.posted_at,
+        "expires_at": job.expires_at,
+        "active": job.active,
+    }
+
+
+def user_values(ext: str, user: UserIn) -> dict[str, Any]:
+    """One validated profile as a row of `BulkLoader.users`' frame (`USER_COLUMNS`)."""
+    desired = user.desired_salary
+    return {
+        "external_id": ext,
+        "headline": user.headline,
+        "company": user.current_company,
+        "place": resolve_location(user.location).place,
+        "desired_salary_amount": desired.amount if desired else None,
+        "desired_salary_currency": desired.currency if desired else None,
+        "desired_salary_period": desired.period if desired else None,
+        "desired_salary_annual_usd": desired.annual_usd if desired else None,
+    }

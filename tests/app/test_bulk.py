@@ -1,0 +1,128 @@
+"""Bulk loads (`app.repositories.bulk`) on SQLite and PostgreSQL, and the column-wise
+demo generator they carry."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.db import session_scope
+from app.demo import SKILL_NAMES, generate_demo
+from app.errors import NotFoundError
+from app.importers import event_frame, write_frames
+from app.repositories import EventRepository, EventRow, JobRepository, UserRepository
+from app.repositories.base import counts
+from app.repositories.bulk import BulkLoader, job_frames
+from app.schemas import JobIn, UserIn
+
+
+def test_events_keep_their_order_and_unknown_ids_write_nothing(factory):
+    with session_scope(factory) as s:
+        JobRepository(s).upsert([("j1", JobIn(title="A")), ("j2", JobIn(title="B"))])
+        UserRepository(s).upsert([("u1", UserIn())])
+    t = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    events = [
+        EventRow("u1", "j2", "impression", t, "k1"),
+        EventRow("u1", "j1", "impression", t, "k2"),  # same time: the frame's order holds
+        EventRow("u1", "j1", "view", t + timedelta(seconds=3), "k3", "slate-1", 2),
+        EventRow("u1", "j1", "view", t + timedelta(seconds=3), "k3"),  # repeated key
+        EventRow("u1", "j2", "apply", t + timedelta(seconds=9)),  # no key: always new
+    ]
+    with session_scope(factory) as s:
+        assert BulkLoader(s).events(event_frame(events)) == 4
+    with session_scope(factory) as s:
+        assert BulkLoader(s).events(event_frame(events)) == 1  # only the keyless one
+        got = [(i.job_id, i.type) for i in EventRepository(s).interactions()]
+    assert got == [
+        ("j2", "impression"),
+        ("j1", "impression"),
+        ("j1", "view"),
+        ("j2", "apply"),
+        ("j2", "apply"),
+    ]
+    ghost = event_frame([EventRow("u1", "j1", "save", t, "k9"), EventRow("ghost", "j1", "view", t)])
+    with pytest.raises(NotFoundError, match="ghost"), session_scope(factory) as s:
+        BulkLoader(s).events(ghost)
+    with session_scope(factory) as s:
+        assert counts(s)["interactions"] == 5  # the good row of the failed batch too: none
+
+
+def test_a_batch_replaces_skills_and_keeps_the_last_duplicate(factory):
+    with session_scope(factory) as s:
+        BulkLoader(s).jobs(
+            *_frames([("j1", JobIn(title="A", skills=["Python", "SQL"], location="Austin, TX"))])
+        )
+    with session_scope(factory) as s:
+        BulkLoader(s).jobs(
+            *_frames(
+                [
+                    ("j1", JobIn(title="B", skills=["Go"])),
+                    ("j1", JobIn(title="C", skills=["Rust", "rust"], company="Acme")),
+                ]
+            )
+        )
+    with session_scope(factory) as s:
+        (job,) = JobRepository(s).records()
+    assert (job.title, job.skills, job.company, job.place) == ("C", ("rust",), "Acme", None)
+
+
+def test_demo_frames_write_in_batches_and_again_change_nothing(factory):
+    data = generate_demo(n_users=30, n_jobs=45, seed=5)
+    events = data.events.assign(idempotency_key=[f"t:{i}" for i in range(len(data.events))])
+    heard = []
+    first = write_frames(
+        factory,
+        jobs=data.jobs,
+        users=data.users,
+        events=events,
+        batch=20,
+        progress=lambda table, done, total: heard.append((table, done, total)),
+    )
+    assert (first.jobs, first.users, first.events_inserted) == (45, 31, len(events))
+    assert ("jobs", 45, 45) in heard and ("jobs", 20, 45) in heard
+    again = write_frames(factory, jobs=data.jobs, users=data.users, events=events, batch=1000)
+    assert again.events_inserted == 0
+    with session_scope(factory) as s:
+        stored = {j.job_id: j for j in JobRepository(s).records()}
+    rows = data.jobs.rows.set_index("external_id")
+    for job_id in ("j1", "j45"):
+        want = rows.loc[job_id]
+        skills = data.jobs.skills[data.jobs.skills["external_id"] == job_id]["skill"]
+        assert stored[job_id].title == want["title"]
+        assert stored[job_id].skills == tuple(sorted(skills))
+        assert stored[job_id].salary_annual_max_usd == pytest.approx(
+            None if pd.isna(want["salary_annual_max_usd"]) else want["salary_annual_max_usd"]
+        )
+
+
+def _frames(items):
+    frames = job_frames(items)
+    return frames.rows, frames.skills
+
+
+# -- the demo's world ----------------------------------------------------------------
+
+
+def test_utility_of_some_jobs_equals_the_whole_row_and_the_brute_force_overlap():
+    world = generate_demo(n_users=20, n_jobs=60, seed=2).world
+    rows = np.array([5, 0, 59, 17])
+    for u in (0, 7, 20):
+        np.testing.assert_allclose(world.utility(u, rows), world.utility(u)[rows])
+        mine = world.users.skills[u]
+        for j in rows:
+            theirs = set(SKILL_NAMES[np.flatnonzero(world.jobs.skills[j])])
+            expected = len(mine & theirs) / max(np.sqrt(len(mine) * len(theirs)), 1.0)
+            assert world.overlaps(u, np.array([j]))[0] == pytest.approx(expected)
+
+
+def test_slates_are_distinct_active_jobs_even_on_a_tiny_board():
+    for n_jobs in (1, 5, 40):
+        data = generate_demo(n_users=6, n_jobs=n_jobs, seed=4)
+        active = {f"j{j + 1}" for j in np.flatnonzero(data.jobs.rows["active"])}
+        assert set(data.events["job_id"]) <= active
+        shown = data.events[
+            (data.events["user_id"] == "u1") & (data.events["type"] == "impression")
+        ]
+        first_slate = shown["job_id"].tolist()[: min(12, len(active))]
+        assert len(first_slate) == len(set(first_slate)) == min(12, len(active))
