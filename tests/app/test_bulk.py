@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from app.db import session_scope
 from app.demo import SKILL_NAMES, generate_demo
@@ -126,3 +127,29 @@ def test_slates_are_distinct_active_jobs_even_on_a_tiny_board():
         ]
         first_slate = shown["job_id"].tolist()[: min(12, len(active))]
         assert len(first_slate) == len(set(first_slate)) == min(12, len(active))
+
+
+def test_text_that_looks_like_the_null_marker_survives(factory):
+    odd = [("j1", JobIn(title="\\N", description="")), ("j2", JobIn(title='a "b",\nc'))]
+    with session_scope(factory) as s:
+        BulkLoader(s).jobs(*_frames(odd))
+    with session_scope(factory) as s:
+        got = {j.job_id: (j.title, j.description) for j in JobRepository(s).records()}
+    assert got == {"j1": ("\\N", ""), "j2": ('a "b",\nc', "")}
+
+
+def test_foreign_keys_hold_again_after_a_bulk_write(factory):
+    with session_scope(factory) as s:
+        JobRepository(s).upsert([("j1", JobIn(title="A", skills=["sql"]))])
+        UserRepository(s).upsert([("u1", UserIn())])
+    t = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    with pytest.raises(Exception, match=r"(?i)foreign key"), session_scope(factory) as s:
+        BulkLoader(s).events(event_frame([EventRow("u1", "j1", "view", t, "k1")]))
+        s.execute(
+            text(
+                "INSERT INTO interactions (user_id, job_id, type, occurred_at, created_at) "
+                "VALUES (999, 999, 'view', '2026-01-01', '2026-01-01')"
+            )
+        )
+    with session_scope(factory) as s:
+        assert counts(s)["interactions"] == 0
