@@ -25,16 +25,18 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from app.demo_sessions import DemoJobs, DemoUsers, DemoWorld, browse
 from app.demo_world import (
     CITIES,
     COMPANY_SUFFIX,
     COMPANY_WORDS,
     HIGH_COST,
     OCCUPATIONS,
+    SKILL_COLUMN,
+    SKILL_NAMES,
     Occupation,
 )
-from app.repositories.bulk import EVENT_COLUMNS, JOB_COLUMNS, EntityFrames, user_frames
-from app.schemas import DesiredSalaryIn, UserIn, resolve_location
+from app.repositories.bulk import JOB_COLUMNS, USER_COLUMNS, EntityFrames
 from ml.locations import Place
 from ml.salary import to_annual_usd
 
@@ -56,18 +58,30 @@ def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
     if n_users < 1 or n_jobs < 1:
         raise ValueError("the demo needs at least one user and one job")
     rng = np.random.default_rng(seed)
-    n_occ = len(OCCUPATIONS)
     city_weights = _city_weights()
-
     companies = _companies(rng, city_weights)
     made = _jobs(rng, n_jobs, companies, city_weights, prefix="j")
 
-    # users; the last one is the showcase user "123" of the API examples: a data
-    # scientist in San Francisco
+    users, user_frames = _users(rng, n_users, companies, city_weights)
+    world = DemoWorld(users, made)
+    events = browse(rng, world, made.active, START)
+    return DemoData(jobs=made.jobs, users=user_frames, events=events, world=world)
+
+
+def _users(
+    rng: np.random.Generator,
+    n_users: int,
+    companies: list[tuple[str, int, int]],
+    city_weights: np.ndarray,
+) -> tuple[DemoUsers, EntityFrames]:
+    """Users u1..uN and, last, the showcase user "123" of the API examples: a data
+    scientist in San Francisco."""
+    n_occ = len(OCCUPATIONS)
     user_ids = [f"u{u + 1}" for u in range(n_users)] + [SHOWCASE_USER]
     user_occ = np.append(rng.integers(0, n_occ, n_users), 0)
     user_city = np.append(rng.choice(len(CITIES), size=n_users, p=city_weights), 0)
-    users: list[tuple[str, UserIn]] = []
+    rows: list[dict[str, object]] = []
+    skill_rows: list[tuple[str, str]] = []
     user_skill_sets: list[set[str]] = []
     user_desired = np.full(len(user_ids), np.nan)
     for u, user_id in enumerate(user_ids):
@@ -78,17 +92,15 @@ def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
         if rng.random() < 0.3:  # a secondary occupation's skill
             other = OCCUPATIONS[int(rng.integers(n_occ))]
             skills.add(str(rng.choice(other.skills[:4])))
-        desired = None
+        amount, period = None, None
         if rng.random() < 0.7:
-            amount = occ.annual_median * float(rng.lognormal(0.0, 0.12))
+            yearly = occ.annual_median * float(rng.lognormal(0.0, 0.12))
             if CITIES[int(user_city[u])][0] in HIGH_COST:
-                amount *= 1.2
-            desired = (
-                DesiredSalaryIn(amount=round(amount / 2080, 2), period="hour")
-                if occ.hourly
-                else DesiredSalaryIn(amount=round(amount, -3))
+                yearly *= 1.2
+            amount, period = (
+                (round(yearly / 2080, 2), "hour") if occ.hourly else (round(yearly, -3), "year")
             )
-            user_desired[u] = desired.annual_usd
+            user_desired[u] = to_annual_usd(amount, "USD", period)
         company = None
         if rng.random() < 0.4:
             options = [c for c in companies if c[1] == user_occ[u]]
@@ -96,23 +108,25 @@ def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
         headline = str(rng.choice(occ.titles))
         if user_id == SHOWCASE_USER:
             headline = "Data Scientist"  # as the README introduces them
-        users.append(
-            (
-                user_id,
-                UserIn(
-                    headline=headline,
-                    location=f"{CITIES[int(user_city[u])][0]}, {CITIES[int(user_city[u])][1]}",
-                    current_company=company,
-                    skills=sorted(skills),
-                    desired_salary=desired,
-                ),
-            )
+        rows.append(
+            {
+                "external_id": user_id,
+                "headline": headline,
+                "company": company,
+                "place": _place(int(user_city[u])),
+                "desired_salary_amount": amount,
+                "desired_salary_currency": "USD" if amount is not None else None,
+                "desired_salary_period": period,
+                "desired_salary_annual_usd": user_desired[u] if amount is not None else None,
+            }
         )
+        skill_rows += [(user_id, skill) for skill in sorted(skills)]
         user_skill_sets.append(skills)
-
-    world = DemoWorld(_Users(user_ids, user_occ, user_city, user_skill_sets, user_desired), made)
-    events = _browse(rng, world, made.active)
-    return DemoData(jobs=made.jobs, users=user_frames(users), events=events, world=world)
+    frames = EntityFrames(
+        pd.DataFrame(rows, columns=USER_COLUMNS),
+        pd.DataFrame(skill_rows, columns=["external_id", "skill"]),
+    )
+    return DemoUsers(user_ids, user_occ, user_city, user_skill_sets, user_desired), frames
 
 
 def generate_catalog(n_jobs: int, seed: int = 7, prefix: str = "c") -> EntityFrames:
@@ -146,34 +160,13 @@ def _companies(rng: np.random.Generator, city_weights: np.ndarray) -> list[tuple
     return companies
 
 
-@dataclass
-class _Jobs:
-    jobs: EntityFrames
-    occupation: np.ndarray
-    city: np.ndarray
-    remote: np.ndarray
-    salary_max: np.ndarray  # USD per year, NaN when not stated
-    skills: np.ndarray  # [jobs, SKILL_NAMES] uint8, 1 where the job asks for the skill
-    appeal: np.ndarray  # hidden per-job quality
-    active: np.ndarray
-
-
-@dataclass
-class _Users:
-    ids: list[str]
-    occupation: np.ndarray
-    city: np.ndarray
-    skills: list[set[str]]
-    desired: np.ndarray  # USD per year, NaN when not stated
-
-
 def _jobs(
     rng: np.random.Generator,
     n_jobs: int,
     companies: list[tuple[str, int, int]],
     city_weights: np.ndarray,
     prefix: str,
-) -> _Jobs:
+) -> DemoJobs:
     """n_jobs jobs drawn column by column (a million in seconds)."""
     n = n_jobs
     job_appeal = rng.normal(0.0, 0.4, n)
@@ -234,7 +227,7 @@ def _jobs(
     skill_rows = pd.DataFrame(
         {"external_id": np.array(ids, dtype=object)[owner], "skill": SKILL_NAMES[column]}
     )
-    return _Jobs(
+    return DemoJobs(
         EntityFrames(rows, skill_rows),
         occ,
         city,
@@ -260,9 +253,6 @@ PERKS = (
     "Growth opportunities.",
     "Weekly pay.",
 )
-# every skill an occupation asks for: the columns of the jobs' and users' skill matrices
-SKILL_NAMES = np.array(sorted({s for occ in OCCUPATIONS for s in occ.skills}), dtype=object)
-_SKILL_COLUMN = {name: i for i, name in enumerate(SKILL_NAMES)}
 
 
 def _of_occupation(attribute: str) -> np.ndarray:
@@ -277,8 +267,9 @@ def _high_cost() -> np.ndarray:
 
 
 @cache
-def _place(city: int) -> Place | None:
-    return resolve_location(f"{CITIES[city][0]}, {CITIES[city][1]}").place
+def _place(city: int) -> Place:
+    name, code, _, region, latitude, longitude = CITIES[city]
+    return Place(name, region, code, "US", latitude, longitude)
 
 
 def _titles(rng: np.random.Generator, occ: np.ndarray) -> list[str]:
@@ -309,7 +300,7 @@ def _pick_skills_many(rng: np.random.Generator, occ: np.ndarray, counts: np.ndar
         keys = weights + rng.gumbel(size=(len(members), width))
         order = np.argsort(-keys, axis=1)
         take = np.arange(width)[None, :] < np.minimum(counts[members], width)[:, None]
-        names = np.array([_SKILL_COLUMN[s] for s in occupation.skills])
+        names = np.array([SKILL_COLUMN[s] for s in occupation.skills])
         rows.append(np.broadcast_to(members[:, None], order.shape)[take])
         columns.append(names[order][take])
     row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
@@ -325,137 +316,3 @@ def _skill_names(skills: np.ndarray) -> list[list[str]]:
     names = SKILL_NAMES[column].tolist()
     bounds = np.searchsorted(row, np.arange(skills.shape[0] + 1)).tolist()
     return [names[bounds[r] : bounds[r + 1]] for r in range(skills.shape[0])]
-
-
-class DemoWorld:
-    """The demo's hidden truth: every user's utility for every job (the module
-    docstring's formula, noise aside), from which the generator drew the events and a
-    simulation can draw new ones (`benchmarks/online.py`). Jobs j1..jN are rows 0..N-1;
-    users u1..uN rows 0..N-1, the showcase user the last row."""
-
-    VIEW, CLICK, SAVE, APPLY = 2.6, 3.1, 3.6, 4.0  # noisy utility above which users act
-    NOISE = 0.4  # scale of the Gumbel noise of each look at a job
-
-    def __init__(self, users: _Users, jobs: _Jobs) -> None:
-        self.users, self.jobs = users, jobs
-        self.user_row = {user_id: u for u, user_id in enumerate(users.ids)}
-        self._city_state = np.array([c[1] for c in CITIES])
-        self._job_sizes = jobs.skills.sum(axis=1)  # [jobs]
-
-    def job_row(self, job_id: str) -> int:
-        return int(job_id.lstrip("abcdefghijklmnopqrstuvwxyz")) - 1
-
-    def overlaps(self, u: int, rows: np.ndarray | None = None) -> np.ndarray:
-        """Cosine of user row `u`'s skill set with each job's (all, or `rows`)."""
-        mine = self.users.skills[u]
-        wanted = np.zeros(len(SKILL_NAMES), dtype=np.float32)
-        wanted[[_SKILL_COLUMN[s] for s in mine if s in _SKILL_COLUMN]] = 1.0
-        matrix = self.jobs.skills if rows is None else self.jobs.skills[rows]
-        sizes = self._job_sizes if rows is None else self._job_sizes[rows]
-        return (matrix @ wanted) / np.maximum(np.sqrt(len(mine) * sizes), 1.0)
-
-    def utility(self, u: int, rows: np.ndarray | None = None) -> np.ndarray:
-        """User row `u`'s utility for each job (all, or `rows`), before noise."""
-        users, jobs = self.users, self.jobs
-        pick = slice(None) if rows is None else rows
-        city = jobs.city[pick]
-        same_city = city == users.city[u]
-        same_region = self._city_state[city] == self._city_state[users.city[u]]
-        remote_ok = jobs.remote[pick] & OCCUPATIONS[int(users.occupation[u])].remote_friendly
-        fit = np.zeros(len(city))
-        desired = users.desired[u]
-        if not np.isnan(desired):
-            offered = jobs.salary_max[pick]
-            known = ~np.isnan(offered)
-            fit[known] = np.clip((offered[known] - desired) / desired, -1, 1)
-        return (
-            3.0 * self.overlaps(u, rows)
-            + 1.6 * same_city
-            + 0.6 * (same_region & ~same_city)
-            + 0.8 * remote_ok
-            + 0.8 * fit
-            + jobs.appeal[pick]
-        )
-
-
-class _Board:
-    """What the board shows: active jobs drawn in proportion to their exposure,
-
-        exp(2.0 * same occupation + 1.2 * same city + 0.4 * appeal),
-
-    as successive draws without replacement. Jobs are grouped by (occupation, city): a
-    user's draw picks a group by its summed exposure, then a job in it by appeal, so a
-    slate costs O(groups + log jobs), not O(jobs)."""
-
-    def __init__(self, jobs: _Jobs, active: np.ndarray) -> None:
-        group = jobs.occupation[active] * len(CITIES) + jobs.city[active]
-        order = np.argsort(group, kind="stable")
-        self.members = active[order]  # active job rows, grouped
-        weight = np.exp(0.4 * jobs.appeal[self.members])
-        self.cumulative = np.cumsum(weight)
-        groups, self.starts, self.sizes = np.unique(
-            group[order], return_index=True, return_counts=True
-        )
-        self.mass = np.add.reduceat(weight, self.starts)
-        self.before = np.where(self.starts > 0, self.cumulative[self.starts - 1], 0.0)
-        self.occupation, self.city = groups // len(CITIES), groups % len(CITIES)
-
-    def group_odds(self, occupation: int, city: int) -> np.ndarray:
-        """[groups] a user's chance of drawing from each group."""
-        odds = np.exp(2.0 * (self.occupation == occupation) + 1.2 * (self.city == city))
-        odds *= self.mass
-        return odds / odds.sum()
-
-    def slate(self, rng: np.random.Generator, odds: np.ndarray, size: int) -> np.ndarray:
-        """`size` distinct job rows (fewer when the board has fewer), in draw order."""
-        size = min(size, len(self.members))
-        picked: dict[int, None] = {}
-        for _ in range(64):
-            group = rng.choice(len(odds), size=2 * size, p=odds)
-            target = self.before[group] + rng.random(2 * size) * self.mass[group]
-            index = np.searchsorted(self.cumulative, target, side="right")
-            index = np.clip(index, self.starts[group], self.starts[group] + self.sizes[group] - 1)
-            for job in self.members[index].tolist():
-                picked.setdefault(job)
-            if len(picked) >= size:
-                break
-        return np.array(list(picked)[:size], dtype=np.int64)
-
-
-def _browse(rng: np.random.Generator, world: DemoWorld, job_active: np.ndarray) -> pd.DataFrame:
-    """Sessions of impressions and the events they lead to, in time order per user
-    (`EVENT_COLUMNS`, no idempotency keys)."""
-    users = world.users
-    if not job_active.any():  # nothing on the board: nothing to see
-        return pd.DataFrame(columns=list(EVENT_COLUMNS))
-    board = _Board(world.jobs, np.flatnonzero(job_active))
-    user_ids = users.ids
-    events: list[tuple[str, str, str, datetime]] = []
-    for u in range(len(user_ids)):
-        odds = board.group_odds(int(users.occupation[u]), int(users.city[u]))
-        t = START + timedelta(days=float(rng.uniform(0, 30)))
-        seen: set[int] = set()
-        for _ in range(int(rng.integers(2, 7))):
-            slate = board.slate(rng, odds, 12)
-            noisy = world.utility(u, slate) + rng.gumbel(0.0, world.NOISE, len(slate))
-            for j, value in sorted(
-                zip(slate.tolist(), noisy.tolist(), strict=True), key=lambda item: -item[1]
-            ):
-                t += timedelta(seconds=float(rng.integers(5, 90)))
-                uid, jid = user_ids[u], f"j{j + 1}"
-                events.append((uid, jid, "impression", t))
-                if j in seen:
-                    continue
-                if value > world.VIEW:
-                    seen.add(j)
-                    events.append((uid, jid, "view", t + timedelta(seconds=3)))
-                    acts = (("click", world.CLICK), ("save", world.SAVE), ("apply", world.APPLY))
-                    for kind, threshold in acts:
-                        if value > threshold:
-                            events.append((uid, jid, kind, t + timedelta(seconds=20)))
-                elif value < 0.6 and rng.random() < 0.3:
-                    events.append((uid, jid, "dismiss", t + timedelta(seconds=2)))
-            t += timedelta(days=float(rng.uniform(1, 12)))
-    return pd.DataFrame(events, columns=["user_id", "job_id", "type", "occurred_at"]).reindex(
-        columns=EVENT_COLUMNS
-    )

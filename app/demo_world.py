@@ -5,23 +5,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CITIES = [  # (city, state, weight)
-    ("San Francisco", "CA", 1.2),
-    ("San Jose", "CA", 0.7),
-    ("Los Angeles", "CA", 1.4),
-    ("Seattle", "WA", 1.0),
-    ("Portland", "OR", 0.6),
-    ("Denver", "CO", 0.7),
-    ("Austin", "TX", 0.8),
-    ("Dallas", "TX", 0.9),
-    ("Houston", "TX", 0.9),
-    ("Chicago", "IL", 1.2),
-    ("New York", "NY", 1.6),
-    ("Boston", "MA", 0.9),
-    ("Atlanta", "GA", 0.8),
-    ("Miami", "FL", 0.7),
-    ("Washington", "DC", 0.8),
-    ("Philadelphia", "PA", 0.8),
+import numpy as np
+
+CITIES = [  # (city, state, weight, state name, latitude, longitude: the gazetteer's)
+    ("San Francisco", "CA", 1.2, "California", 37.77493, -122.41942),
+    ("San Jose", "CA", 0.7, "California", 37.33939, -121.89496),
+    ("Los Angeles", "CA", 1.4, "California", 34.05223, -118.24368),
+    ("Seattle", "WA", 1.0, "Washington", 47.60621, -122.33207),
+    ("Portland", "OR", 0.6, "Oregon", 45.52345, -122.67621),
+    ("Denver", "CO", 0.7, "Colorado", 39.73915, -104.9847),
+    ("Austin", "TX", 0.8, "Texas", 30.26715, -97.74306),
+    ("Dallas", "TX", 0.9, "Texas", 32.78306, -96.80667),
+    ("Houston", "TX", 0.9, "Texas", 29.76328, -95.36327),
+    ("Chicago", "IL", 1.2, "Illinois", 41.85003, -87.65005),
+    ("New York", "NY", 1.6, "New York", 40.71427, -74.00597),
+    ("Boston", "MA", 0.9, "Massachusetts", 42.35843, -71.05977),
+    ("Atlanta", "GA", 0.8, "Georgia", 33.749, -84.38798),
+    ("Miami", "FL", 0.7, "Florida", 25.77427, -80.19366),
+    ("Washington", "DC", 0.8, "District of Columbia", 38.89511, -77.03637),
+    ("Philadelphia", "PA", 0.8, "Pennsylvania", 39.95238, -75.16362),
 ]
 HIGH_COST = {"San Francisco", "San Jose", "New York", "Boston", "Seattle"}
 
@@ -242,3 +244,7 @@ COMPANY_SUFFIX = {
     "marketing": "Media",
     "hospitality": "Hotels",
 }
+
+# every skill an occupation asks for: the columns of the jobs' and users' skill matrices
+SKILL_NAMES = np.array(sorted({s for occ in OCCUPATIONS for s in occ.skills}), dtype=object)
+SKILL_COLUMN = {name: i for i, name in enumerate(SKILL_NAMES)}

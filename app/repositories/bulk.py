@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, bindparam, text
 
@@ -252,7 +253,9 @@ class BulkLoader(Repository):
             if _csv_safe(rows):  # pandas writes the CSV in C: ~10x faster than row by row
                 statement = f"COPY {table.name} ({listed}) FROM STDIN (FORMAT csv, NULL '\\N')"
                 with raw.cursor() as cursor, cursor.copy(statement) as copy:
-                    copy.write(rows.to_csv(index=False, header=False, na_rep="\\N"))
+                    copy.write(
+                        _with_plain_times(rows).to_csv(index=False, header=False, na_rep="\\N")
+                    )
                 return
             with (
                 raw.cursor() as cursor,
@@ -319,6 +322,21 @@ def _csv_safe(frame: pd.DataFrame) -> bool:
     texts = [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c].dtype)]
     texts += [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype)]
     return not any((frame[c] == "\\N").any() for c in set(texts))
+
+
+def _with_plain_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its time columns as ISO 8601 text in UTC (None where missing):
+    numpy formats them in C, pandas' CSV writer one at a time."""
+    times = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if not times:
+        return frame
+    plain = frame.copy()
+    for column in times:
+        values = frame[column].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+        text = np.char.add(np.datetime_as_string(values, unit="us"), "+00:00").astype(object)
+        text[frame[column].isna().to_numpy()] = None
+        plain[column] = text
+    return plain
 
 
 def _python_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
