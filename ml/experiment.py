@@ -36,6 +36,7 @@ from ml.data import (
     histories_as_of,
     leave_last_out,
 )
+from ml.distributed import current
 from ml.features import EntityFeatures, FeatureSpace, UserSnapshots
 from ml.metrics import RankingTask, ScoreFn, evaluate_ranking
 from ml.model import ConvFM
@@ -234,10 +235,20 @@ def train_one(
         targets, data.split.seen, max_users=config.train.max_val_users, seed=config.train.seed
     )
     validate = None
+    ranks = current()
+    mine = val_task.subset([i for i in range(len(val_task.users)) if ranks.mine(i)])
     if val_task.users:
 
         def validate(model: ConvFM) -> dict[str, float]:
-            return evaluate_ranking(data.model_ranker(model), val_task, k=k)
+            metrics = evaluate_ranking(data.model_ranker(model), mine, k=k)
+            if ranks.world == 1:
+                return metrics
+            # every rank ranks its share of the users: the mean over all of them
+            # (coverage@k, a property of the whole ranking, becomes the users' mean)
+            users = metrics.pop("users")
+            summed = ranks.total({"users": users, **{n: v * users for n, v in metrics.items()}})
+            count = max(summed.pop("users"), 1.0)
+            return {**{n: v / count for n, v in summed.items()}, "users": count}
 
     return train_convfm(
         data.space,
@@ -277,7 +288,7 @@ def run_training(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     torch.manual_seed(config.train.seed)
-    note = say if progress else lambda text: None
+    note = say if progress and current().leader else lambda text: None
     note(
         f"preparing features: {len(users)} users, {len(jobs)} jobs, "
         f"{len(interactions)} interactions"
@@ -292,29 +303,33 @@ def run_training(
         f"{len(data.split.train)} training pairs"
     )
     main = train_one(data, config, config.model, progress=progress, label="convfm")
-    note(f"evaluating convfm and the baselines on {len(test_task.users)} test users")
+    trained: dict[str, TrainResult] = {}
+    for ablation in config.train.ablations:
+        note(f"training the ablation {ablation}")
+        trained[ablation] = train_one(
+            data, config, config.model.ablated(ablation), progress=progress, label=ablation
+        )
+    if not current().leader:  # in a group, rank 0 evaluates and writes
+        return {}
+    note(f"evaluating convfm, its ablations and the baselines on {len(test_task.users)} users")
     results = {"convfm": evaluate_ranking(data.model_ranker(main.model, test=True), test_task, k=k)}
     baselines = {
         name: evaluate_ranking(fn, test_task, k=k) for name, fn in data.baselines().items()
     }
     ablations: dict[str, dict[str, float]] = {}
     ablation_histories = {}
-    for ablation in config.train.ablations:
-        note(f"training the ablation {ablation}")
-        result = train_one(
-            data, config, config.model.ablated(ablation), progress=progress, label=ablation
-        )
-        ablations[ablation] = evaluate_ranking(
+    for name, result in trained.items():
+        ablations[name] = evaluate_ranking(
             data.model_ranker(result.model, test=True), test_task, k=k
         )
-        ablation_histories[ablation] = _history(result)
+        ablation_histories[name] = _history(result)
         save_checkpoint(
-            out_dir / ABLATIONS_DIR / ablation,
+            out_dir / ABLATIONS_DIR / name,
             result.model,
             data.space,
-            metrics=ablations[ablation],
+            metrics=ablations[name],
             data_fingerprint=fingerprint,
-            extra={"ablation": ablation, "train_config": config.train.model_dump(mode="json")},
+            extra={"ablation": name, "train_config": config.train.model_dump(mode="json")},
         )
 
     note("explaining the model on the validation split")
@@ -339,6 +354,7 @@ def run_training(
             "vocabulary_sizes": data.space.vocab_sizes(),
             "learned_terms": len(data.space.extractor.learned_terms),
             "fingerprint": fingerprint,
+            "processes": current().world,  # training processes (torch.distributed)
         },
         "k": k,
         "metrics": results["convfm"],

@@ -48,6 +48,15 @@ class RankingTask:
     def n_items(self) -> int:
         return len(self.groups)
 
+    def subset(self, indices: Sequence[int]) -> RankingTask:
+        """The task for the users at `indices` of `users` only."""
+        return RankingTask(
+            users=[self.users[i] for i in indices],
+            relevant=[self.relevant[i] for i in indices],
+            excluded=[self.excluded[i] for i in indices],
+            groups=self.groups,
+        )
+
 
 ScoreFn = Callable[[Tensor], Tensor]  # user rows [U] -> scores [U, N]
 

@@ -15,6 +15,7 @@ import copy
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from torch import Tensor
 
 from ml.config import ModelConfig, TrainConfig
 from ml.data import ExampleSampler
+from ml.distributed import Ranks, current
 from ml.features import EntityFeatures, FeatureSpace, ModelInput, UserSnapshots, fields_of
 from ml.model import ConvFM
 from ml.vocab import PAD, UNK
@@ -83,36 +85,45 @@ def train_convfm(
     metrics)` runs after each validation (a search reports to its pruner there).
     """
     seed_everything(train_config.seed)
+    ranks = current()  # one process, or one of a torch.distributed group (ml.distributed)
     model = initial if initial is not None else ConvFM(space.vocab_sizes(), model_config)
+    net = replicated(model, ranks)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
     )
-    dropout_gen = torch.Generator().manual_seed(train_config.seed)
+    dropout_gen = torch.Generator().manual_seed(train_config.seed + ranks.rank)
     key = f"ndcg@{train_config.eval_k}"
     result = TrainResult(model=model)
     best_score, best_state, stale = -1.0, None, 0
     started = time.perf_counter()
-    bar = TrainingProgress(enabled=progress, label=label, epochs=train_config.epochs)
+    bar = TrainingProgress(
+        enabled=progress and ranks.leader, label=label, epochs=train_config.epochs
+    )
     with bar:
         for epoch in range(1, train_config.epochs + 1):
             t0 = time.perf_counter()
-            model.train()
+            net.train()
             total, n_batches = 0.0, 0
             batches = EpochBatches(sampler, epoch, train_config)
             result.examples_per_epoch = batches.rows
-            bar.start_epoch(epoch, len(batches))
-            for users_t, jobs_t, batch_loss in batches:
-                rows = torch.arange(len(users_t))
-                x = space.pairs(users.take(users_t), rows, jobs, jobs_t)
-                x = _drop_ids(x, train_config.id_dropout, dropout_gen)
-                x = _drop_history(x, train_config.history_dropout, dropout_gen, batches.width)
-                loss = batch_loss(model(x))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item()
-                n_batches += 1
-                bar.advance()
+            bar.start_epoch(epoch, sum(ranks.mine(i) for i in range(len(batches))))
+            with joined(net):  # ranks with a batch fewer wait for the others
+                for i, (users_t, jobs_t, batch_loss) in enumerate(batches):
+                    if not ranks.mine(i):  # batch i is rank i mod world's
+                        continue
+                    rows = torch.arange(len(users_t))
+                    x = space.pairs(users.take(users_t), rows, jobs, jobs_t)
+                    x = _drop_ids(x, train_config.id_dropout, dropout_gen)
+                    x = _drop_history(x, train_config.history_dropout, dropout_gen, batches.width)
+                    loss = batch_loss(net(x))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()  # DistributedDataParallel averages the gradients here
+                    optimizer.step()
+                    total += loss.item()
+                    n_batches += 1
+                    bar.advance()
+            summed = ranks.total({"loss": total, "batches": n_batches})
+            total, n_batches = summed["loss"], int(summed["batches"])
             metrics = {}
             if validate is not None:
                 model.eval()
@@ -139,6 +150,21 @@ def train_convfm(
     model.eval()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def replicated(model: ConvFM, ranks: Ranks) -> torch.nn.Module:
+    """The module to train: the model, wrapped in DistributedDataParallel in a group."""
+    if ranks.world == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model)
+
+
+def joined(net: torch.nn.Module) -> AbstractContextManager[object]:
+    """DistributedDataParallel's join (uneven batch counts across ranks), or nothing."""
+    join = getattr(net, "join", None)
+    return join() if join is not None else nullcontext()
 
 
 LossFn = Callable[[Tensor], Tensor]

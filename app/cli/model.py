@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -59,10 +60,20 @@ def train(
         str | None, typer.Option(help="comma separated of no_conv,no_fm,no_deep; 'none' for none")
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="processes training together (torch.distributed: gloo on CPU, nccl on "
+            "CUDA); under torchrun, leave it at 1",
+        ),
+    ] = 1,
 ) -> None:
     """Train ConvFM on the store; write the checkpoint, report.json and learning_curve.png."""
     from ml.config import Config, ConfigError
-    from ml.experiment import run_training
+    from ml.distributed import launched_by_torchrun, process_group, train_in_processes
+    from ml.experiment import REPORT_FILE, run_training
 
     overrides = {
         "model.embedding_dim": embedding_dim,
@@ -100,7 +111,18 @@ def train(
             "(or another import) first"
         )
     out = out or get_settings().model_path
-    report = run_training(users, jobs, interactions, cfg, out, progress=progress)
+    if launched_by_torchrun():  # one process of torchrun's group: rank 0 reports
+        with process_group() as ranks:
+            report = run_training(users, jobs, interactions, cfg, out, progress=progress)
+        if not ranks.leader:
+            return
+    elif nproc > 1:
+        train_in_processes(
+            nproc, run_training, users, jobs, interactions, cfg, out, progress=progress
+        )
+        report = json.loads((Path(out) / REPORT_FILE).read_text())
+    else:
+        report = run_training(users, jobs, interactions, cfg, out, progress=progress)
     print_metrics_report(
         report, title=f"test split, k={report['k']} ({report['data']['test_users']} users)"
     )
