@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import selectinload
 
 from app import models as m
@@ -48,6 +48,13 @@ class UserRepository(Repository):
     def existing(self, external_ids: set[str]) -> set[str]:
         """Those of `external_ids` that are users."""
         return set(self._ids(m.table(m.User), external_ids))
+
+    def version(self, external_id: str) -> tuple[object, ...] | None:
+        """What changes whenever the user's profile or events do: (profile written at,
+        number of events, newest event row); None for a user the store does not know.
+        One indexed read: callers keep what they built from the user under it."""
+        row = self.session.execute(_version_select(), {"user": external_id}).one_or_none()
+        return None if row is None else tuple(row)
 
     def records(self, external_ids: Sequence[str] | None = None) -> list[UserRecord]:
         """All users, or those with the given external ids, as model records."""
@@ -99,6 +106,20 @@ def _user_select(*, by_id: bool) -> AnySelect:
         .order_by(m.User.id)
     )
     return by_ids(stmt, m.User.external_id) if by_id else stmt
+
+
+@cache
+def _version_select() -> AnySelect:
+    events = (
+        select(func.count(m.Interaction.id), func.max(m.Interaction.id))
+        .where(m.Interaction.user_id == m.User.id)
+        .correlate(m.User)
+    )
+    return select(
+        m.User.updated_at,
+        events.with_only_columns(func.count(m.Interaction.id)).scalar_subquery(),
+        events.with_only_columns(func.max(m.Interaction.id)).scalar_subquery(),
+    ).where(m.User.external_id == bindparam("user"))
 
 
 @cache

@@ -28,7 +28,7 @@ from app.serving.baselines import BASELINES, rank_baseline
 from app.serving.explanations import JobExplanation, explain_ranked
 from app.serving.filters import FilterSpec, JobFilter, build_filter
 from app.serving.ranking import TwoStage, rank
-from app.serving.results import Kept
+from app.serving.results import Kept, StoredUser
 from app.serving.state import Serving, ServingState
 from app.serving.variants import assign
 from ml.data import aggregate_feedback, attach_history
@@ -169,13 +169,12 @@ class RecommendService:
         route = self._route(query, state)
         results = self.serving.results(state)  # None: a swap is under way, keep nothing
         ticket = results.ticket() if results is not None else 0  # before the user is read
-        with session_scope(self.factory) as session:
-            try:
-                user, seen, cold_start = self.resolve_user(session, state, query)
-            except NotFoundError:
-                if query.fallback != "trending":
-                    raise
-                return self._trending(query, state)
+        try:
+            user, seen, cold_start = self.resolve_user(state, query)
+        except NotFoundError:
+            if query.fallback != "trending":
+                raise
+            return self._trending(query, state)
         job_filter = build_filter(query.filters, seen=seen, known_city=state.catalog.has_city)
         jobs, scored, model, explanations = self._scoring.submit(
             self._rank, route.model, state, user, job_filter, query.k, query.explain
@@ -264,34 +263,52 @@ class RecommendService:
         return ranked
 
     def resolve_user(
-        self, session: Session, state: ServingState, query: RecommendQuery
+        self, state: ServingState, query: RecommendQuery
     ) -> tuple[UserRecord, set[str], bool]:
-        """The user's record from the store (skills, place, company, and the jobs they
-        liked as history, by the training rules) with the inline profile on top; the ids
-        of every job they interacted with; and whether they are scored from the profile
-        alone."""
-        stored = UserRepository(session).records([query.user_id])
-        if not stored and query.profile is None:
+        """The user's record (skills, place, company, and the jobs they liked as history,
+        by the training rules) with the inline profile on top; the ids of every job they
+        interacted with; and whether they are scored from the profile alone. The stored
+        part is built once per version of the user (`UserRepository.version`: one
+        indexed read a request) and kept while the model and the catalog are the same
+        (`Serving.users`)."""
+        users = self.serving.users(state)
+        kept = users.get(query.user_id) if users is not None else None
+        ticket = users.ticket() if users is not None else 0  # before the user is read
+        with session_scope(self.factory) as session:
+            version = UserRepository(session).version(query.user_id)
+            stored = kept if kept is not None and kept.version == version else None
+            if stored is None and version is not None:
+                stored = self.stored_user(session, state, query.user_id, version)
+                if stored is not None and users is not None:
+                    users.put(query.user_id, query.user_id, ticket, stored)
+        if stored is None and query.profile is None:
             raise NotFoundError(
                 f"user {query.user_id!r} not found; send an inline "
                 "'profile' to score a user who is not in the store"
             )
-        record = stored[0] if stored else UserRecord(user_id=query.user_id)
-        seen: set[str] = set()
-        if stored:
-            events = EventRepository(session).interactions(query.user_id)
-            seen = {e.job_id for e in events}
-            feedback = aggregate_feedback(events)
-            liked_ids = [f.job_id for f in feedback if f.label > 0]
-            # history jobs still in the catalog come from memory, the others from the store
-            in_memory = [job.record for job in map(state.catalog.find, liked_ids) if job]
-            known = {record.job_id for record in in_memory}
-            missing = [j for j in liked_ids if j not in known]
-            liked = in_memory + (
-                JobRepository(session).records(external_ids=missing) if missing else []
-            )
-            depth = state.checkpoint.space.config.max_history
-            (record,) = attach_history([record], feedback, liked, depth)
+        record = stored.record if stored is not None else UserRecord(user_id=query.user_id)
         if query.profile is not None:
             record = replace(record, **dict(query.profile.fields))
-        return record, seen, not stored
+        return record, set(stored.seen) if stored is not None else set(), stored is None
+
+    def stored_user(
+        self, session: Session, state: ServingState, user_id: str, version: tuple[object, ...]
+    ) -> StoredUser | None:
+        """The user as the store holds them (at `version`); None if they were deleted
+        since."""
+        stored = UserRepository(session).records([user_id])
+        if not stored:
+            return None
+        events = EventRepository(session).interactions(user_id)
+        feedback = aggregate_feedback(events)
+        liked_ids = [f.job_id for f in feedback if f.label > 0]
+        # history jobs still in the catalog come from memory, the others from the store
+        in_memory = [job.record for job in map(state.catalog.find, liked_ids) if job]
+        known = {record.job_id for record in in_memory}
+        missing = [j for j in liked_ids if j not in known]
+        liked = in_memory + (
+            JobRepository(session).records(external_ids=missing) if missing else []
+        )
+        depth = state.checkpoint.space.config.max_history
+        (record,) = attach_history(stored, feedback, liked, depth)
+        return StoredUser(version, record, frozenset(e.job_id for e in events))

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from app.db import session_scope
 from app.repositories import CatalogJob
 from app.services.recommend import RecommendQuery, RecommendService
 from app.serving.catalog import CatalogPart
@@ -93,8 +92,7 @@ class WhatIfService:
         if change.move and place is not None:
             query_place = location_query(place.city, place.region, place.country)
             check_city(query_place, "changes.location", change.place_text, state.catalog.has_city)
-        with session_scope(service.factory) as session:
-            user, seen, _ = service.resolve_user(session, state, query)
+        user, seen, _ = service.resolve_user(state, query)
         job_filter = build_filter(query.filters, seen=seen, known_city=state.catalog.has_city)
         changed = change.apply(user)
         return service.on_scoring_thread(

@@ -25,6 +25,7 @@ from typing import Generic, TypeVar
 
 from app.repositories import CatalogJob
 from app.serving.explanations import JobExplanation
+from ml.records import UserRecord
 
 T = TypeVar("T")
 
@@ -37,6 +38,16 @@ class Kept:
     cold_start: bool
     jobs: list[tuple[CatalogJob, float]]
     explanations: list[JobExplanation] | None = None  # per job, when asked for
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    """A user as the store holds them: their record with the history the model reads,
+    and the ids of every job they interacted with (excluded from their answers)."""
+
+    version: tuple[object, ...]  # `UserRepository.version` when it was read
+    record: UserRecord
+    seen: frozenset[str]
 
 
 class ResultCache(Generic[T]):

@@ -33,7 +33,7 @@ from app.repositories.registry import RegistryRepository
 from app.repositories.users import UserChange
 from app.serving.baselines import Signals
 from app.serving.catalog import Catalog
-from app.serving.results import Kept, ResultCache
+from app.serving.results import Kept, ResultCache, StoredUser
 from app.serving.variants import VariantModels
 from ml.checkpoint import Checkpoint, CheckpointError, checkpoint_stamp, load_checkpoint
 
@@ -117,6 +117,7 @@ class Serving:
         self.max_delta = max_delta
         self.result_cache_size = result_cache_size
         self._results: ResultCache[Kept] = ResultCache(state.source, result_cache_size)
+        self._users: ResultCache[StoredUser] = ResultCache(state.source, result_cache_size)
         self.served_path = self.model_path  # where the served checkpoint was loaded from
         self._stamp = checkpoint_stamp(model_path)  # the checkpoint on disk served now
         self._lock = threading.Lock()  # one refresh or reload at a time
@@ -168,10 +169,21 @@ class Serving:
             return None
         return results
 
+    def users(self, state: ServingState) -> ResultCache[StoredUser] | None:
+        """The users read from the store for `state` (each with their history and seen
+        jobs), kept like the answers (`results`) and forgotten with them: on a write of
+        theirs, and when the model or the catalog changes. None when none may be used."""
+        users = self._users
+        if self.results(state) is None or not _same(state.source, users.owner):
+            return None
+        return users
+
     def _serve(self, state: ServingState) -> None:
-        """Swap `state` in; kept answers go with the model or catalog they came from."""
+        """Swap `state` in; kept answers and users go with the model or catalog they came
+        from."""
         if not _same(state.source, self._results.owner):
             self._results = ResultCache(state.source, self.result_cache_size)
+            self._users = ResultCache(state.source, self.result_cache_size)
         self._state = state
 
     # -- changes -----------------------------------------------------------------------
@@ -180,6 +192,7 @@ class Serving:
         """Forget the kept answers of a user whose profile or events this process just
         wrote (other processes' writes are found by the poller)."""
         self._results.evict([user_id])
+        self._users.evict([user_id])
 
     def reload(self, model_path: str | Path | None = None) -> ServingState:
         """Load a checkpoint (by default the registry's production version, else the one
@@ -219,7 +232,9 @@ class Serving:
                 if self.result_cache_size:
                     # a change stays in the window for REFRESH_OVERLAP: evict for it once
                     changes = UserRepository(session).changes(since)
-                    self._results.evict({user for user, *_ in changes - self._user_changes})
+                    changed_users = {user for user, *_ in changes - self._user_changes}
+                    self._results.evict(changed_users)
+                    self._users.evict(changed_users)
                     self._user_changes = changes
                 reader = CatalogReader(session)
                 changed = [

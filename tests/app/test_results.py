@@ -200,6 +200,26 @@ def test_another_workers_event_reaches_the_next_answer(service):
     assert kept and again == after
 
 
+def test_a_fresh_answer_reads_the_user_again_only_when_their_version_changed(service):
+    """The user's stored part is built once per version (one indexed read a request);
+    a write made elsewhere changes the version, so a fresh request sees it at once."""
+    client, factory, serving = service
+    fresh = {"Cache-Control": "no-cache"}
+    first, _ = recommend(client, fresh, user_id="u7")
+    users = serving.users(serving.state)
+    kept_user = users.get("u7")
+    assert kept_user is not None and kept_user.record.user_id == "u7"
+    again, _ = recommend(client, fresh, user_id="u7")
+    assert again == first and users.get("u7") is kept_user  # the same version: reused
+    top = first[0][0]
+    with session_scope(factory) as session:  # another worker's write, not polled yet
+        EventRepository(session).add([EventRow("u7", top, "apply", datetime.now(UTC))])
+    after, kept = recommend(client, fresh, user_id="u7")
+    assert not kept and top not in [j for j, _ in after]
+    rebuilt = users.get("u7")
+    assert rebuilt is not kept_user and top in rebuilt.seen
+
+
 def test_a_changed_catalog_is_answered_afresh(service):
     client, _, _ = service
     recommend(client, user_id="u7")
