@@ -34,8 +34,6 @@ gives the first stage pair features with a cheaper stand-in for `history_skill`
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -44,7 +42,7 @@ from ml.features import EntityFeatures, FeatureSpace, ModelInput, dense_features
 from ml.model import ConvFM
 from ml.scoring.first_stage import FirstStage
 from ml.scoring.pairs import CatalogPairs, PairTable
-from ml.scoring.parts import Parts, catalog_rows
+from ml.scoring.parts import Parts, catalog_rows, seam_sum
 
 PRECOMPUTE_CHUNK = 8192  # jobs per block when precomputing (bounds peak memory)
 # Past this share of the catalog, candidates take their pair features from the whole
@@ -174,7 +172,7 @@ class CatalogScorer:
             pooled = F.relu(pre[:, own] + bias).sum(1)  # [n, C]: this side's windows
             projected = pooled @ self.conv_out.T
             hidden = projected if hidden is None else hidden + projected
-            mixed = pre[:, self.mixed_positions].contiguous()
+            mixed = pre[:, self.mixed_positions].transpose(0, 1).contiguous()  # [M, n, C]
         return Parts(lin, emb.sum(1), emb.pow(2).sum((1, 2)), hidden, mixed)
 
     def user_parts(self, users: EntityFeatures, user_row: int) -> Parts:
@@ -263,10 +261,9 @@ class CatalogScorer:
                 hidden += user.hidden + self.hidden_bias
             if m.conv is not None and self.mixed_positions:
                 assert job.mixed is not None and user.mixed is not None
-                seam = (catalog_rows(job.mixed, job_rows) + (user.mixed + self.conv_bias)).relu_()
-                # [n, M, C] summed over the M windows view by view: torch reduces an axis
-                # this short in the middle several times slower
-                hidden.addmm_(functools.reduce(torch.add, seam.unbind(1)), self.conv_out.T)
+                job_mixed = job.mixed if job_rows is None else job.mixed.index_select(1, job_rows)
+                seam = seam_sum(job_mixed, user.mixed[:, 0] + self.conv_bias)
+                hidden.addmm_(seam, self.conv_out.T)
             if m.deep is None:
                 return logit.add_(hidden[:, 0] + self.conv_head_bias)
             h = hidden.relu_()  # eval: dropout = identity
