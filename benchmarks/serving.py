@@ -222,9 +222,17 @@ def build_store(path: Path, size: int) -> str:
 class Server:
     """`jobrec serve` in its own process on a free port."""
 
-    def __init__(self, url: str, model: Path, workers: int | None, threads: int | None):
+    def __init__(
+        self,
+        url: str,
+        model: Path,
+        workers: int | None,
+        threads: int | None,
+        checkout: Path = REPO,  # whose code serves (an earlier commit's worktree)
+    ):
         from tests.support.server import free_port
 
+        self.checkout = checkout
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -243,7 +251,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
             env=self.env,
-            cwd=REPO,
+            cwd=self.checkout,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
