@@ -721,6 +721,9 @@ def render(report: dict, args) -> str:
         f"load generator: {report['generator']} "
         "(1 thread, on the same machine, loopback).",
         "",
+        "A fresh request's cost beside scoring, measured against an earlier commit, and a "
+        "flame graph of where its time goes: [request-cost.md](request-cost.md).",
+        "",
         "Command:",
         "",
         "    python benchmarks/serving.py --jobs "
