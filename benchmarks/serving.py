@@ -68,7 +68,7 @@ FRESH = {"Cache-Control": "no-cache"}  # score the request even when its answer 
 SERVICE_TWO_STAGE = TwoStage.of(Settings())  # what the served app uses
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -99,7 +99,7 @@ def main() -> None:
         metavar="SERVING_JSON",
         help="measure nothing: write serving.md again from a serving.json",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.render:
         report = json.loads(args.render.read_text())
         report["sizes"] = {int(size): entry for size, entry in report["sizes"].items()}

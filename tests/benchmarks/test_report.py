@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+from benchmarks import serving
 from tests.support.paths import REPO
 
 
@@ -70,20 +71,24 @@ def measured(rec_p50: float, rec_p99: float, rps: float, errors: int, p99_1m: fl
     }
 
 
-def render(tmp_path, report: dict) -> str:
+def render(tmp_path, report: dict, *, command: bool = False) -> str:
+    """serving.md of `report` through `serving.py --render` (in this process, or as the
+    command a person runs with `command`)."""
     source = tmp_path / "serving.json"
     source.write_text(json.dumps(report))
-    subprocess.run(
-        [sys.executable, "benchmarks/serving.py", "--render", str(source), "--out", str(tmp_path)],
-        cwd=REPO,
-        check=True,
-        timeout=120,
-    )
+    argv = ["--render", str(source), "--out", str(tmp_path)]
+    if command:
+        subprocess.run(
+            [sys.executable, "benchmarks/serving.py", *argv], cwd=REPO, check=True, timeout=120
+        )
+    else:
+        serving.main(argv)
     return (tmp_path / "serving.md").read_text()
 
 
 def test_the_report_checks_each_target_against_the_run(tmp_path):
-    text = render(tmp_path, measured(rec_p50=1.2, rec_p99=2.5, rps=650, errors=0, p99_1m=45))
+    run = measured(rec_p50=1.2, rec_p99=2.5, rps=650, errors=0, p99_1m=45)
+    text = render(tmp_path, run, command=True)
     assert "Measured on a test machine" in text
     assert "9,542 candidates: serving scorer 7.00 ms" in text
     targets = text[text.index("## Targets") :]
