@@ -148,3 +148,31 @@ def test_clear_errors_and_exit_codes(tmp_path):
     csv_bad.write_text("a,b\n1,2\n")
     wrong = jobrec("evaluate", "--holdout", str(csv_bad), url=url, check=False)
     assert wrong.returncode == 1 and "user_id,job_id" in wrong.stderr
+
+
+def test_train_in_two_processes_by_flag_and_under_torchrun(tmp_path):
+    """`jobrec train --nproc 2` starts its own group; under torchrun each process joins
+    torchrun's; either way one checkpoint is written, by rank 0, and reported once."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    jobrec("db", "upgrade", url=url)
+    jobrec("import", "demo", "--users", "150", "--jobs", "100", "--seed", "4", url=url)
+    tiny = ["--config", str(REPO / "configs" / "tiny.toml"), "--epochs", "2", "--no-progress"]
+    flag = jobrec("train", "--out", str(tmp_path / "flag"), "--nproc", "2", *tiny, url=url)
+    assert flag.stderr.count("written to") == 1, flag.stderr
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    train = ["-m", "app.cli", "train", "--out", str(tmp_path / "torchrun"), *tiny]
+    launched = subprocess.run(
+        [*launcher, *train],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert launched.returncode == 0, launched.stderr
+    assert launched.stderr.count("written to") == 1, launched.stderr
+    for out in ("flag", "torchrun"):
+        report = json.loads((tmp_path / out / "report.json").read_text())
+        assert report["data"]["processes"] == 2
+        assert (tmp_path / out / "weights.safetensors").is_file()
