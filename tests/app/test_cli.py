@@ -160,7 +160,14 @@ def test_train_in_two_processes_by_flag_and_under_torchrun(tmp_path):
     flag = jobrec("train", "--out", str(tmp_path / "flag"), "--nproc", "2", *tiny, url=url)
     assert flag.stderr.count("written to") == 1, flag.stderr
     env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+    ]
     train = ["-m", "app.cli", "train", "--out", str(tmp_path / "torchrun"), *tiny]
     launched = subprocess.run(
         [*launcher, *train],
