@@ -1,17 +1,20 @@
 """Bulk loads (`app.repositories.bulk`) on SQLite and PostgreSQL, and the column-wise
 demo generator they carry."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from app.db import session_scope
+from app.db import create_db_engine, session_factory, session_scope
 from app.demo import SKILL_NAMES, generate_demo
 from app.errors import NotFoundError
 from app.importers import event_frame, write_frames
+from app.migrate import upgrade
 from app.repositories import EventRepository, EventRow, JobRepository, UserRepository
 from app.repositories.base import counts
 from app.repositories.bulk import BulkLoader, job_frames
@@ -153,3 +156,39 @@ def test_foreign_keys_hold_again_after_a_bulk_write(factory):
         )
     with session_scope(factory) as s:
         assert counts(s)["interactions"] == 0
+
+
+@pytest.mark.postgresql
+def test_a_role_that_is_not_a_superuser_keeps_the_per_row_checks(tmp_path, pg_databases):
+    """Only a superuser may turn the foreign-key triggers off; any other role writes the
+    same rows through them."""
+    if pg_databases is None:
+        pytest.skip("PostgreSQL not reachable (set TEST_DATABASE_URL to run these)")
+    url = pg_databases.create()
+    upgrade(url)
+    role = f"jobrec_plain_{uuid.uuid4().hex[:8]}"
+    admin = create_db_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    plain = create_db_engine(make_url(url).set(username=role).render_as_string(False))
+    try:
+        factory = session_factory(plain)
+        with session_scope(factory) as s:
+            loader = BulkLoader(s)
+            assert not loader._may_skip_triggers()
+            loader.jobs(*_frames([("j1", JobIn(title="A", skills=["sql"]))]))
+            UserRepository(s).upsert([("u1", UserIn())])
+        t = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        with session_scope(factory) as s:
+            assert BulkLoader(s).events(event_frame([EventRow("u1", "j1", "view", t, "k")])) == 1
+        with session_scope(factory) as s:
+            (job,) = JobRepository(s).records()
+            assert job.skills == ("sql",) and counts(s)["interactions"] == 1
+    finally:
+        plain.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
