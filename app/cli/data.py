@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,9 +14,10 @@ from app.db import create_db_engine, session_scope
 from app.settings import get_settings
 
 if TYPE_CHECKING:  # the commands import what they use when they run (a fast --help)
+    from rich.progress import TaskID
     from sqlalchemy.orm import Session, sessionmaker
 
-    from app.importers import ImportResult
+    from app.importers import ImportResult, Progress
 
 
 # -- db ----------------------------------------------------------------------------------
@@ -98,24 +100,60 @@ def import_demo_cmd(
             if counts(session)["users"]:
                 console.print("store already has data: demo import skipped")
                 return
-    with console.status("generating and importing the demo data"):
-        settings = get_settings()
+    settings = get_settings()
+    with import_progress("demo") as progress:
         result = import_demo(
             factory,
             users=users or settings.demo_users,
             jobs=jobs or settings.demo_jobs,
             seed=settings.demo_seed if seed is None else seed,
+            progress=progress,
         )
     _print_import(result)
 
 
-def _run_import(label: str, load: Callable[[sessionmaker[Session]], ImportResult]) -> None:
+@contextmanager
+def import_progress(label: str) -> Iterator[Progress]:
+    """A bar per table written (jobs, users, events) while an import runs, and a status
+    line before the first write (reading, validating or generating)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
+
+    status = console.status(f"reading {label}")
+    status.start()
+    bars = Bars(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def heard(table: str, done: int, total: int) -> None:
+        if not tasks:
+            status.stop()
+            bars.start()
+        if table not in tasks:
+            tasks[table] = bars.add_task(f"writing {table}", total=total)
+        bars.update(tasks[table], completed=done)
+
+    try:
+        yield heard
+    finally:
+        status.stop()
+        bars.stop()
+
+
+def _run_import(
+    label: str, load: Callable[[sessionmaker[Session], Progress], ImportResult]
+) -> None:
     from app.errors import SourceError
 
     factory = store_sessions()
     try:
-        with console.status(f"importing {label}"):
-            result = load(factory)
+        with import_progress(label) as progress:
+            result = load(factory, progress)
     except SourceError as exc:
         raise fail(exc.message) from None
     _print_import(result)
@@ -133,7 +171,7 @@ def import_job_views_cmd(
     """The raw files of the job-views export (../shared/data/job_views)."""
     from app.importers.job_views import import_job_views
 
-    _run_import(str(directory), lambda factory: import_job_views(factory, directory))
+    _run_import(str(directory), lambda factory, bar: import_job_views(factory, directory, bar))
 
 
 @import_app.command("glassdoor")
@@ -143,7 +181,7 @@ def import_glassdoor_cmd(
     """Glassdoor postings: salary strings parsed and annualised, skills extracted."""
     from app.importers.glassdoor import import_glassdoor
 
-    _run_import(str(file), lambda factory: import_glassdoor(factory, file))
+    _run_import(str(file), lambda factory, bar: import_glassdoor(factory, file, bar))
 
 
 @import_app.command("dataset")
@@ -156,4 +194,4 @@ def import_dataset_cmd(
     """The canonical format: validated as a whole, then written (all or nothing)."""
     from app.importers.dataset import import_dataset
 
-    _run_import(str(directory), lambda factory: import_dataset(factory, directory))
+    _run_import(str(directory), lambda factory, bar: import_dataset(factory, directory, bar))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
 from app.errors import SourceError
-from app.importers import ImportResult, write_all
+from app.importers import ImportResult, Progress, write_all
 from app.repositories import EventRow, JobRepository, UserRepository
 from app.schemas import EventIn, JobIn, UserIn
 
@@ -176,7 +176,9 @@ def read_dataset(
     return jobs, users, events
 
 
-def import_dataset(factory: sessionmaker[Session], directory: str | Path) -> ImportResult:
+def import_dataset(
+    factory: sessionmaker[Session], directory: str | Path, progress: Progress | None = None
+) -> ImportResult:
     """Validate everything, check that events name known users and jobs (in the dataset
     or already in the store), then write."""
     jobs, users, events = read_dataset(directory)
@@ -197,4 +199,4 @@ def import_dataset(factory: sessionmaker[Session], directory: str | Path) -> Imp
     ]
     if errors:
         raise DatasetError(errors)
-    return write_all(factory, jobs=jobs, users=users, events=events)
+    return write_all(factory, jobs=jobs, users=users, events=events, progress=progress)

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import SourceError
-from app.importers import ImportResult, write_all
+from app.importers import ImportResult, Progress, write_all
 from app.schemas import JobIn, SalaryIn
 from ml.salary import parse_salary_text
 from ml.skills import SkillExtractor
@@ -73,5 +73,7 @@ def read_glassdoor(path: str | Path) -> list[tuple[str, JobIn]]:
     return jobs
 
 
-def import_glassdoor(factory: sessionmaker[Session], path: str | Path) -> ImportResult:
-    return write_all(factory, jobs=read_glassdoor(path))
+def import_glassdoor(
+    factory: sessionmaker[Session], path: str | Path, progress: Progress | None = None
+) -> ImportResult:
+    return write_all(factory, jobs=read_glassdoor(path), progress=progress)

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import SourceError
-from app.importers import ImportResult, write_all
+from app.importers import ImportResult, Progress, write_all
 from app.repositories import EventRow
 from app.schemas import JobIn, PlaceIn, UserIn
 
@@ -181,6 +181,8 @@ def _profile(history: list[Row], wanted: list[str]) -> UserIn:
     )
 
 
-def import_job_views(factory: sessionmaker[Session], directory: str | Path) -> ImportResult:
+def import_job_views(
+    factory: sessionmaker[Session], directory: str | Path, progress: Progress | None = None
+) -> ImportResult:
     jobs, users, events = read_job_views(directory)
-    return write_all(factory, jobs=jobs, users=users, events=events)
+    return write_all(factory, jobs=jobs, users=users, events=events, progress=progress)
