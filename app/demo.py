@@ -36,7 +36,7 @@ from app.demo_world import (
     SKILL_NAMES,
     Occupation,
 )
-from app.repositories.bulk import JOB_COLUMNS, USER_COLUMNS, EntityFrames
+from app.repositories.frames import JOB_COLUMNS, USER_COLUMNS, EntityFrames
 from ml.locations import Place
 from ml.salary import to_annual_usd
 

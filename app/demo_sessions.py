@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from app.demo_world import CITIES, OCCUPATIONS, SKILL_COLUMN, SKILL_NAMES
-from app.repositories.bulk import EVENT_COLUMNS, EntityFrames
+from app.repositories.frames import EVENT_COLUMNS, EntityFrames
 
 SLATE = 12  # jobs per session
 ACTS = ("view", "click", "save", "apply")  # in the order one look leads to them

@@ -299,3 +299,9 @@ def data_fingerprint(
     ):
         digest.update(("i:" + "|".join(event) + "\n").encode())
     return digest.hexdigest()
+
+
+def data_cutoff(interactions: Sequence[Interaction]) -> str | None:
+    """The newest event a model was trained on (ISO 8601): retraining starts after it."""
+    newest = max((i.timestamp for i in interactions), default=None)
+    return newest.isoformat() if newest is not None else None

@@ -32,6 +32,7 @@ from ml.data import (
     Split,
     aggregate_feedback,
     attach_history,
+    data_cutoff,
     data_fingerprint,
     histories_as_of,
     leave_last_out,
@@ -322,7 +323,7 @@ def run_training(
         ablations[name] = evaluate_ranking(
             data.model_ranker(result.model, test=True), test_task, k=k
         )
-        ablation_histories[name] = _history(result)
+        ablation_histories[name] = result.summary()
         save_checkpoint(
             out_dir / ABLATIONS_DIR / name,
             result.model,
@@ -360,7 +361,7 @@ def run_training(
         "metrics": results["convfm"],
         "baselines": baselines,
         "ablations": ablations,
-        "training": {**_history(main), "ablations": ablation_histories},
+        "training": {**main.summary(), "ablations": ablation_histories},
         "explain": explain,
         "seconds": {
             "train": round(main.seconds, 2),
@@ -387,25 +388,3 @@ def run_training(
     write_json(out_dir / REPORT_FILE, report)
     plot_learning_curve(report["training"], k, out_dir / CURVE_FILE)
     return report
-
-
-def data_cutoff(interactions: Sequence[Interaction]) -> str | None:
-    """The newest event a model was trained on (ISO 8601): retraining starts after it."""
-    newest = max((i.timestamp for i in interactions), default=None)
-    return newest.isoformat() if newest is not None else None
-
-
-def _history(result: TrainResult) -> dict[str, Any]:
-    return {
-        "best_epoch": result.best_epoch,
-        "seconds": round(result.seconds, 2),
-        "epochs": [
-            {
-                "epoch": e.epoch,
-                "loss": e.loss,
-                "seconds": round(e.seconds, 2),
-                **{f"val_{k}": v for k, v in e.validation.items()},
-            }
-            for e in result.history
-        ],
-    }

@@ -26,8 +26,8 @@ import torch
 
 from ml.checkpoint import Checkpoint, save_checkpoint
 from ml.config import Config
-from ml.data import aggregate_feedback, data_fingerprint, leave_last_out
-from ml.experiment import data_cutoff, prepare, train_one
+from ml.data import aggregate_feedback, data_cutoff, data_fingerprint, leave_last_out
+from ml.experiment import prepare, train_one
 from ml.features import FeatureSpace
 from ml.importance import explain_model
 from ml.metrics import evaluate_ranking

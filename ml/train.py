@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -54,6 +54,22 @@ class TrainResult:
     best_epoch: int = 0
     seconds: float = 0.0
     examples_per_epoch: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The run as the training report keeps it (plain JSON values)."""
+        return {
+            "best_epoch": self.best_epoch,
+            "seconds": round(self.seconds, 2),
+            "epochs": [
+                {
+                    "epoch": e.epoch,
+                    "loss": e.loss,
+                    "seconds": round(e.seconds, 2),
+                    **{f"val_{k}": v for k, v in e.validation.items()},
+                }
+                for e in self.history
+            ],
+        }
 
 
 def seed_everything(seed: int) -> None:

@@ -16,13 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
 from app.repositories import EventRow
-from app.repositories.bulk import (
-    BulkLoader,
-    EntityFrames,
-    event_frame,
-    job_frames,
-    user_frames,
-)
+from app.repositories.bulk import BulkLoader
+from app.repositories.frames import EntityFrames, event_frame, job_frames, user_frames
 from app.schemas import JobIn, UserIn
 
 BATCH = 100_000  # rows per transaction

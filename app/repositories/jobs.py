@@ -18,7 +18,8 @@ from app.repositories.base import (
     place_of,
     skills_select,
 )
-from app.repositories.bulk import BulkLoader, job_frames
+from app.repositories.bulk import BulkLoader
+from app.repositories.frames import job_frames
 from app.schemas import JobIn
 from ml.records import JobRecord
 

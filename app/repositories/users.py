@@ -19,7 +19,8 @@ from app.repositories.base import (
     place_of,
     skills_select,
 )
-from app.repositories.bulk import BulkLoader, user_frames
+from app.repositories.bulk import BulkLoader
+from app.repositories.frames import user_frames
 from app.schemas import UserIn
 from ml.records import UserRecord
 

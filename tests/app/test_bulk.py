@@ -17,7 +17,8 @@ from app.importers import event_frame, write_frames
 from app.migrate import upgrade
 from app.repositories import EventRepository, EventRow, JobRepository, UserRepository
 from app.repositories.base import counts
-from app.repositories.bulk import BulkLoader, job_frames
+from app.repositories.bulk import BulkLoader
+from app.repositories.frames import job_frames
 from app.schemas import JobIn, UserIn
 
 
