@@ -47,8 +47,8 @@ import torch
 from torch import Tensor
 
 from app.importers.job_views import import_job_views
-from benchmarks.common import REPO, load_records, machine, temporary_store
-from benchmarks.unseen import delete_held_out, held_out
+from benchmarks.common import load_records, machine, temporary_store
+from benchmarks.unseen import delete_held_out, held_out, held_out_arguments
 from ml.baselines import PopularityRanker
 from ml.checkpoint import load_checkpoint
 from ml.cold_start import cold_start_task, first_positives
@@ -206,14 +206,7 @@ def fit_and_judge(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/job_views")
-    parser.add_argument("--cold-share", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
-    args = parser.parse_args()
-    if not (args.data / "Job_Views.csv").is_file():
-        sys.exit(f"{args.data} does not hold the job-views files (Job_Views.csv, ...)")
+    args = held_out_arguments(__doc__.splitlines()[0], config=False)
     config = Config()
     config = config.model_copy(update={"train": config.train.model_copy(update={"ablations": ()})})
     started = time.perf_counter()

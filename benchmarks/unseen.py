@@ -132,16 +132,24 @@ def inline_profile(stored: dict[str, Any]) -> dict[str, Any]:
     return profile
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def held_out_arguments(description: str, *, config: bool = True) -> argparse.Namespace:
+    """The options of a benchmark on held-out job views (--data, --cold-share, --seed,
+    --out, and --config unless told), parsed; exits when --data lacks the files."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/job_views")
-    parser.add_argument("--config", type=Path, default=None)
+    if config:
+        parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--cold-share", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
     args = parser.parse_args()
     if not (args.data / "Job_Views.csv").is_file():
         sys.exit(f"{args.data} does not hold the job-views files (Job_Views.csv, ...)")
+    return args
+
+
+def main() -> None:
+    args = held_out_arguments(__doc__.splitlines()[0])
     config = Config.load(args.config)
     started = time.perf_counter()
     with temporary_store("jobrec-unseen-") as (url, factory, folder):
