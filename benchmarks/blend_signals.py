@@ -154,16 +154,6 @@ def cached(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     return call
 
 
-def subtask(task: RankingTask, keep: np.ndarray) -> RankingTask:
-    idx = np.flatnonzero(keep)
-    return RankingTask(
-        users=[task.users[i] for i in idx],
-        relevant=[task.relevant[i] for i in idx],
-        excluded=[task.excluded[i] for i in idx],
-        groups=task.groups,
-    )
-
-
 def fit_and_judge(
     base: ScoreFn,
     parts: dict[str, Callable[[Tensor], Tensor]],
@@ -175,7 +165,8 @@ def fit_and_judge(
     base = cached(base)
     parts = {name: cached(p) for name, p in parts.items()}
     fit_half = np.random.default_rng(seed).permutation(len(task.users)) < len(task.users) // 2
-    fit, judge = subtask(task, fit_half), subtask(task, ~fit_half)
+    fit = task.subset(np.flatnonzero(fit_half).tolist())
+    judge = task.subset(np.flatnonzero(~fit_half).tolist())
     grid = []
     for weights in itertools.product(WEIGHTS, repeat=len(parts)):
         means, _ = rank_users(blended(base, list(parts.values()), weights), fit, k=K)

@@ -289,7 +289,8 @@ def run_training(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     torch.manual_seed(config.train.seed)
-    note = say if progress and current().leader else lambda text: None
+    ranks = current()  # alone, or one of a torch.distributed group
+    note = say if progress and ranks.leader else lambda text: None
     note(
         f"preparing features: {len(users)} users, {len(jobs)} jobs, "
         f"{len(interactions)} interactions"
@@ -310,7 +311,7 @@ def run_training(
         trained[ablation] = train_one(
             data, config, config.model.ablated(ablation), progress=progress, label=ablation
         )
-    if not current().leader:  # in a group, rank 0 evaluates and writes
+    if not ranks.leader:  # in a group, rank 0 evaluates and writes
         return {}
     note(f"evaluating convfm, its ablations and the baselines on {len(test_task.users)} users")
     results = {"convfm": evaluate_ranking(data.model_ranker(main.model, test=True), test_task, k=k)}
@@ -355,7 +356,7 @@ def run_training(
             "vocabulary_sizes": data.space.vocab_sizes(),
             "learned_terms": len(data.space.extractor.learned_terms),
             "fingerprint": fingerprint,
-            "processes": current().world,  # training processes (torch.distributed)
+            "processes": ranks.world,  # training processes (torch.distributed)
         },
         "k": k,
         "metrics": results["convfm"],

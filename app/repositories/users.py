@@ -111,16 +111,12 @@ def _user_select(*, by_id: bool) -> AnySelect:
 
 @cache
 def _version_select() -> AnySelect:
-    events = (
-        select(func.count(m.Interaction.id), func.max(m.Interaction.id))
-        .where(m.Interaction.user_id == m.User.id)
-        .correlate(m.User)
+    return (
+        select(m.User.updated_at, func.count(m.Interaction.id), func.max(m.Interaction.id))
+        .outerjoin(m.Interaction, m.Interaction.user_id == m.User.id)
+        .where(m.User.external_id == bindparam("user"))
+        .group_by(m.User.id, m.User.updated_at)
     )
-    return select(
-        m.User.updated_at,
-        events.with_only_columns(func.count(m.Interaction.id)).scalar_subquery(),
-        events.with_only_columns(func.max(m.Interaction.id)).scalar_subquery(),
-    ).where(m.User.external_id == bindparam("user"))
 
 
 @cache
