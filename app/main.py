@@ -51,6 +51,7 @@ from app.services.slates import SlateLog
 from app.services.users import UserService
 from app.services.what_if import WhatIfService
 from app.serving.ranking import TwoStage
+from app.serving.snapshots import SnapshotStore
 from app.serving.state import Serving
 from app.settings import Settings, get_settings
 from ml.locations import gazetteer
@@ -161,6 +162,7 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
         result_cache_size=settings.result_cache_size,
         popularity_refresh_seconds=settings.popularity_refresh_seconds,
         trending_half_life=timedelta(hours=settings.trending_half_life_hours),
+        snapshots=SnapshotStore(folder) if (folder := settings.catalog_snapshot_dir) else None,
     )
     secret = settings.recommendation_secret
     ids = RecommendationIds.shared(factory, secret.get_secret_value() if secret else None)

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         ge=1,
         description="changed jobs kept beside the base catalog before it is rebuilt",
     )
+    catalog_snapshot_dir: Path | None = Field(
+        default=VAR_DIR / "snapshots",
+        description="where the catalog is written once per checkpoint and catalog version "
+        "and memory-mapped by every worker (one copy in RAM, and a restart that maps it "
+        "instead of building); empty: each worker builds and holds its own",
+    )
     demo_users: int = Field(
         default=2000,
         ge=1,
@@ -155,9 +161,9 @@ class Settings(BaseSettings):
         description="slates waiting to be written, at most; past it a request writes its own",
     )
 
-    @field_validator("api_key", "recommendation_secret", mode="before")
+    @field_validator("api_key", "recommendation_secret", "catalog_snapshot_dir", mode="before")
     @classmethod
-    def _empty_key_is_none(cls, value: object) -> object:
+    def _blank_is_none(cls, value: object) -> object:
         return None if value is None or (isinstance(value, str) and not value.strip()) else value
 
     @field_validator("recommendation_secret")

@@ -105,7 +105,7 @@ def cold_start_task(
         "location-popularity": OthersOnly(places, own, one_positive),
         "tfidf+location": lambda rows: places.tiers(rows) + tfidf(rows).float(),
     }
-    return ColdStartTask(cold, task, rankers, catalog.ids)
+    return ColdStartTask(cold, task, rankers, tuple(catalog.ids))
 
 
 def cold_start_evaluation(

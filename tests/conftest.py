@@ -3,6 +3,8 @@ when reachable: `tests.support.databases`)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -49,6 +51,11 @@ def factory(db_url):
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against PostgreSQL")
+    # every server the tests start (in-process or not) writes and maps its catalog
+    # snapshots here, not in the checkout's var/
+    os.environ.setdefault(
+        "CATALOG_SNAPSHOT_DIR", tempfile.mkdtemp(prefix="jobrec-test-snapshots-")
+    )
 
 
 def pytest_report_header(config) -> str:

@@ -62,6 +62,11 @@ class CatalogReader(JobRepository):
             for r in rows
         ]
 
+    def active_before(self, at: datetime) -> int:
+        """How many active jobs were last updated before `at`."""
+        query = select(func.count()).where(m.Job.active, m.Job.updated_at < at)
+        return self.session.scalar(query) or 0
+
     def versions(self, updated_since: datetime) -> list[tuple[str, datetime]]:
         """(external id, updated_at) of every job updated at or after `updated_since`:
         an index range scan, cheap enough to run every second."""

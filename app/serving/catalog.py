@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import torch
@@ -64,6 +64,39 @@ class TextColumn:
 
 
 @dataclass(frozen=True)
+class RowIndex:
+    """Rows by job id, by binary search over the sorted ids: plain arrays (a snapshot's
+    are memory-mapped and shared), where a dict of a million ids costs each worker
+    about 100 MB."""
+
+    sorted_ids: np.ndarray  # str
+    order: np.ndarray  # int64: the row of each sorted id
+
+    @classmethod
+    def of(cls, ids: np.ndarray) -> RowIndex:
+        order = np.argsort(ids, kind="stable")
+        return cls(ids[order], order)
+
+    def get(self, job_id: str) -> int | None:
+        """The row of `job_id`, or None."""
+        at = int(np.searchsorted(self.sorted_ids, job_id))
+        if at < len(self.sorted_ids) and self.sorted_ids[at] == job_id:
+            return int(self.order[at])
+        return None
+
+    def __contains__(self, job_id: object) -> bool:
+        return isinstance(job_id, str) and self.get(job_id) is not None
+
+    def rows(self, job_ids: Iterable[str]) -> np.ndarray:
+        """int64: the rows of those of `job_ids` that are here (in no set order)."""
+        wanted = np.array(list(job_ids), dtype=str)
+        if not len(wanted) or not len(self.sorted_ids):
+            return np.zeros(0, dtype=np.int64)
+        at = np.searchsorted(self.sorted_ids, wanted).clip(max=len(self.sorted_ids) - 1)
+        return self.order[at[self.sorted_ids[at] == wanted]]
+
+
+@dataclass(frozen=True)
 class Columns:
     """A part's filter columns, row-aligned: salaries per year in US dollars (NaN: not
     stated), the remote flag, the place (folded texts; coordinates in degrees, NaN where
@@ -84,14 +117,15 @@ class Columns:
 
 @dataclass(frozen=True)
 class CatalogPart:
-    """Jobs of one build, row-aligned: `jobs[i]`, `ids[i]`, `columns[...][i]`."""
+    """Jobs of one build, row-aligned: `jobs[i]`, `ids[i]`, `columns[...][i]`. `jobs` is
+    a tuple, or a snapshot's `JobTable` that decodes the jobs a request shows."""
 
-    jobs: tuple[CatalogJob, ...]
+    jobs: Sequence[CatalogJob]
     ids: np.ndarray  # str
     scorer: CatalogScorer
     columns: Columns
-    row_of: dict[str, int]  # job id -> row (built with the part: the first request that
-    # excludes seen jobs would otherwise pay for it, ~1 s at 1M jobs)
+    rows: RowIndex  # job id -> row (built with the part: the first request that
+    # excludes seen jobs would otherwise pay for it)
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -126,17 +160,55 @@ def build_part(
         company=TextColumn.of(name_key(j.record.company) for j in jobs),
         employment_type=TextColumn.of(j.employment_type or "" for j in jobs),
     )
+    ids = np.array([j.job_id for j in jobs], dtype=str)
     return CatalogPart(
         jobs=jobs,
-        ids=np.array([j.job_id for j in jobs], dtype=str),
+        ids=ids,
         scorer=CatalogScorer(model, space, features),
         columns=columns,
-        row_of={job.job_id: row for row, job in enumerate(jobs)},
+        rows=RowIndex.of(ids),
     )
 
 
 def _floats(values: Iterable[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Re-read this much before the last read of the store: a commit can land after its
+# updated_at.
+REFRESH_OVERLAP = timedelta(seconds=5)
+
+
+def micros(at: datetime) -> int:
+    """Microseconds since the epoch (a naive time is taken as UTC)."""
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class UpdateTimes:
+    """When each known job was last updated: arrays for the jobs of a build (a
+    snapshot's are memory-mapped), and the few changed since in a dict over them."""
+
+    index: RowIndex
+    micros: np.ndarray  # int64 per row of `index`: microseconds since the epoch, UTC
+    changes: Mapping[str, datetime]
+
+    @classmethod
+    def of(cls, jobs: Sequence[CatalogJob]) -> UpdateTimes:
+        ids = np.array([j.job_id for j in jobs], dtype=str)
+        stamps = np.array([micros(j.updated_at) for j in jobs], dtype=np.int64)
+        return cls(RowIndex.of(ids), stamps, {})
+
+    def get(self, job_id: str) -> datetime | None:
+        if (changed := self.changes.get(job_id)) is not None:
+            return changed
+        row = self.index.get(job_id)
+        return None if row is None else EPOCH + timedelta(microseconds=int(self.micros[row]))
+
+    def with_changes(self, jobs: Sequence[CatalogJob]) -> UpdateTimes:
+        return replace(self, changes={**self.changes, **{j.job_id: j.updated_at for j in jobs}})
 
 
 @dataclass(frozen=True)
@@ -146,7 +218,7 @@ class Catalog:
     base: CatalogPart
     base_visible: np.ndarray  # bool per base row
     delta: CatalogPart | None
-    updated_at: dict[str, datetime] = field(repr=False)  # every known job id -> updated_at
+    updated_at: UpdateTimes = field(repr=False)  # of every known job
     watermark: datetime | None  # newest updated_at applied
     builds: int = 1  # how many base builds this lineage had
 
@@ -160,7 +232,7 @@ class Catalog:
             base=base,
             base_visible=np.ones(len(base), dtype=bool),
             delta=None,
-            updated_at={j.job_id: j.updated_at for j in jobs},
+            updated_at=UpdateTimes.of(jobs),
             watermark=max((j.updated_at for j in jobs), default=None),
             builds=builds,
         )
@@ -178,9 +250,9 @@ class Catalog:
 
     def find(self, job_id: str) -> CatalogJob | None:
         """The active job with that id in this snapshot, or None."""
-        if self.delta is not None and job_id in self.delta.row_of:
-            return self.delta.jobs[self.delta.row_of[job_id]]
-        row = self.base.row_of.get(job_id)
+        if self.delta is not None and (row := self.delta.rows.get(job_id)) is not None:
+            return self.delta.jobs[row]
+        row = self.base.rows.get(job_id)
         return self.base.jobs[row] if row is not None and self.base_visible[row] else None
 
     # a snapshot never changes: its size and version are computed once (every response
@@ -210,6 +282,18 @@ class Catalog:
         """Those of `jobs` this snapshot does not have in that version."""
         return [j for j in jobs if not self.is_current(j.job_id, j.updated_at)]
 
+    def _delta_after(self, jobs: Sequence[CatalogJob]) -> list[CatalogJob]:
+        """The delta's jobs once `jobs` (changed ones) are applied."""
+        changed_ids = {j.job_id for j in jobs}
+        unchanged = [
+            j for j in (self.delta.jobs if self.delta else ()) if j.job_id not in changed_ids
+        ]
+        return unchanged + [j for j in jobs if j.record.active]
+
+    def outgrows(self, jobs: Sequence[CatalogJob], max_delta: int) -> bool:
+        """Whether applying `jobs` makes a new base (more than `max_delta` in the delta)."""
+        return len(self._delta_after(self.changed(jobs))) > max_delta
+
     def apply(
         self, jobs: Sequence[CatalogJob], model: ConvFM, space: FeatureSpace, *, max_delta: int
     ) -> Catalog:
@@ -217,17 +301,14 @@ class Catalog:
         jobs = self.changed(jobs)
         if not jobs:
             return self
-        updated_at = {**self.updated_at, **{j.job_id: j.updated_at for j in jobs}}
+        updated_at = self.updated_at.with_changes(jobs)
         watermark = max([j.updated_at for j in jobs] + ([self.watermark] if self.watermark else []))
         if not any(j.record.active or self.find(j.job_id) for j in jobs):
             # inactive jobs this snapshot does not rank: only the bookkeeping changes
             return replace(self, updated_at=updated_at, watermark=watermark)
         changed_ids = {j.job_id for j in jobs}
         visible = self.base_visible & ~np.isin(self.base.ids, list(changed_ids))
-        unchanged = [
-            j for j in (self.delta.jobs if self.delta else ()) if j.job_id not in changed_ids
-        ]
-        delta_jobs = unchanged + [j for j in jobs if j.record.active]
+        delta_jobs = self._delta_after(jobs)
         if len(delta_jobs) > max_delta:
             # merge into a new base; the base jobs still visible keep their encoded
             # features (encoding is most of a build)
@@ -239,7 +320,7 @@ class Catalog:
                 ]
             )
             base = build_part(
-                [self.base.jobs[i] for i in rows] + delta_jobs, model, space, features
+                [self.base.jobs[i] for i in rows.tolist()] + delta_jobs, model, space, features
             )
             return Catalog(
                 base=base,

@@ -97,7 +97,7 @@ class JobFilter:
         if self.employment_types:
             keep &= c.employment_type.isin(self.employment_types)
         if self.excluded_ids:  # a few ids: look their rows up
-            keep[[part.row_of[i] for i in self.excluded_ids if i in part.row_of]] = False
+            keep[part.rows.rows(self.excluded_ids)] = False
         return keep
 
 

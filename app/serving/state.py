@@ -32,15 +32,14 @@ from app.repositories.experiments import ExperimentRepository
 from app.repositories.registry import RegistryRepository
 from app.repositories.users import UserChange
 from app.serving.baselines import Signals
-from app.serving.catalog import Catalog
+from app.serving.catalog import REFRESH_OVERLAP, Catalog
 from app.serving.results import Kept, ResultCache, StoredUser
+from app.serving.snapshots import SnapshotStore
 from app.serving.variants import VariantModels
 from ml.checkpoint import Checkpoint, CheckpointError, checkpoint_stamp, load_checkpoint
 
 log = logging.getLogger("jobrec.serving")
 
-# Re-read this much before the last poll: a commit can land after its updated_at.
-REFRESH_OVERLAP = timedelta(seconds=5)
 MIN_POLL_SECONDS = 0.05  # the poller's pause when asked to poll continuously (0)
 # A kept answer is served while the last poll is at most refresh_seconds + this old; a
 # poller that cannot reach the store (an outage) stops them after that.
@@ -83,9 +82,22 @@ def serving_path(model_path: str | Path, factory: sessionmaker[Session]) -> str:
     return production.path if production is not None else str(model_path)
 
 
-def load_state(model_path: str | Path, factory: sessionmaker[Session]) -> ServingState:
-    """The checkpoint at `model_path` (raises CheckpointError) and a catalog read now."""
-    state = ServingState.read(load_checkpoint(model_path), factory)
+def load_state(
+    model_path: str | Path,
+    factory: sessionmaker[Session],
+    snapshots: SnapshotStore | None = None,
+    *,
+    max_delta: int = 0,
+) -> ServingState:
+    """The checkpoint at `model_path` (raises CheckpointError) and a catalog of the
+    store's active jobs now: from `snapshots` when given (a snapshot mapped, with up to
+    `max_delta` changes since applied), else built in this process."""
+    checkpoint = load_checkpoint(model_path)
+    if snapshots is None:
+        state = ServingState.read(checkpoint, factory)
+    else:
+        catalog, synced_at = snapshots.catalog(checkpoint, factory, max_delta=max_delta)
+        state = ServingState(checkpoint, catalog, synced_at)
     # The catalog is millions of long-lived objects at 1M jobs: move them out of the
     # cyclic garbage collector's generations, or each full collection walks them all
     # and stalls whichever request triggers it.
@@ -107,8 +119,10 @@ class Serving:
         result_cache_size: int,
         popularity_refresh_seconds: float,
         trending_half_life: timedelta,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self._state = state
+        self.snapshots = snapshots
         self.variants = VariantModels(popularity_refresh_seconds)
         self.trending_half_life = trending_half_life
         self.factory = factory
@@ -138,12 +152,13 @@ class Serving:
         result_cache_size: int,
         popularity_refresh_seconds: float,
         trending_half_life: timedelta,
+        snapshots: SnapshotStore | None = None,
     ) -> Serving:
         """Load the checkpoint to serve (the registry's production version, else the one
-        at `model_path`; raises CheckpointError) and build the catalog."""
+        at `model_path`; raises CheckpointError) and the catalog (`load_state`)."""
         path = serving_path(model_path, factory)
         serving = cls(
-            load_state(path, factory),
+            load_state(path, factory, snapshots, max_delta=max_delta),
             factory,
             model_path=model_path,
             refresh_seconds=refresh_seconds,
@@ -151,6 +166,7 @@ class Serving:
             result_cache_size=result_cache_size,
             popularity_refresh_seconds=popularity_refresh_seconds,
             trending_half_life=trending_half_life,
+            snapshots=snapshots,
         )
         serving.served_path, serving._stamp = path, checkpoint_stamp(path)
         return serving
@@ -202,7 +218,7 @@ class Serving:
         with self._lock:
             path = str(model_path or serving_path(self.model_path, self.factory))
             stamp = checkpoint_stamp(path)
-            state = load_state(path, self.factory)
+            state = load_state(path, self.factory, self.snapshots, max_delta=self.max_delta)
             self._serve(state)
             self.served_path, self._stamp = path, stamp
         return state
@@ -246,7 +262,13 @@ class Serving:
                 signals = self._read_signals(session) if self.variants.needs_signals() else None
             self._watch_checkpoint(production.path if production else self.model_path)
             catalog = state.catalog
-            if jobs:
+            if jobs and self.snapshots is not None and catalog.outgrows(jobs, self.max_delta):
+                # a new base: the newest snapshot (another worker's, perhaps) or one built
+                # now, rather than one this process alone would hold
+                catalog, synced_at = self.snapshots.catalog(
+                    state.checkpoint, self.factory, max_delta=self.max_delta
+                )
+            elif jobs:
                 catalog = catalog.apply(
                     jobs, state.checkpoint.model, state.checkpoint.space, max_delta=self.max_delta
                 )

@@ -42,7 +42,7 @@ class EntityFeatures:
     history_keys:   [N, H] int64, their keys (0 = no job)
     """
 
-    ids: tuple[str, ...]
+    ids: Sequence[str]  # a tuple, or a snapshot's TextArray
     categorical: Tensor
     skills: Tensor
     coords: Tensor
@@ -65,6 +65,14 @@ class EntityFeatures:
             ids=tuple(self.ids[i] for i in index.tolist()),
             **{name: getattr(self, name)[index] for name in TENSOR_FIELDS},
         )
+
+    def arrays(self) -> dict[str, Tensor]:
+        """The tensors by field name (`from_arrays` takes them back)."""
+        return {name: getattr(self, name) for name in TENSOR_FIELDS}
+
+    @staticmethod
+    def from_arrays(ids: Sequence[str], arrays: Mapping[str, Tensor]) -> EntityFeatures:
+        return EntityFeatures(ids=ids, **{name: arrays[name] for name in TENSOR_FIELDS})
 
     @staticmethod
     def cat(parts: Sequence[EntityFeatures]) -> EntityFeatures:

@@ -18,6 +18,8 @@ int8 codes of the job vectors; otherwise it is exact.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor
 
@@ -41,8 +43,16 @@ class FirstStage:
     """
 
     def __init__(
-        self, job: Parts | None, pair: Parts, pairs: CatalogPairs, pair_columns: Tensor, *, fm: bool
+        self,
+        job: Parts | None,
+        pair: Parts,
+        pairs: CatalogPairs,
+        pair_columns: Tensor,
+        *,
+        fm: bool,
+        prepared: Mapping[str, Tensor] | None = None,
     ) -> None:
+        """`prepared`: the tensors `arrays()` gave for these jobs, else computed."""
         self.job, self.pair, self.pairs, self.fm = job, pair, pairs, fm
         if job is None:
             self.bias = torch.zeros(0)
@@ -50,11 +60,14 @@ class FirstStage:
         if not fm:
             self.bias = job.lin
             return
-        self.bias = job.lin + 0.5 * (job.s.pow(2).sum(1) - job.q)  # [N]
+        t = prepared or {}
+        self.bias = t["bias"] if t else job.lin + 0.5 * (job.s.pow(2).sum(1) - job.q)  # [N]
         # S_job over the whole catalog for a shortlist (`exact=False`): int8 codes with
         # one scale per job, a quarter of float32's bytes, read in the same pass that adds
         # the pair terms; exact scores read `job.s`
-        self.shortlist_codes, self.shortlist_scales = quantize_rows(job.s)
+        self.shortlist_codes, self.shortlist_scales = (
+            (t["shortlist_codes"], t["shortlist_scales"]) if t else quantize_rows(job.s)
+        )
         # only the Fp pair fields among the dense ones: the job-side ones are zero in the
         # pair features (they are in the job's parts). In the order of a PairTable: the
         # A per-job fields first (its rows `pair_table_rows` of `per_job`), then the B
@@ -71,9 +84,20 @@ class FirstStage:
         if sorted(self.pair_order.tolist()) != pair_columns.nonzero().squeeze(1).tolist():
             raise AssertionError("every pair field is a per-job or a setting field")
         pair_s = pair.s[self.pair_order]
-        self.pair_job_dots = pair_s @ job.s.T  # [Fp, N]
+        self.pair_job_dots = t["pair_job_dots"] if t else pair_s @ job.s.T  # [Fp, N]
         gram = pair_s @ pair_s.T
         self.pair_gram = gram - torch.diag(torch.diagonal(gram))  # [Fp, Fp], zero diagonal
+
+    def arrays(self) -> dict[str, Tensor]:
+        """The tensors formed from the jobs, by name (what `prepared` takes back)."""
+        if self.job is None or not self.fm:
+            return {}
+        return {
+            "bias": self.bias,
+            "shortlist_codes": self.shortlist_codes,
+            "shortlist_scales": self.shortlist_scales,
+            "pair_job_dots": self.pair_job_dots,
+        }
 
     def scores(
         self, u: Tensor, job_rows: Tensor | None, pairs: Tensor | PairTable, *, exact: bool = True

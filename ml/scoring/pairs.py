@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -73,56 +74,44 @@ class CatalogPairs:
     up to float rounding (tested).
     """
 
-    def __init__(self, space: FeatureSpace, jobs: EntityFeatures) -> None:
+    def __init__(
+        self,
+        space: FeatureSpace,
+        jobs: EntityFeatures,
+        prepared: Mapping[str, Tensor] | None = None,
+    ) -> None:
+        """`prepared`: the tensors `arrays()` gave for these jobs (a catalog snapshot),
+        else they are computed from `jobs`."""
         self.space, self.jobs = space, jobs
-        skills = jobs.skills
-        known = skills > UNK
-        rows = torch.arange(len(skills)).unsqueeze(1).expand_as(skills)[known]
         self.vocab = len(space.vocabularies["skill"])
+        t = dict(prepared) if prepared is not None else _prepare(jobs, self.vocab)
         # each job's skill counts over its cosine norm, 1 / sqrt(skill count) (1 for no
         # skill: the overlap is 0 then, as in the reference), listed by skill: the jobs
         # that ask for skill v are skill_jobs[skill_start[v] : skill_start[v + 1]]
         # (ascending), with their normed counts in skill_weights
-        self.skill_norm = norm = (skills != PAD).sum(1).clamp(min=1).float().rsqrt()  # [N]
-        by_skill = torch.sparse_coo_tensor(
-            torch.stack([skills[known], rows]),
-            norm[rows],
-            (self.vocab, len(skills)),
-            check_invariants=True,
-        ).coalesce()
-        skill_of, jobs_of = by_skill.indices()
-        self.skill_jobs = jobs_of.int()  # int32: a third less memory, added as fast
-        self.skill_weights = by_skill.values()
-        self.skill_start = torch.searchsorted(skill_of, torch.arange(self.vocab + 1))
+        self.skill_norm: Tensor = t["skill_norm"]  # [N]
+        self.skill_jobs: Tensor = t["skill_jobs"]  # int32: a third less memory, as fast
+        self.skill_weights: Tensor = t["skill_weights"]
+        self.skill_start: Tensor = t["skill_start"]
         # the same [N, V] by job, as a sparse CSR matrix with int32 indices (which the
         # sparse product would otherwise convert on every call)
         with warnings.catch_warnings():  # "sparse CSR support is in beta": it is tested
             warnings.simplefilter("ignore", UserWarning)
-            by_job = by_skill.t().coalesce().to_sparse_csr()
             self.normed_skills = torch.sparse_csr_tensor(
-                by_job.crow_indices().int(),
-                by_job.col_indices().int(),
-                by_job.values(),
-                by_job.shape,
+                t["normed_crow"], t["normed_col"], t["normed_values"], (len(jobs), self.vocab)
             )
         # distinct places: [P, 3] float64 unit vectors (a last NaN row for "no place")
         # and each job's row in it, [N]
-        located = ~jobs.coords.isnan().any(1)
-        places, inverse = torch.unique(jobs.coords[located], dim=0, return_inverse=True)
-        self.place_of = torch.full((len(jobs),), len(places), dtype=torch.int32)
-        self.place_of[located] = inverse.int()
-        self.place_units = unit_vectors(torch.cat([places, torch.full((1, 2), math.nan)]))
-        # city, region, company: the distinct values (sorted) and each job's code
-        self.values, codes = [], []
-        for column in range(jobs.attributes.shape[1]):
-            values, code = torch.unique(jobs.attributes[:, column], return_inverse=True)
-            self.values.append(values)
-            codes.append(code)
-        # settings: the distinct (place, city, region, company), their codes [K, 4],
-        # and each job's setting [N] (int64: gathers by it run faster than by int32)
-        self.setting_codes, self.setting_of = torch.unique(
-            torch.stack([self.place_of.long(), *codes], 1), dim=0, return_inverse=True
-        )
+        self.place_of: Tensor = t["place_of"]
+        self.place_units: Tensor = t["place_units"]
+        # city, region, company: the distinct values (sorted); settings: the distinct
+        # (place, city, region, company), their codes [K, 4], and each job's setting [N]
+        # (int64: gathers by it run faster than by int32)
+        self.values = [t[f"values{c}"] for c in range(jobs.attributes.shape[1])]
+        self.setting_codes: Tensor = t["setting_codes"]
+        self.setting_of: Tensor = t["setting_of"]
+        self.sorted_keys: Tensor = t["sorted_keys"]
+        self.key_order: Tensor = t["key_order"]
         self.dense_names = [f.name for f in fields_of("dense")]
         first = self.dense_names.index(SETTING_FIELDS[0])
         if tuple(self.dense_names[first : first + len(SETTING_FIELDS)]) != SETTING_FIELDS:
@@ -136,7 +125,26 @@ class CatalogPairs:
         if self.dense_names[self.job_columns[first + 1]] != "history_skill":
             raise AssertionError("skill_match and history_skill must be consecutive")
         self.job_skill_rows = slice(first, first + 2)  # their rows in PairTable.per_job
-        self.sorted_keys, self.key_order = torch.sort(jobs.key)
+
+    def arrays(self) -> dict[str, Tensor]:
+        """The tensors prepared from the jobs, by name (what `prepared` takes back)."""
+        csr = self.normed_skills
+        return {
+            "skill_norm": self.skill_norm,
+            "skill_jobs": self.skill_jobs,
+            "skill_weights": self.skill_weights,
+            "skill_start": self.skill_start,
+            "normed_crow": csr.crow_indices(),
+            "normed_col": csr.col_indices(),
+            "normed_values": csr.values(),
+            "place_of": self.place_of,
+            "place_units": self.place_units,
+            **{f"values{c}": v for c, v in enumerate(self.values)},
+            "setting_codes": self.setting_codes,
+            "setting_of": self.setting_of,
+            "sorted_keys": self.sorted_keys,
+            "key_order": self.key_order,
+        }
 
     def dense(
         self,
@@ -332,6 +340,51 @@ class CatalogPairs:
         counts = torch.zeros(len(self.values[column]))
         counts.index_add_(0, code[known], weight[known])
         return (counts / weight.sum())[codes]
+
+
+def _prepare(jobs: EntityFeatures, vocab: int) -> dict[str, Tensor]:
+    """The job-side tensors `CatalogPairs` reads (see its docstring), by name."""
+    skills = jobs.skills
+    known = skills > UNK
+    rows = torch.arange(len(skills)).unsqueeze(1).expand_as(skills)[known]
+    norm = (skills != PAD).sum(1).clamp(min=1).float().rsqrt()  # [N]
+    by_skill = torch.sparse_coo_tensor(
+        torch.stack([skills[known], rows]), norm[rows], (vocab, len(skills)), check_invariants=True
+    ).coalesce()
+    skill_of, jobs_of = by_skill.indices()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": it is tested
+        warnings.simplefilter("ignore", UserWarning)
+        by_job = by_skill.t().coalesce().to_sparse_csr()
+    located = ~jobs.coords.isnan().any(1)
+    places, inverse = torch.unique(jobs.coords[located], dim=0, return_inverse=True)
+    place_of = torch.full((len(jobs),), len(places), dtype=torch.int32)
+    place_of[located] = inverse.int()
+    values, codes = {}, []
+    for column in range(jobs.attributes.shape[1]):
+        values[f"values{column}"], code = torch.unique(
+            jobs.attributes[:, column], return_inverse=True
+        )
+        codes.append(code)
+    setting_codes, setting_of = torch.unique(
+        torch.stack([place_of.long(), *codes], 1), dim=0, return_inverse=True
+    )
+    sorted_keys, key_order = torch.sort(jobs.key)
+    return {
+        "skill_norm": norm,
+        "skill_jobs": jobs_of.int(),
+        "skill_weights": by_skill.values(),
+        "skill_start": torch.searchsorted(skill_of, torch.arange(vocab + 1)),
+        "normed_crow": by_job.crow_indices().int(),
+        "normed_col": by_job.col_indices().int(),
+        "normed_values": by_job.values(),
+        "place_of": place_of,
+        "place_units": unit_vectors(torch.cat([places, torch.full((1, 2), math.nan)])),
+        **values,
+        "setting_codes": setting_codes,
+        "setting_of": setting_of,
+        "sorted_keys": sorted_keys,
+        "key_order": key_order,
+    }
 
 
 class PairTable:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
@@ -25,6 +25,16 @@ class Parts:
     q: Tensor
     hidden: Tensor | None
     mixed: Tensor | None
+
+    def arrays(self) -> dict[str, Tensor]:
+        """The parts the model has, by name (`from_arrays` takes them back)."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @staticmethod
+    def from_arrays(arrays: Mapping[str, Tensor]) -> Parts:
+        return Parts(
+            arrays["lin"], arrays["s"], arrays["q"], arrays.get("hidden"), arrays.get("mixed")
+        )
 
     @staticmethod
     def cat(parts: Sequence[Parts]) -> Parts:

@@ -34,10 +34,13 @@ gives the first stage pair features with a cheaper stand-in for `history_skill`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ml.arrays import prefixed, under
 from ml.features import EntityFeatures, FeatureSpace, ModelInput, dense_features_of_user
 from ml.model import ConvFM
 from ml.scoring.first_stage import FirstStage
@@ -67,7 +70,15 @@ class CatalogScorer:
     hidden_bias: Tensor  # [H1], the first layer's bias with its BatchNorm folded in
     position_kinds: list[str]  # per conv position: "user", "job" or "mixed"
 
-    def __init__(self, model: ConvFM, space: FeatureSpace, jobs: EntityFeatures) -> None:
+    def __init__(
+        self,
+        model: ConvFM,
+        space: FeatureSpace,
+        jobs: EntityFeatures,
+        prepared: Mapping[str, Tensor] | None = None,
+    ) -> None:
+        """`prepared`: what `arrays()` gave for this model and these jobs (a catalog
+        snapshot, memory-mapped), else the job side is computed now."""
         model.eval()
         if not model.padding_is_zero():
             raise ValueError("the model's padding rows are not zero; padding must score 0")
@@ -92,17 +103,42 @@ class CatalogScorer:
             )
             self.pair = self._parts(basis, side=None)  # per unit of each pair value
             self.pair.lin = model.dense_weights.detach() * self.pair_columns
-            blank = space.blank_users()
-            parts = []
-            for lo in range(0, len(jobs), PRECOMPUTE_CHUNK):
-                rows = torch.arange(lo, min(lo + PRECOMPUTE_CHUNK, len(jobs)))
-                x = space.pairs(blank, torch.zeros_like(rows), jobs, rows)
-                parts.append(self._parts(x._replace(dense=x.dense * self.job_dense), "job"))
-            self.job = Parts.cat(parts) if parts else None
-            self.pairs = CatalogPairs(space, jobs)
+            if prepared is None:
+                self.job = self._job_parts()
+                self.pairs = CatalogPairs(space, jobs)
+                stage1 = None
+            else:
+                job = under("job.", prepared)
+                self.job = Parts.from_arrays(job) if job else None
+                self.pairs = CatalogPairs(space, jobs, under("pairs.", prepared))
+                stage1 = under("stage1.", prepared)
             self.stage1 = FirstStage(
-                self.job, self.pair, self.pairs, self.pair_columns, fm=model.fm is not None
+                self.job,
+                self.pair,
+                self.pairs,
+                self.pair_columns,
+                fm=model.fm is not None,
+                prepared=stage1,
             )
+
+    def arrays(self) -> dict[str, Tensor]:
+        """Everything computed from the jobs alone, by name: what `prepared` takes back
+        (with the same model) to skip the precomputation."""
+        return {
+            **prefixed("job.", self.job.arrays() if self.job else {}),
+            **prefixed("pairs.", self.pairs.arrays()),
+            **prefixed("stage1.", self.stage1.arrays()),
+        }
+
+    def _job_parts(self) -> Parts | None:
+        """The catalog jobs' parts, PRECOMPUTE_CHUNK jobs at a time (None when empty)."""
+        blank = self.space.blank_users()
+        parts = []
+        for lo in range(0, len(self.jobs), PRECOMPUTE_CHUNK):
+            rows = torch.arange(lo, min(lo + PRECOMPUTE_CHUNK, len(self.jobs)))
+            x = self.space.pairs(blank, torch.zeros_like(rows), self.jobs, rows)
+            parts.append(self._parts(x._replace(dense=x.dense * self.job_dense), "job"))
+        return Parts.cat(parts) if parts else None
 
     # -- precomputation ----------------------------------------------------------------
 
