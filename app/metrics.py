@@ -10,8 +10,11 @@ it is imported) and a scrape, whichever worker answers it, sums every worker's f
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -80,6 +83,65 @@ class Metrics:
         MultiProcessCollector(registry)
         registry.register(self.serving)
         return generate_latest(registry)
+
+    def latency(self, quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> list[RouteLatency]:
+        """Latency percentiles per route and method since start-up (every status),
+        estimated from the histogram's buckets as Prometheus' `histogram_quantile` does;
+        the busiest routes first."""
+        registry = self.registry
+        if MULTIPROCESS_DIR in os.environ:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+        for family in registry.collect():
+            if family.name != "jobrec_http_request_duration_seconds":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    key = (sample.labels["route"], sample.labels["method"])
+                    bound = float(sample.labels["le"])
+                    buckets[key][bound] = buckets[key].get(bound, 0.0) + sample.value
+        rows = [
+            RouteLatency(
+                route,
+                method,
+                int(counts[math.inf]),
+                tuple(quantile(sorted(counts.items()), q) for q in quantiles),
+            )
+            for (route, method), counts in buckets.items()
+            if counts.get(math.inf)
+        ]
+        return sorted(rows, key=lambda r: (-r.count, r.route))
+
+
+@dataclass(frozen=True)
+class RouteLatency:
+    route: str
+    method: str
+    count: int
+    seconds: tuple[float | None, ...]  # one per asked quantile
+
+
+def quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
+    """The `q` quantile of a cumulative histogram, `(upper bound, count)` sorted by bound
+    and ending with +Inf: linear within the bucket it falls in; the highest finite
+    bound when it falls in the +Inf bucket; None when it is empty.
+
+    >>> round(quantile([(0.1, 5.0), (0.2, 10.0), (math.inf, 10.0)], 0.75), 6)
+    0.15
+    """
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            inside = count - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, count
+    return lower
 
 
 class _ServingCollector:

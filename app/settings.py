@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         default=VAR_DIR / "retrain",
         description="where `jobrec retrain` writes its candidates (registered ones are copied)",
     )
+    retrain_every: str | None = Field(
+        default=None,
+        description="the trainer's schedule (`jobrec retrain --every`), shown by GET /status "
+        "and /console/health; the trainer's own setting, given to the API too",
+    )
     model_registry_dir: Path = Field(
         default=VAR_DIR / "models",
         description="where `jobrec models register` keeps its copy of each version",

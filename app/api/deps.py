@@ -12,10 +12,12 @@ from app.services.events import EventService
 from app.services.experiments import ExperimentService
 from app.services.health import HealthService
 from app.services.jobs import JobService
+from app.services.model_details import ModelDetails
 from app.services.models import ModelService
 from app.services.recommend import RecommendService
 from app.services.registry import ModelRegistry
 from app.services.slates import SlateLog
+from app.services.status import StatusService
 from app.services.users import UserService
 from app.services.what_if import WhatIfService
 from app.serving.state import Serving
@@ -49,6 +51,8 @@ class Services:
     experiments: ExperimentService
     what_if: WhatIfService
     health: HealthService
+    model_details: ModelDetails
+    status: StatusService
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

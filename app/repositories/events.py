@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from app import models as m
 from app.errors import NotFoundError
@@ -73,6 +73,28 @@ class EventRepository(Repository):
             Interaction(timestamp=utc(r.occurred_at), user_id=r.user, job_id=r.job, type=r.type)
             for r in rows
         ]
+
+    def per_minute(self, since: datetime) -> list[tuple[datetime, str, int]]:
+        """(minute, type, events written in it) since `since`, by the service's clock
+        (`created_at`), oldest first."""
+        column = m.Interaction.created_at
+        minute = (
+            func.date_trunc("minute", column)
+            if self._dialect == "postgresql"
+            else func.strftime("%Y-%m-%d %H:%M:00", column)
+        )
+        rows = self.session.execute(
+            select(minute.label("minute"), m.Interaction.type, func.count())
+            .where(column >= since)
+            .group_by(minute, m.Interaction.type)
+            .order_by(minute, m.Interaction.type)
+        )
+        return [(_minute(at), kind, count) for at, kind, count in rows]
+
+
+def _minute(value: datetime | str) -> datetime:
+    """A minute as either dialect returns it (PostgreSQL a datetime, SQLite text)."""
+    return utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 @cache

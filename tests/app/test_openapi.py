@@ -89,6 +89,9 @@ def test_operation_ids_are_names_for_people(server):
         "stop_experiment",
         "experiment_report",
         "what_if",
+        "get_model_version",
+        "promote_model",
+        "service_status",
     } == ids
 
 

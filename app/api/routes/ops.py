@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.deps import ServicesDep
+from app.api.deps import Services, ServicesDep, SettingsDep
 from app.api.errors import responses
-from app.api.schemas import HealthOut, ModelOut, ReadyOut
+from app.api.schemas import HealthOut, ModelOut, ReadyOut, StatusOut
+from app.api.schemas.ops import EventRateOut, GateOut, RouteLatencyOut
+from app.settings import Settings
 
 router = APIRouter(tags=["operations"])
 
@@ -49,6 +51,38 @@ def get_model(services: ServicesDep) -> ModelOut:
         catalog_version=state.catalog.version,
         catalog_size=state.catalog.size,
         explain=meta.get("explain"),
+    )
+
+
+@router.get(
+    "/status", response_model=StatusOut, summary="What an operator checks", responses=responses(429)
+)
+def service_status(request: Request, services: ServicesDep, settings: SettingsDep) -> StatusOut:
+    """The catalog's size and freshness, events written per minute by type over the last
+    30 minutes, this worker's latency percentiles per route, the retraining schedule and
+    the gate's last decision (the page /console/health shows it)."""
+    return status_out(request, services, settings)
+
+
+def status_out(request: Request, services: Services, settings: Settings) -> StatusOut:
+    """The status service's answer with this worker's latency and the schedule."""
+    status = services.status.status()
+    return StatusOut(
+        model_version=status.model_version,
+        catalog_version=status.catalog_version,
+        catalog_size=status.catalog_size,
+        catalog_updated_at=status.catalog_updated_at,
+        window_minutes=status.window_minutes,
+        events=[EventRateOut(minute=e.minute, type=e.type, count=e.count) for e in status.events],
+        latency=[
+            RouteLatencyOut(
+                route=r.route, method=r.method, count=r.count, p50=p50, p95=p95, p99=p99
+            )
+            for r in request.app.state.metrics.latency()
+            for p50, p95, p99 in [r.seconds]
+        ],
+        retrain_every=settings.retrain_every,
+        last_gate=GateOut(**vars(status.last_gate)) if status.last_gate else None,
     )
 
 

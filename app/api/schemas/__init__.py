@@ -18,11 +18,13 @@ from app.api.schemas.ops import (
     ErrorBody,
     ErrorResponse,
     HealthOut,
+    ModelDetailOut,
     ModelOut,
     ModelsOut,
     ModelVersionOut,
     ReadyOut,
     ReloadOut,
+    StatusOut,
 )
 from app.api.schemas.recommend import (
     MAX_LIST,
@@ -52,6 +54,7 @@ __all__ = [
     "JobIn",
     "JobOut",
     "LocationFilter",
+    "ModelDetailOut",
     "ModelOut",
     "ModelVersionOut",
     "ModelsOut",
@@ -64,6 +67,7 @@ __all__ = [
     "ReloadOut",
     "SalaryOut",
     "SkillName",
+    "StatusOut",
     "UserIn",
     "UserOut",
 ]
