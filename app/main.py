@@ -34,6 +34,7 @@ from app.api.routes import (
     users,
 )
 from app.api.security import API_KEY_REQUIRED
+from app.console import install as install_console
 from app.db import create_db_engine, session_factory
 from app.errors import JobrecError
 from app.logs import configure_logging
@@ -44,10 +45,12 @@ from app.services.events import EventService
 from app.services.experiments import ExperimentService
 from app.services.health import HealthService
 from app.services.jobs import JobService
+from app.services.model_details import ModelDetails
 from app.services.models import ModelService
 from app.services.recommend import RecommendService
 from app.services.registry import ModelRegistry
 from app.services.slates import SlateLog
+from app.services.status import StatusService
 from app.services.users import UserService
 from app.services.what_if import WhatIfService
 from app.serving.ranking import TwoStage
@@ -135,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         recommend.router, dependencies=keyed if settings.recommend_requires_api_key else []
     )
-    for module in (users, jobs, events, experiments):
+    for module in (users, jobs, events, experiments, models):
         app.include_router(module.writes, dependencies=keyed)
     app.include_router(users.router)
     app.include_router(jobs.router)
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(experiments.router)
     docs.install(app)
+    install_console(app)
     return app
 
 
@@ -174,6 +178,7 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
     )
     recommend = RecommendService(serving, factory, TwoStage.of(settings), ids=ids, slates=slates)
     recommend.warm_up()
+    registry = ModelRegistry(factory, settings.model_registry_dir)
     return Services(
         serving=serving,
         slates=slates,
@@ -182,8 +187,10 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
         jobs=JobService(factory, serving),
         events=EventService(factory, serving, ids),
         models=ModelService(serving),
-        registry=ModelRegistry(factory, settings.model_registry_dir),
+        registry=registry,
         experiments=ExperimentService(factory, serving),
         what_if=WhatIfService(recommend),
         health=HealthService(factory, serving),
+        model_details=ModelDetails(registry, serving),
+        status=StatusService(factory, serving),
     )
