@@ -119,6 +119,8 @@ def shoot(base: str, out: Path, width: int, height: int) -> list[Path]:
             page.wait_for_selector(ready, timeout=30_000)
             if name == "try":
                 page.locator("#jobs details.why").first.evaluate("d => d.open = true")
+            if name == "model":  # the charts, below the metrics table
+                page.locator("#curve-chart").evaluate("c => c.closest('.columns').scrollIntoView()")
             target = out / f"{name}.png"
             page.screenshot(path=str(target))
             written.append(target)

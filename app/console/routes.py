@@ -67,13 +67,14 @@ def try_it(
         try:
             user = user_out(services.users.get(str(body["user_id"])))
         except NotFoundError as exc:
-            return problem(
-                request,
-                404,
-                "No such user",
-                f"{exc.message}. Look up another id, or tick “inline profile” to score "
-                "someone the store does not know.",
-            )
+            if "fallback" not in body:  # with one, the API answers the trending jobs
+                return problem(
+                    request,
+                    404,
+                    "No such user",
+                    f"{exc.message}. Look up another id, or tick “inline profile” to score "
+                    "someone the store does not know.",
+                )
     return page(
         request,
         "try.html",
@@ -102,7 +103,8 @@ def experiment(name: str, request: Request, services: ServicesDep) -> Response:
     try:
         report = services.experiments.report(name)
     except JobrecError as exc:
-        return problem(request, exc.status, "No such experiment", exc.message)
+        title = "No such experiment" if exc.status == 404 else "The report cannot be read"
+        return problem(request, exc.status, title, exc.message)
     registered = {r.version: r.status for r in services.registry.versions()}
     return page(request, "experiment.html", report=report, registered=registered)
 
@@ -122,7 +124,8 @@ def model(version: str, request: Request, services: ServicesDep) -> Response:
     try:
         detail = services.model_details.get(version)
     except JobrecError as exc:
-        return problem(request, exc.status, "No such model version", exc.message)
+        title = "No such model version" if exc.status == 404 else "The model cannot be read"
+        return problem(request, exc.status, title, exc.message)
     columns, metric_rows = views.metric_rows(detail.metrics, detail.baselines)
     return page(request, "model.html", m=detail, columns=columns, metric_rows=metric_rows)
 

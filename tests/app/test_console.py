@@ -63,6 +63,8 @@ def test_a_bad_link_renders_a_page_with_its_status(console_service):
             assert response.status_code == status, path
             assert response.headers["content-type"].startswith("text/html")
             assert words in response.text and 'id="problem"' in response.text
+        trending = client.get("/console/try?user_id=nobody&fallback=trending")
+        assert trending.status_code == 200  # the API answers it with the trending jobs
 
 
 def test_an_integrator_looks_up_user_123_explains_and_runs_a_what_if(console_service):
@@ -114,6 +116,11 @@ def test_a_deep_link_restores_the_view_and_its_curl_runs(console_service):
             "items => items.map(i => i.dataset.jobId)"
         )
         curl = page.inner_text("#recommend-request pre")
+        page.goto(f"{base}/console/try?user_id=visitor-1&inline=1&skills=python,sql&home=Austin")
+        page.wait_for_selector("#recommend[data-loaded]")
+        assert page.locator("#jobs li.job").count() > 0
+        sent = json.loads(page.inner_text("#recommend-request pre").split("-d '")[1].rstrip("'"))
+        assert sent["profile"] == {"skills": ["python", "sql"], "location": "Austin"}
     assert len(shown) == 4 and seen.blocked == [] and seen.errors == []
     if shutil.which("curl"):
         ran = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30)

@@ -26,7 +26,7 @@ export function heatmap(id, rows, labels, rowLabel) {
   const ctx = canvas.getContext("2d");
   const left = 70;
   const bottom = 70;
-  const width = (canvas.width - left - 10) / labels.length;
+  const width = (canvas.width - left - 50) / labels.length;
   const height = (canvas.height - bottom - 10) / rows.length;
   const extreme = Math.max(...rows.flat().map(Math.abs), 1e-9);
   ctx.font = "11px system-ui, sans-serif";
@@ -37,7 +37,7 @@ export function heatmap(id, rows, labels, rowLabel) {
       ctx.fillStyle = value >= 0 ? `rgb(255,${shade},${shade})` : `rgb(${shade},${shade},255)`;
       ctx.fillRect(left + c * width, 10 + r * height, Math.ceil(width), Math.ceil(height));
     });
-    if (rows.length <= 32 || r % Math.ceil(rows.length / 16) === 0) {
+    if (r % Math.max(1, Math.ceil(12 / height)) === 0) {  // a label every 12 px at most
       ctx.fillStyle = "#333";
       ctx.fillText(`${rowLabel} ${r}`, 4, 10 + (r + 0.7) * height);
     }
