@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from tests.app.conftest import CONSOLE_KEY
 from tests.support.browser import offline_page
+from tests.support.console import CONSOLE_KEY
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 from app.db import session_scope
 from app.importers.demo import import_demo
 from app.repositories.events import EventRepository
-from tests.app.conftest import CONSOLE_KEY
+from tests.support.console import CONSOLE_KEY
 
 KEY = {"X-API-Key": CONSOLE_KEY}
 

@@ -28,6 +28,7 @@ from app.migrate import upgrade
 from app.repositories.experiments import ExperimentRepository, Variant
 from app.serving.state import POLL_GRACE_SECONDS
 from app.settings import Settings
+from ml.checkpoint import load_checkpoint
 from tests.support.builders import demo_store
 from tests.support.databases import new_database
 from tests.support.paths import REPO
@@ -389,12 +390,20 @@ def test_schemathesis_finds_no_failures(trained, tmp_path):
                 (Variant("popularity", "popularity", 0.5), Variant("content", "content", 0.5)),
             )
             ExperimentRepository(session).stop(SEEDED_EXPERIMENT)
+    # /models/{version}: the served version, made by training, named beside the file's
+    # settings so that its read goes beyond 404 (promoting it is 404: not registered)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        (REPO / "tests" / "support" / "schemathesis.toml").read_text()
+        + '\n[[operations]]\ninclude-path-regex = "^/models/\\\\{version\\\\}"\n'
+        + f'parameters = {{ version = "{load_checkpoint(model).version}" }}\n'
+    )
     with serving(url, model, api_key=KEY, log_level="warning") as client:
         run = subprocess.run(
             [
                 str(Path(sys.executable).with_name("schemathesis")),
                 "--config-file",
-                str(REPO / "tests" / "support" / "schemathesis.toml"),
+                str(config),
                 "run",
                 f"{client.base_url}/openapi.json",
                 "--checks",
