@@ -54,6 +54,7 @@ from app.services.status import StatusService
 from app.services.users import UserService
 from app.services.what_if import WhatIfService
 from app.serving.ranking import TwoStage
+from app.serving.memory import release_memory
 from app.serving.snapshots import SnapshotStore
 from app.serving.state import Serving
 from app.settings import Settings, get_settings
@@ -178,6 +179,7 @@ def build_services(settings: Settings, factory: sessionmaker[Session]) -> Servic
     )
     recommend = RecommendService(serving, factory, TwoStage.of(settings), ids=ids, slates=slates)
     recommend.warm_up()
+    release_memory()  # what loading and the warm-up freed
     registry = ModelRegistry(factory, settings.model_registry_dir)
     return Services(
         serving=serving,

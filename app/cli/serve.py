@@ -5,12 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,17 +26,17 @@ MALLOC_TUNABLES = (
 )
 
 
-def _reexec_with_malloc_tunables() -> None:
-    """glibc reads GLIBC_TUNABLES only at process start: run `jobrec serve` again with
-    MALLOC_TUNABLES set (once; a GLIBC_TUNABLES already set is left as it is)."""
-    if (
-        sys.platform != "linux" or "GLIBC_TUNABLES" in os.environ or sys.argv[1:2] != ["serve"]
-    ):  # not a `jobrec serve` process (a test runner)
-        return
-    os.environ["GLIBC_TUNABLES"] = MALLOC_TUNABLES
-    # the same command line: the `jobrec` script, or `python -m app.cli`
-    script = [sys.argv[0]] if Path(sys.argv[0]).name == "jobrec" else ["-m", "app.cli"]
-    os.execv(sys.executable, [sys.executable, *script, *sys.argv[1:]])
+def _become_the_server(host: str, port: int, workers: int, log_level: str, fmt: str) -> None:
+    """Replace this process (which has imported the model code to check the
+    checkpoint) by `app.launcher`, with MALLOC_TUNABLES set: glibc reads GLIBC_TUNABLES
+    only at process start (one already set is left as it is), and a supervisor of
+    several workers that never imported torch stays small."""
+    env = dict(os.environ)
+    if sys.platform == "linux":
+        env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
+    sys.stderr.flush()
+    command = [sys.executable, "-m", "app.launcher", host, str(port), str(workers)]
+    os.execve(sys.executable, [*command, log_level, fmt], env)
 
 
 @app.command()
@@ -51,9 +46,6 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, max=64, help="[WORKERS]")] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI page at /docs)."""
-    _reexec_with_malloc_tunables()
-    import uvicorn
-
     from ml.checkpoint import CheckpointError, load_checkpoint
 
     settings = get_settings()
@@ -74,16 +66,7 @@ def serve(
             host,
             port,
         )
-    with _metrics_shared_by(workers):
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=settings.log_level,
-            access_log=False,
-        )
+    _become_the_server(host, port, workers, settings.log_level, settings.log_format)
 
 
 def _loopback(host: str) -> bool:
@@ -94,26 +77,3 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-@contextmanager
-def _metrics_shared_by(workers: int) -> Iterator[None]:
-    """With several workers, /metrics sums every worker's values: they write them to
-    PROMETHEUS_MULTIPROC_DIR (a fresh temporary folder unless set; a set one is emptied
-    of the files of an earlier run), which the workers inherit."""
-    from app.metrics import MULTIPROCESS_DIR
-
-    given = os.environ.get(MULTIPROCESS_DIR)
-    if workers == 1 and not given:
-        yield
-        return
-    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="jobrec-metrics-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.db"):
-        stale.unlink()
-    os.environ[MULTIPROCESS_DIR] = str(folder)
-    try:
-        yield
-    finally:
-        if not given:
-            shutil.rmtree(folder, ignore_errors=True)

@@ -17,10 +17,8 @@ maps that.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import fcntl
-import gc
 import hashlib
 import json
 import logging
@@ -28,7 +26,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +46,7 @@ from app.serving.catalog import (
     TextColumn,
     UpdateTimes,
 )
+from app.serving.memory import release_memory
 from ml.arrays import TextArray, as_tensors, prefixed, read_arrays, under, write_arrays
 from ml.checkpoint import Checkpoint
 from ml.features import EntityFeatures
@@ -244,7 +243,7 @@ class SnapshotStore:
             built = Catalog.build(jobs, checkpoint.model, checkpoint.space)
             path = self._write(key, built, synced_at)
             del jobs, built
-            _release_memory()
+            release_memory()
             log.info(
                 "catalog snapshot built in %.1f s: %s", time.perf_counter() - started, path.name
             )
@@ -340,10 +339,3 @@ class SnapshotStore:
 
 def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
-def _release_memory() -> None:
-    """Hand the memory of a build back to the system (glibc keeps freed heap otherwise)."""
-    gc.collect()
-    with suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)

