@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -229,10 +230,12 @@ class Server:
         workers: int | None,
         threads: int | None,
         checkout: Path = REPO,  # whose code serves (an earlier commit's worktree)
+        env: dict[str, str] | None = None,  # more settings
     ):
         from tests.support.server import free_port
 
         self.checkout = checkout
+        self.lines: list[tuple[float, str]] = []  # (perf_counter, line) of its stderr
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -240,6 +243,7 @@ class Server:
             "DATABASE_URL": url,
             "MODEL_PATH": str(model),
             "LOG_LEVEL": "warning",
+            **(env or {}),
         }
         if workers:
             self.env["WORKERS"] = str(workers)
@@ -255,7 +259,9 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            text=True,
         )
+        threading.Thread(target=self._read_stderr, daemon=True).start()
         while True:
             try:
                 ready = httpx.get(f"{self.base}/readyz", timeout=5)
@@ -265,10 +271,16 @@ class Server:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server died: {self.proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.5)  # the last lines
+                said = "".join(line for _, line in self.lines)
+                raise RuntimeError(f"server died: {said[-2000:]}")
             time.sleep(0.5)
         self.startup_s = time.perf_counter() - started
         return self
+
+    def _read_stderr(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append((time.perf_counter(), line))
 
     def pids(self) -> set[int]:
         """The server and its worker processes."""
@@ -302,6 +314,19 @@ class Server:
                 for text in self._proc("status")
                 for line in text.splitlines()
                 if line.startswith("VmRSS:")
+            )
+            / 1024
+        )
+
+    def pss_mb(self) -> float:
+        """Proportional set size of the server and its workers, in MiB: pages shared
+        between them (a mapped catalog snapshot, the libraries) counted once in all."""
+        return (
+            sum(
+                int(line.split()[1])
+                for text in self._proc("smaps_rollup")
+                for line in text.splitlines()
+                if line.startswith("Pss:")
             )
             / 1024
         )
