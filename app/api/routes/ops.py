@@ -55,7 +55,10 @@ def get_model(services: ServicesDep) -> ModelOut:
 
 
 @router.get(
-    "/status", response_model=StatusOut, summary="What an operator checks", responses=responses(429)
+    "/status",
+    response_model=StatusOut,
+    summary="What an operator checks",
+    responses=responses(429, 503),
 )
 def service_status(request: Request, services: ServicesDep, settings: SettingsDep) -> StatusOut:
     """The catalog's size and freshness, events written per minute by type over the last
