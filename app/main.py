@@ -53,8 +53,8 @@ from app.services.slates import SlateLog
 from app.services.status import StatusService
 from app.services.users import UserService
 from app.services.what_if import WhatIfService
-from app.serving.ranking import TwoStage
 from app.serving.memory import release_memory
+from app.serving.ranking import TwoStage
 from app.serving.snapshots import SnapshotStore
 from app.serving.state import Serving
 from app.settings import Settings, get_settings

@@ -53,9 +53,7 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against PostgreSQL")
     # every server the tests start (in-process or not) writes and maps its catalog
     # snapshots here, not in the checkout's var/
-    os.environ.setdefault(
-        "CATALOG_SNAPSHOT_DIR", tempfile.mkdtemp(prefix="jobrec-test-snapshots-")
-    )
+    os.environ.setdefault("CATALOG_SNAPSHOT_DIR", tempfile.mkdtemp(prefix="jobrec-test-snapshots-"))
 
 
 def pytest_report_header(config) -> str:

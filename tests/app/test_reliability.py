@@ -363,6 +363,29 @@ def test_metrics_sum_every_worker(trained, tmp_path):
     assert all("jobrec_catalog_jobs " in text for text in scrapes)
 
 
+def test_two_workers_map_one_catalog_snapshot(trained, tmp_path):
+    """`jobrec serve` with two workers: one builds the catalog and writes it, both map
+    those files (one copy in RAM), and the supervisor never loads the model."""
+    url, model = trained
+    snapshots = tmp_path / "snapshots"
+    env = _serve_env(url, model, WORKERS="2", CATALOG_SNAPSHOT_DIR=str(snapshots))
+    with ServeProcess(env) as server:
+        written = [p.parent for p in snapshots.glob("*/meta.json")]
+        assert len(written) == 1
+        children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+        workers = [  # uvicorn's spawned workers, not multiprocessing's resource tracker
+            pid
+            for pid in map(int, children.read_text().split())
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        maps = {pid: Path(f"/proc/{pid}/maps").read_text() for pid in workers}
+        supervisor = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    assert len(maps) == 2
+    for text in maps.values():
+        assert str(written[0] / "scorer.job.s.npy") in text
+    assert "libtorch" not in supervisor and str(written[0]) not in supervisor
+
+
 # -- bad input: property-based, against the served OpenAPI schema -------------------------
 
 
