@@ -71,7 +71,7 @@ FORMAT = (
 
 class JobTable(Sequence[CatalogJob]):
     """Catalog jobs as JSON documents in one byte array, decoded when read: a request
-    decodes the few jobs it shows (about 10 us each), and the array can be mapped."""
+    decodes the few jobs it shows, and the array can be mapped."""
 
     def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
         self.blob = blob  # uint8: the documents, one after the other
@@ -101,23 +101,27 @@ class JobTable(Sequence[CatalogJob]):
         return _job(json.loads(self.blob[start:stop].tobytes()))
 
 
+PLACE_AT = RECORD_FIELDS.index("place")
+SKILLS_AT = RECORD_FIELDS.index("skills")
+
+
 def _document(job: CatalogJob) -> list[Any]:
     """[*the record's fields (its place as a list), updated_at, *the display fields]."""
+    record = [getattr(job.record, name) for name in RECORD_FIELDS]
+    place = record[PLACE_AT]
+    if place is not None:
+        record[PLACE_AT] = [getattr(place, name) for name in PLACE_FIELDS]
     display = [getattr(job, name) for name in DISPLAY_FIELDS]
-    return [*dataclasses.astuple(job.record), job.updated_at.isoformat(), *display]
+    return [*record, job.updated_at.isoformat(), *display]
 
 
 def _job(document: list[Any]) -> CatalogJob:
     n = len(RECORD_FIELDS)
-    record = dict(zip(RECORD_FIELDS, document[:n], strict=True))
-    record["skills"] = tuple(record["skills"])
-    record["place"] = Place(*record["place"]) if record["place"] is not None else None
-    updated_at, *display = document[n:]
-    return CatalogJob(
-        JobRecord(**record),
-        datetime.fromisoformat(updated_at),
-        **dict(zip(DISPLAY_FIELDS, display, strict=True)),
-    )
+    record = document[:n]
+    record[SKILLS_AT] = tuple(record[SKILLS_AT])
+    if record[PLACE_AT] is not None:
+        record[PLACE_AT] = Place(*record[PLACE_AT])
+    return CatalogJob(JobRecord(*record), datetime.fromisoformat(document[n]), *document[n + 1 :])
 
 
 # -- a part as arrays ------------------------------------------------------------------
