@@ -15,13 +15,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    proportion_confint,
-    proportions_ztest,
-)
 
 ALPHA = 0.05  # 95% intervals
+
+
+def _proportion() -> Any:
+    """statsmodels' tests of proportions, imported on a worker's first report: with
+    scipy they hold about 40 MB in every worker, which most never use."""
+    from statsmodels.stats import proportion
+
+    return proportion
+
+
 METRICS = ("ctr", "apply_rate")  # slates with >= 1 click (apply) over slates served
 MAX_POSITIONS = 20  # per-position click rates reported for the first positions
 
@@ -37,7 +42,9 @@ class Rate:
         """successes / trials with its 95% Wilson interval."""
         if trials == 0:
             return cls(None, None, None)
-        low, high = proportion_confint(successes, trials, alpha=ALPHA, method="wilson")
+        low, high = _proportion().proportion_confint(
+            successes, trials, alpha=ALPHA, method="wilson"
+        )
         return cls(successes / trials, max(0.0, float(low)), min(1.0, float(high)))
 
 
@@ -156,12 +163,12 @@ def _compare(name: str, metric: str, ours: int, n: int, theirs: int, m: int) -> 
     if n == 0 or m == 0 or theirs == 0:
         return Comparison(name, metric, None, None, None, None)
     lift = (ours / n) / (theirs / m) - 1
-    low, high = confint_proportions_2indep(
+    low, high = _proportion().confint_proportions_2indep(
         ours, n, theirs, m, compare="ratio", method="log-adjusted", alpha=ALPHA
     )
     p_value = None
     if 0 < ours + theirs < n + m:  # a test needs both outcomes somewhere
-        _, p = proportions_ztest([ours, theirs], [n, m])
+        _, p = _proportion().proportions_ztest([ours, theirs], [n, m])
         p_value = float(p)
     return Comparison(name, metric, lift, _finite(low - 1), _finite(high - 1), p_value)
 
