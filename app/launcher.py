@@ -21,6 +21,13 @@ from pathlib import Path
 from app.logs import configure_logging
 from app.metrics import MULTIPROCESS_DIR
 
+# uvicorn's supervisor pings each worker and kills one that does not answer in time
+# (5 s by default). A worker that builds a large catalog (minutes at 1M jobs) answers
+# from a thread of its own, but numpy holds the GIL while it sorts a million ids: on a
+# busy machine that took longer than 5 s and the workers were killed and restarted
+# over and over. A hung worker is still found, within a minute.
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 def main(argv: list[str]) -> None:
     import uvicorn
@@ -36,6 +43,7 @@ def main(argv: list[str]) -> None:
             workers=int(workers),
             log_level=log_level,
             access_log=False,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
 
 
