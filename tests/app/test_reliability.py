@@ -378,11 +378,16 @@ def test_two_workers_map_one_catalog_snapshot(trained, tmp_path):
             for pid in map(int, children.read_text().split())
             if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
         ]
-        maps = {pid: Path(f"/proc/{pid}/maps").read_text() for pid in workers}
+        mapped = str(written[0] / "scorer.job.s.npy")
+        deadline = time.monotonic() + 120  # /readyz answered: one worker is ready
+
+        def mapping() -> list[int]:
+            return [pid for pid in workers if mapped in Path(f"/proc/{pid}/maps").read_text()]
+
+        while len(mapping()) < len(workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
         supervisor = Path(f"/proc/{server.proc.pid}/maps").read_text()
-    assert len(maps) == 2
-    for text in maps.values():
-        assert str(written[0] / "scorer.job.s.npy") in text
+        assert len(workers) == 2 and sorted(mapping()) == sorted(workers)
     assert "libtorch" not in supervisor and str(written[0]) not in supervisor
 
 
