@@ -83,10 +83,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folder", type=Path, default=Path("/tmp/jobrec-memory"))
     parser.add_argument("--requests", type=int, default=REQUESTS)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the other sizes of the report in --out"
+    )
     args = parser.parse_args(argv)
     args.folder.mkdir(parents=True, exist_ok=True)
     model = train_checkpoint(args.folder)
     report: dict = {"machine": machine(), "date": datetime.now(UTC).isoformat(), "sizes": {}}
+    earlier = args.out / "catalog-memory.json"
+    if args.keep and earlier.is_file():
+        report["sizes"] = json.loads(earlier.read_text())["sizes"]
     for size in (int(s) for s in args.sizes.split(",")):
         url = build_store(args.folder / f"store-{size}.db", size)
         snapshots = args.folder / f"snapshots-{size}"
@@ -114,7 +120,8 @@ def render(report: dict, args) -> str:
     lines = [
         "# One catalog for all workers: memory and start-up",
         "",
-        f"`python benchmarks/catalog_memory.py --sizes {args.sizes}` on {report['machine']}, "
+        f"`python benchmarks/catalog_memory.py --sizes {','.join(report['sizes'])}` on "
+        f"{report['machine']}, "
         f"{report['date'][:10]}. `jobrec serve` with 1 torch thread per worker; PSS and RSS "
         f"of the server and its workers together after {args.requests} fresh POST "
         '/recommend; worker ready: each worker\'s "startup complete" after launch.',
@@ -122,7 +129,8 @@ def render(report: dict, args) -> str:
         "| jobs | catalog | workers | start-up s (/readyz) | workers ready s | PSS MiB | RSS MiB |",
         "|---:|---|---:|---:|---|---:|---:|",
     ]
-    for size, runs in report["sizes"].items():
+    sizes = sorted(report["sizes"].items(), key=lambda item: int(item[0]))
+    for size, runs in sizes:
         for r in runs:
             kind = (
                 "private"
@@ -135,7 +143,7 @@ def render(report: dict, args) -> str:
                 f"{r['pss_mb']:,} | {r['rss_mb']:,} |"
             )
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
-    for size, runs in report["sizes"].items():
+    for size, runs in sizes:
         by = {(r["snapshots"], r["workers"], r["cold"]): r for r in runs}
         one, two = by[("snapshot", 1, False)], by[("snapshot", 2, False)]
         ratio = two["pss_mb"] / one["pss_mb"]
