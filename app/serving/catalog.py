@@ -196,10 +196,12 @@ class UpdateTimes:
     changes: Mapping[str, datetime]
 
     @classmethod
-    def of(cls, jobs: Sequence[CatalogJob]) -> UpdateTimes:
-        ids = np.array([j.job_id for j in jobs], dtype=str)
+    def of(cls, jobs: Sequence[CatalogJob], index: RowIndex | None = None) -> UpdateTimes:
+        """The times of `jobs`; `index`: their rows' index, when a part has built it."""
+        if index is None:
+            index = RowIndex.of(np.array([j.job_id for j in jobs], dtype=str))
         stamps = np.array([micros(j.updated_at) for j in jobs], dtype=np.int64)
-        return cls(RowIndex.of(ids), stamps, {})
+        return cls(index, stamps, {})
 
     def get(self, job_id: str) -> datetime | None:
         if (changed := self.changes.get(job_id)) is not None:
@@ -228,11 +230,13 @@ class Catalog:
     ) -> Catalog:
         active = [j for j in jobs if j.record.active]
         base = build_part(active, model, space)
+        # the base's id index serves the update times too when every job is active
+        every = len(active) == len(jobs)
         return cls(
             base=base,
             base_visible=np.ones(len(base), dtype=bool),
             delta=None,
-            updated_at=UpdateTimes.of(jobs),
+            updated_at=UpdateTimes.of(active, base.rows) if every else UpdateTimes.of(jobs),
             watermark=max((j.updated_at for j in jobs), default=None),
             builds=builds,
         )

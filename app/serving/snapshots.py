@@ -154,6 +154,8 @@ def _aligned_micros(part: CatalogPart, updated: UpdateTimes) -> np.ndarray:
     the part's jobs and no other: a fresh build)."""
     if updated.changes or not np.array_equal(updated.index.sorted_ids, part.rows.sorted_ids):
         raise ValueError("a snapshot is written from a fresh build of the active jobs")
+    if updated.index is part.rows:
+        return updated.micros
     aligned = np.empty(len(part.ids), dtype=np.int64)
     aligned[part.rows.order] = updated.micros[updated.index.order]
     return aligned
@@ -196,7 +198,6 @@ class SnapshotInfo:
     path: Path
     synced_at: datetime  # the store was read at this time (UTC)
     watermark: datetime | None  # the newest updated_at in it
-    size: int  # jobs
 
     @classmethod
     def read(cls, path: Path) -> SnapshotInfo | None:
@@ -212,7 +213,6 @@ class SnapshotInfo:
             path,
             datetime.fromisoformat(meta["synced_at"]),
             datetime.fromisoformat(watermark) if watermark else None,
-            int(meta["size"]),
         )
 
 
@@ -297,7 +297,7 @@ class SnapshotStore:
             "format": FORMAT,
             "synced_at": synced_at.isoformat(),
             "watermark": catalog.watermark.isoformat() if catalog.watermark else None,
-            "size": len(catalog.base),
+            "size": len(catalog.base),  # for people: the arrays say it too
         }
         (temporary / META_FILE).write_text(json.dumps(meta, indent=1))
         os.replace(temporary, final)
