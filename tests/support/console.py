@@ -49,7 +49,7 @@ def console_service(folder: Path) -> Iterator[ConsoleService]:
         database_url=url,
         model_path=model_path,
         model_registry_dir=folder / "registry",
-        catalog_refresh_seconds=0.0,
+        catalog_refresh_seconds=1.0,  # its poller runs beside the rest of the suite
         popularity_refresh_seconds=0.0,
         api_key=CONSOLE_KEY,
         retrain_every="2h",
