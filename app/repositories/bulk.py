@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, bindparam, text
 
 from app import models as m
@@ -207,22 +208,19 @@ class BulkLoader(Repository):
 
     def _fill(self, table: Table, rows: pd.DataFrame) -> None:
         """Append `rows` (the table's columns, in order) to `table`."""
+        rows = _times_in_utc(rows, table)
         listed = ", ".join(rows.columns)
         if self._dialect == "postgresql":
             raw: Any = self.session.connection().connection.driver_connection
-            if _csv_safe(rows):  # pandas writes the CSV in C: ~10x faster than row by row
-                statement = f"COPY {table.name} ({listed}) FROM STDIN (FORMAT csv, NULL '\\N')"
-                with raw.cursor() as cursor, cursor.copy(statement) as copy:
-                    copy.write(
-                        _with_plain_times(rows).to_csv(index=False, header=False, na_rep="\\N")
-                    )
-                return
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY {table.name} ({listed}) FROM STDIN") as copy,
-            ):
-                for row in _python_rows(rows):
-                    copy.write_row(row)
+            data = _arrow_csv(rows)  # Arrow writes the CSV in C++: ~10x pandas' writer
+            options = "(FORMAT csv)" if data is not None else ""  # else psycopg's rows
+            statement = f"COPY {table.name} ({listed}) FROM STDIN {options}"
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                if data is not None:
+                    copy.write(data)
+                else:
+                    for row in _python_rows(rows):
+                        copy.write_row(row)
             return
         values = _python_rows(rows)
         names = list(rows.columns)
@@ -277,26 +275,29 @@ def _last_of_each(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     return frame.loc[:, list(columns)].drop_duplicates("external_id", keep="last")
 
 
-def _csv_safe(frame: pd.DataFrame) -> bool:
-    """Whether the frame's CSV can stand for it: no text is the NULL marker itself."""
-    texts = [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c].dtype)]
-    texts += [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype)]
-    return not any((frame[c] == "\\N").any() for c in set(texts))
-
-
-def _with_plain_times(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with its time columns as ISO 8601 text in UTC (None where missing):
-    numpy formats them in C, pandas' CSV writer one at a time."""
-    times = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+def _times_in_utc(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """`frame` with the values of `table`'s time columns at UTC (a naive one is taken as
+    UTC): SQLite keeps a time's wall clock and drops its offset, so every time is stored
+    as UTC, which is how the repositories read it back (`as_utc`)."""
+    times = [c.name for c in table.columns if isinstance(c.type, DateTime)]
+    times = [name for name in times if name in frame.columns]
     if not times:
         return frame
-    plain = frame.copy()
-    for column in times:
-        values = frame[column].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
-        text = np.char.add(np.datetime_as_string(values, unit="us"), "+00:00").astype(object)
-        text[frame[column].isna().to_numpy()] = None
-        plain[column] = text
-    return plain
+    return frame.assign(**{name: pd.to_datetime(frame[name], utc=True) for name in times})
+
+
+def _arrow_csv(frame: pd.DataFrame) -> bytes | None:
+    """The frame as PostgreSQL CSV (no header), None when Arrow cannot type a column
+    (mixed Python objects): texts are always quoted and missing values are bare empty
+    fields, so NULL, "" and any text (a "\\N" too) come back as they went in; times in
+    ISO 8601 with their offset, floats in their shortest exact form."""
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    out = pa.BufferOutputStream()
+    pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    return out.getvalue().to_pybytes()
 
 
 def _python_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:

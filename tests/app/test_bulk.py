@@ -2,20 +2,28 @@
 demo generator they carry."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from app import models as m
 from app.db import create_db_engine, session_factory, session_scope
 from app.demo import SKILL_NAMES, generate_demo
 from app.errors import NotFoundError
 from app.importers import event_frame, write_frames
 from app.migrate import upgrade
-from app.repositories import EventRepository, EventRow, JobRepository, UserRepository
+from app.repositories import (
+    EventRepository,
+    EventRow,
+    JobRepository,
+    UserRepository,
+    as_utc,
+    bulk,
+)
 from app.repositories.base import counts
 from app.repositories.bulk import BulkLoader
 from app.repositories.frames import job_frames
@@ -140,6 +148,31 @@ def test_text_that_looks_like_the_null_marker_survives(factory):
     with session_scope(factory) as s:
         got = {j.job_id: (j.title, j.description) for j in JobRepository(s).records()}
     assert got == {"j1": ("\\N", ""), "j2": ('a "b",\nc', "")}
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow-csv", "psycopg-rows"])
+def test_missing_values_empty_texts_offsets_and_floats_round_trip(factory, monkeypatch, arrow):
+    """Both ways of filling a staging table (Arrow's CSV, and psycopg's rows where Arrow
+    cannot type a column) keep NULL apart from "", times at their instant, floats exact."""
+    if not arrow:
+        monkeypatch.setattr(bulk, "_arrow_csv", lambda frame: None)
+    posted = datetime(2026, 3, 1, 12, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    jobs = [
+        ("j1", JobIn(title="A", description="", company=None, posted_at=posted)),
+        ("j2", JobIn(title="B", description="x", salary={"min": 0.1 + 0.2, "max": 1e9 / 3})),
+    ]
+    with session_scope(factory) as s:
+        BulkLoader(s).jobs(*_frames(jobs))
+    with session_scope(factory) as s:
+        got = {j.external_id: j for j in s.scalars(select(m.Job))}
+    assert (got["j1"].description, got["j1"].company_id) == ("", None)
+    assert as_utc(got["j1"].posted_at) == posted  # SQLite gives it back naive, at UTC
+    assert (got["j2"].salary_min, got["j2"].salary_max) == (0.1 + 0.2, 1e9 / 3)
+
+
+def test_arrow_cannot_type_a_mixed_column_so_the_rows_go_through_psycopg():
+    assert bulk._arrow_csv(pd.DataFrame({"a": [1, "x"]})) is None
+    assert bulk._arrow_csv(pd.DataFrame({"a": ["", None, "\\N"]})) == b'""\n\n"\\N"\n'
 
 
 def test_foreign_keys_hold_again_after_a_bulk_write(factory):
