@@ -3,7 +3,6 @@ a holdout list, by segment, or cold start)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -133,18 +132,21 @@ def _print_breakdown(split: dict, k: int) -> None:
 
 
 def _read_holdout(path: Path) -> list[tuple[str, str]]:
+    from app.errors import SourceError
+    from app.importers.tables import read_csv_strings
+
     try:
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or not {"user_id", "job_id"} <= set(reader.fieldnames):
-                raise fail(f"{path}: the holdout CSV needs columns user_id,job_id")
-            return [
-                (row["user_id"].strip(), row["job_id"].strip())
-                for row in reader
-                if row["user_id"] and row["job_id"]
-            ]
+        table = read_csv_strings(path, strip=False)
+        table.check_rows()
     except OSError as exc:
         raise fail(f"cannot read {path}: {exc.strerror}") from None
+    except SourceError as exc:
+        raise fail(exc.message) from None
+    if table.missing({"user_id", "job_id"}):
+        raise fail(f"{path}: the holdout CSV needs columns user_id,job_id")
+    given = table.frame[(table.frame["user_id"] != "") & (table.frame["job_id"] != "")]
+    users, jobs = given["user_id"].str.strip(), given["job_id"].str.strip()
+    return list(zip(users.tolist(), jobs.tolist(), strict=True))
 
 
 def _print_ablation_effects(effects: dict, k: int) -> None:

@@ -11,13 +11,13 @@ Job ids are "glassdoor-<row index>" (the file's unnamed first column).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import SourceError
 from app.importers import ImportResult, Progress, write_all
+from app.importers.tables import read_csv_strings
 from app.schemas import JobIn, SalaryIn
 from ml.salary import parse_salary_text
 from ml.skills import SkillExtractor
@@ -35,41 +35,41 @@ def read_glassdoor(path: str | Path) -> list[tuple[str, JobIn]]:
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"{path} not found")
+    table = read_csv_strings(path, strip=False)
+    missing = table.missing(REQUIRED)
+    if missing:
+        raise SourceError(f"{path.name} lacks columns {missing}")
+    table.check_rows()
     extractor = SkillExtractor()
     jobs = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = REQUIRED - set(reader.fieldnames or ())
-        if missing:
-            raise SourceError(f"{path.name} lacks columns {sorted(missing)}")
-        index_column = (reader.fieldnames or [""])[0]
-        for number, row in enumerate(reader):
-            row_id = (row.get(index_column) or "").strip() or str(number)
-            salary = parse_salary_text(row["Salary Estimate"])
-            title = row["Job Title"].strip()[:300] or "Untitled"
-            description = row["Job Description"][:50_000]
-            jobs.append(
-                (
-                    f"glassdoor-{row_id}",
-                    JobIn(
-                        title=title,
-                        description=description,
-                        company=company_name(row["Company Name"]),
-                        location=row["Location"].strip()[:200] or None,
-                        skills=extractor.extract(f"{title}\n{description}"),
-                        salary=(
-                            SalaryIn(
-                                min=salary.minimum,
-                                max=salary.maximum,
-                                currency=salary.currency,
-                                period=salary.period,
-                            )
-                            if salary
-                            else None
-                        ),
+    index_column = str(table.frame.columns[0])
+    for number, row in enumerate(table.records()):
+        row_id = (row.get(index_column) or "").strip() or str(number)
+        salary = parse_salary_text(row["Salary Estimate"])
+        title = row["Job Title"].strip()[:300] or "Untitled"
+        description = row["Job Description"][:50_000]
+        jobs.append(
+            (
+                f"glassdoor-{row_id}",
+                JobIn(
+                    title=title,
+                    description=description,
+                    company=company_name(row["Company Name"]),
+                    location=row["Location"].strip()[:200] or None,
+                    skills=extractor.extract(f"{title}\n{description}"),
+                    salary=(
+                        SalaryIn(
+                            min=salary.minimum,
+                            max=salary.maximum,
+                            currency=salary.currency,
+                            period=salary.period,
+                        )
+                        if salary
+                        else None
                     ),
-                )
+                ),
             )
+        )
     return jobs
 
 

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import SourceError
 from app.importers import ImportResult, Progress, write_all
+from app.importers.tables import read_csv_strings
 from app.repositories import EventRow
 from app.schemas import JobIn, PlaceIn, UserIn
 
@@ -40,12 +40,12 @@ def _value(row: Row, key: str) -> str | None:
 def _read(path: Path, required: set[str]) -> list[Row]:
     if not path.is_file():
         raise SourceError(f"{path} not found")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = required - set(reader.fieldnames or ())
-        if missing:
-            raise SourceError(f"{path.name} lacks columns {sorted(missing)}")
-        return list(reader)
+    table = read_csv_strings(path, strip=False)
+    missing = table.missing(required)
+    if missing:
+        raise SourceError(f"{path.name} lacks columns {missing}")
+    table.check_rows()
+    return table.records()
 
 
 def _time(text: str | None) -> datetime | None:
