@@ -81,12 +81,10 @@ def read_csv_strings(path: Path, *, strip: bool = True) -> CsvTable:
         raise SourceError(f"{path.name}: columns named more than once: {twice}")
     frame.columns = pd.Index(names)
     if strip:
-        frame = frame.loc[:, [n for n in names if n]]
-        frame = frame.apply(lambda column: column.str.strip())
-    skipped = {int(row.number) for row in bad}
-    lines = np.array(
-        [n for n in range(2, len(frame) + len(skipped) + 2) if n not in skipped], dtype=np.int64
-    )
+        kept = [n for n in names if n]
+        frame = pd.DataFrame({n: frame[n].str.strip() for n in kept}, index=frame.index)
+    skipped = np.array([row.number for row in bad], dtype=np.int64)
+    lines = np.setdiff1d(np.arange(2, len(frame) + len(skipped) + 2), skipped)
     messages = [
         (int(row.number), f"{row.actual_columns} cells, the header has {row.expected_columns}")
         for row in bad
