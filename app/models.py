@@ -31,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from ml.records import INTERACTION_TYPES
 from ml.salary import PAY_PERIODS
 
+IDEMPOTENCY_KEY_LENGTH = 128  # characters of an event's idempotency key
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -181,7 +182,7 @@ class Interaction(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(12))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH), unique=True)
     # the served slate the event came from (`Slate.id`) and the job's place in it
     # (1-based); no foreign key: an event may be written before its slate's batch is
     recommendation_id: Mapped[str | None] = mapped_column(String(64), index=True)

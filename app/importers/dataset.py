@@ -18,6 +18,7 @@ here: every cell is text.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC
 from itertools import chain
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import models as m
 from app.db import session_scope
 from app.errors import SourceError
 from app.importers import ImportResult, Progress, write_frames
@@ -253,6 +255,15 @@ def _take(values: np.ndarray | pd.Series, rows: np.ndarray) -> list[Any] | pd.Se
     return list(values[rows])
 
 
+def default_event_key(user: str, job: str, kind: str, at: str) -> str:
+    """An event's idempotency key when its row gives none: `dataset:<user>:<job>:<type>:
+    <time>`, or, past the column's 128 characters (two long ids), a digest of it."""
+    key = f"dataset:{user}:{job}:{kind}:{at}"
+    if len(key) <= m.IDEMPOTENCY_KEY_LENGTH:
+        return key
+    return f"dataset:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def _events(table: CsvTable, problems: Problems) -> pd.DataFrame | None:
     check = _File(table, problems)
     given = check.required(REQUIRED["interactions.csv"])
@@ -269,7 +280,7 @@ def _events(table: CsvTable, problems: Problems) -> pd.DataFrame | None:
     when = expand([t.isoformat() for t in aware], codes)  # the key names the offset given
     none = [None] * len(when)
     named = [
-        key or f"dataset:{user}:{job}:{kind}:{at}"
+        key or default_event_key(user, job, kind, at)
         for key, user, job, kind, at in zip(keys, users, jobs, types, when, strict=True)
     ]
     columns = [

@@ -16,7 +16,12 @@ import pytest
 
 from app.db import session_scope
 from app.errors import SourceError
-from app.importers.dataset import DatasetError, import_dataset, read_dataset
+from app.importers.dataset import (
+    DatasetError,
+    default_event_key,
+    import_dataset,
+    read_dataset,
+)
 from app.migrate import upgrade
 from app.repositories import EventRepository, JobRepository, UserRepository, as_utc, counts
 from benchmarks.import_dataset import write_dataset
@@ -332,6 +337,21 @@ def test_an_event_naming_an_unknown_id_is_refused(factory, tmp_path):
     )
     result = import_dataset(factory, dataset(tmp_path / "later", jobs=later, interactions=events))
     assert (result.jobs, result.users, result.events_inserted) == (1, 0, 2)
+
+
+def test_events_of_two_long_ids_get_a_key_that_fits_and_import_once(factory, tmp_path):
+    user, job = "u" * 64, "j" * 64  # the default key would be 164 characters
+    folder = dataset(
+        tmp_path / "d",
+        jobs=f"job_id,title\n{job},Cook\n",
+        users=f"user_id\n{user}\n",
+        interactions=f"user_id,job_id,type,timestamp\n{user},{job},view,2024-02-01T10:00:00Z\n",
+    )
+    assert import_dataset(factory, folder).events_inserted == 1
+    assert import_dataset(factory, folder).events_inserted == 0  # the same key again
+    key = default_event_key(user, job, "view", "2024-02-01T10:00:00+00:00")
+    assert key.startswith("dataset:sha256:") and len(key) <= 128
+    assert default_event_key("u1", "j1", "view", "t") == "dataset:u1:j1:view:t"
 
 
 def test_missing_files_and_columns(tmp_path):

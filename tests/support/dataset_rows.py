@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
+from app.importers.dataset import default_event_key
 from app.repositories import EventRow
 from app.repositories.frames import EntityFrames, event_frame, job_frames, user_frames
 from app.schemas import EventIn, ExternalId, JobIn, UserIn
@@ -145,9 +146,8 @@ def event_from_row(row: Row) -> EventRow:
         idempotency_key=row.get("idempotency_key"),
     )
     timestamp = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=UTC)
-    key = (
-        event.idempotency_key
-        or f"dataset:{event.user_id}:{event.job_id}:{event.type}:{timestamp.isoformat()}"
+    key = event.idempotency_key or default_event_key(
+        event.user_id, event.job_id, event.type, timestamp.isoformat()
     )
     return EventRow(event.user_id, event.job_id, event.type, timestamp, key)
 
