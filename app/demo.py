@@ -55,17 +55,33 @@ class DemoData:
 def generate_demo(n_users: int, n_jobs: int, seed: int) -> DemoData:
     """Users u1..uN (plus "123", the showcase user of the API examples), jobs j1..jN
     and their interactions, from one seeded generator."""
-    if n_users < 1 or n_jobs < 1:
-        raise ValueError("the demo needs at least one user and one job")
-    rng = np.random.default_rng(seed)
-    city_weights = _city_weights()
-    companies = _companies(rng, city_weights)
-    made = _jobs(rng, n_jobs, companies, city_weights, prefix="j")
+    return DemoDraw(n_users, n_jobs, seed).finish()
 
-    users, user_frames = _users(rng, n_users, companies, city_weights)
-    world = DemoWorld(users, made)
-    events = browse(rng, world, made.active, START)
-    return DemoData(jobs=made.jobs, users=user_frames, events=events, world=world)
+
+class DemoDraw:
+    """`generate_demo` in two steps: the jobs first (`jobs`, drawn on construction),
+    then the users and their sessions (`finish`), so that the jobs can be written while
+    the rest is drawn. The same draws in the same order: the same data."""
+
+    def __init__(self, n_users: int, n_jobs: int, seed: int) -> None:
+        if n_users < 1 or n_jobs < 1:
+            raise ValueError("the demo needs at least one user and one job")
+        self.n_users = n_users
+        self.rng = np.random.default_rng(seed)
+        self.city_weights = _city_weights()
+        self.companies = _companies(self.rng, self.city_weights)
+        self.made = _jobs(self.rng, n_jobs, self.companies, self.city_weights, prefix="j")
+
+    @property
+    def jobs(self) -> EntityFrames:
+        return self.made.jobs
+
+    def finish(self) -> DemoData:
+        """The users, their sessions and the whole demo (call once)."""
+        users, user_frames = _users(self.rng, self.n_users, self.companies, self.city_weights)
+        world = DemoWorld(users, self.made)
+        events = browse(self.rng, world, self.made.active, START)
+        return DemoData(jobs=self.made.jobs, users=user_frames, events=events, world=world)
 
 
 def _users(

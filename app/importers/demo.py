@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.demo import generate_demo
+from app.demo import DemoDraw
 from app.importers import ImportResult, Progress, write_frames
 
 
@@ -16,9 +18,18 @@ def import_demo(
     seed: int,
     progress: Progress | None = None,
 ) -> ImportResult:
-    data = generate_demo(n_users=users, n_jobs=jobs, seed=seed)
+    """Draw the demo and write it: the jobs are written (in a thread, mostly waiting on
+    the database) while the users and their sessions are drawn."""
+    draw = DemoDraw(n_users=users, n_jobs=jobs, seed=seed)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-jobs") as pool:
+        jobs_written = pool.submit(write_frames, factory, jobs=draw.jobs, progress=progress)
+        data = draw.finish()
+        result = jobs_written.result()
     # A deterministic key per event: re-running the same import inserts nothing new.
     events = data.events.assign(
         idempotency_key=[f"demo:{seed}:{i}" for i in range(len(data.events))]
     )
-    return write_frames(factory, jobs=data.jobs, users=data.users, events=events, progress=progress)
+    rest = write_frames(factory, users=data.users, events=events, progress=progress)
+    result.users = rest.users
+    result.events_read, result.events_inserted = rest.events_read, rest.events_inserted
+    return result

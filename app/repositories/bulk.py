@@ -28,7 +28,7 @@ from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, bindparam,
 from app import models as m
 from app.errors import NotFoundError
 from app.repositories.base import Repository
-from app.repositories.frames import EVENT_COLUMNS, JOB_COLUMNS, USER_COLUMNS
+from app.repositories.frames import EVENT_COLUMNS, JOB_COLUMNS, USER_COLUMNS, map_distinct
 from ml.skills import canonical_skill
 from ml.text import name_key
 
@@ -184,10 +184,11 @@ class BulkLoader(Repository):
         canonical = {s: canonical_skill(s) for s in pd.unique(skills["skill"])}
         names = sorted({c for c in canonical.values() if c})
         skill_ids = self._get_or_create(m.table(m.Skill), "name", {n: {"name": n} for n in names})
+        skill_id = {s: skill_ids.get(c) for s, c in canonical.items()}
         pairs = pd.DataFrame(
             {
-                owner: skills["external_id"].map(ids),
-                "skill_id": skills["skill"].map(canonical).map(skill_ids),
+                owner: map_distinct(skills["external_id"], ids),
+                "skill_id": map_distinct(skills["skill"], skill_id),
             }
         ).dropna()
         pairs = pairs.astype("int64").drop_duplicates()

@@ -4,10 +4,11 @@ built from validated inputs (`app.schemas`) or directly (the demo)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from app.repositories.events import EventRow
@@ -62,13 +63,25 @@ class EntityFrames:
     skills: pd.DataFrame
 
     def batches(self, size: int) -> list[EntityFrames]:
-        """Consecutive slices of `size` entities, each with its skills."""
-        out = []
-        for start in range(0, len(self.rows), size):
-            rows = self.rows.iloc[start : start + size]
-            skills = self.skills[self.skills["external_id"].isin(rows["external_id"])]
-            out.append(EntityFrames(rows, skills))
-        return out
+        """Consecutive slices of `size` entities, each with its skills (an id listed
+        twice: with the slice of its last row, which is the one written last)."""
+        if len(self.rows) <= size:
+            return [self]
+        slice_of = {ext: i // size for i, ext in enumerate(self.rows["external_id"])}
+        skill_slice = map_distinct(self.skills["external_id"], slice_of).to_numpy()
+        return [
+            EntityFrames(self.rows.iloc[start : start + size], self.skills[skill_slice == n])
+            for n, start in enumerate(range(0, len(self.rows), size))
+        ]
+
+
+def map_distinct(values: pd.Series, mapping: Mapping[Any, Any]) -> pd.Series:
+    """`values.map(mapping)` (None where missing), each distinct value looked up once:
+    pandas maps a column of Arrow strings one value at a time (1M values: 1.1 s, this
+    0.3 s)."""
+    codes, distinct = pd.factorize(values)
+    looked = np.array([mapping.get(v) for v in distinct] + [None], dtype=object)
+    return pd.Series(looked[codes], index=values.index)  # code -1 (missing): the None
 
 
 def job_frames(items: Sequence[tuple[str, JobIn]]) -> EntityFrames:
