@@ -25,6 +25,9 @@
 #                  when they can be pulled, else jobrec-base:bookworm, jobrec-postgres:15)
 #   BUILD_NETWORK  network of the image build (default: default)
 #   JOBREC_TEST_DOCKER_TIMEOUT  seconds to wait for the API to be ready (default 600)
+#   REUSE_IMAGE=1  take the app image a run just before built from this tree, not build
+#                  it again (CI's Compose v1 run: v1's own builder shares no cache with
+#                  v2's BuildKit, and would spend ~5 minutes building the same image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -243,10 +246,14 @@ compose down -v --remove-orphans >/dev/null 2>&1 || true  # what an interrupted 
 compose config -q || fail "compose config"
 
 # ---------------------------------------------------------------------------------------
-step "compose build"
-compose build >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; fail "compose build"; }
-tail -n 3 "$work/build.log" | sed 's/^/    /'
-docker image inspect "$image" >/dev/null || fail "no image $image after the build"
+if [ "${REUSE_IMAGE:-0}" = 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
+    step "compose build: skipped (REUSE_IMAGE=1: $image of the run before, same tree)"
+else
+    step "compose build"
+    compose build >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; fail "compose build"; }
+    tail -n 3 "$work/build.log" | sed 's/^/    /'
+    docker image inspect "$image" >/dev/null || fail "no image $image after the build"
+fi
 check "$image built on $BASE_IMAGE ($(docker image inspect -f '{{.Size}}' "$image" \
     | awk '{printf "%.2f GB", $1 / 1e9}'))"
 
