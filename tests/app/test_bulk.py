@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from app import importers
 from app import models as m
 from app.db import create_db_engine, session_factory, session_scope
 from app.demo import SKILL_NAMES, generate_demo
@@ -107,6 +108,39 @@ def test_demo_frames_write_in_batches_and_again_change_nothing(factory):
         assert stored[job_id].salary_annual_max_usd == pytest.approx(
             None if pd.isna(want["salary_annual_max_usd"]) else want["salary_annual_max_usd"]
         )
+
+
+def test_many_events_are_written_by_two_transactions_at_once_on_postgresql(factory, monkeypatch):
+    """Past PARALLEL_EVENTS (lowered here) PostgreSQL takes the events in two parts by
+    user: every event once, each user's in their order; SQLite, and events whose key is
+    in both parts, in one."""
+    data = generate_demo(n_users=40, n_jobs=60, seed=3)
+    events = data.events.assign(idempotency_key=[f"p:{i}" for i in range(len(data.events))])
+    write_frames(factory, jobs=data.jobs, users=data.users)
+    monkeypatch.setattr(importers, "PARALLEL_EVENTS", 10)
+    parts = importers._event_parts(factory, events)
+    postgres = factory.kw["bind"].dialect.name == "postgresql"
+    assert len(parts) == (2 if postgres else 1)
+    assert sum(map(len, parts)) == len(events)
+    assert not set(parts[0]["user_id"]) & set(parts[-1]["user_id"]) or not postgres
+    shared = events.assign(idempotency_key=["same"] * len(events))
+    assert len(importers._event_parts(factory, shared)) == 1
+    heard = []
+    written = write_frames(
+        factory, events=events, batch=50, progress=lambda *said: heard.append(said)
+    )
+    assert written.events_inserted == len(events) and heard[-1] == ("events",) + (len(events),) * 2
+    assert write_frames(factory, events=events).events_inserted == 0
+    with session_scope(factory) as s:  # by row id: the order they were inserted in
+        stored = s.execute(
+            text(
+                "SELECT u.external_id, j.external_id, i.type FROM interactions i "
+                "JOIN users u ON u.id = i.user_id JOIN jobs j ON j.id = i.job_id ORDER BY i.id"
+            )
+        ).all()
+    for user, rows in list(events.groupby("user_id", sort=False))[:10]:
+        mine = [(job, kind) for who, job, kind in stored if who == user]
+        assert mine == list(zip(rows["job_id"], rows["type"], strict=True))
 
 
 def _frames(items):
