@@ -53,9 +53,14 @@ class Parts:
         )
 
 
-def catalog_rows(values: Tensor, job_rows: Tensor | None) -> Tensor:
-    """The catalog `job_rows` of per-job `values` (first axis), or all of them."""
-    return values if job_rows is None else values.index_select(0, job_rows)
+def catalog_rows(values: Tensor, job_rows: Tensor | slice | None, dim: int = 0) -> Tensor:
+    """The catalog `job_rows` (row numbers, or a slice: a view) of per-job `values`
+    along `dim`, or all of them."""
+    if job_rows is None:
+        return values
+    if isinstance(job_rows, slice):
+        return values[(slice(None),) * dim + (job_rows,)]
+    return values.index_select(dim, job_rows)
 
 
 def seam_sum(job_mixed: Tensor, user_mixed: Tensor) -> Tensor:

@@ -53,6 +53,9 @@ PRECOMPUTE_CHUNK = 8192  # jobs per block when precomputing (bounds peak memory)
 # (`dense_features_of_user`, dearer per candidate): the measured crossover
 # (docs/benchmarks/measured-choices.md)
 WHOLE_CATALOG_SHARE = 0.02
+# Candidates per block of the conv and deep terms: [block, H1] steps that stay in the
+# cache (a 10k catalog's tower: 13.3 ms whole, 11.6 ms in blocks of 2048; the same sums)
+TOWER_BLOCK = 2048
 
 
 class CatalogScorer:
@@ -286,27 +289,38 @@ class CatalogScorer:
                 logit += 0.5 * (user.s.pow(2).sum(1) - user.q)
             if m.deep is None and m.conv is None:
                 return logit
-            job = self._job()
-            # with a deep tower or a conv branch, every side has a hidden part
-            assert job.hidden is not None and user.hidden is not None
-            if m.deep is None:  # conv head only
-                hidden = catalog_rows(job.hidden, job_rows) + user.hidden
-            else:  # every part is already scaled by the first BatchNorm (folded)
-                assert self.pair.hidden is not None
-                hidden = torch.addmm(catalog_rows(job.hidden, job_rows), x, self.pair.hidden)
-                hidden += user.hidden + self.hidden_bias
-            if m.conv is not None and self.mixed_positions:
-                assert job.mixed is not None and user.mixed is not None
-                job_mixed = job.mixed if job_rows is None else job.mixed.index_select(1, job_rows)
-                seam = seam_sum(job_mixed, user.mixed[:, 0] + self.conv_bias)
-                hidden.addmm_(seam, self.conv_out.T)
-            if m.deep is None:
-                return logit.add_(hidden[:, 0] + self.conv_head_bias)
-            h = hidden.relu_()  # eval: dropout = identity
-            for weight, bias, residual in self.later:
-                out = torch.addmm(bias, h, weight.T).relu_()
-                h = out.add_(h) if residual else out
-            return logit.add_(m.deep.out(h).squeeze(-1))
+            n = len(logit)
+            for lo in range(0, n, TOWER_BLOCK):
+                hi = min(lo + TOWER_BLOCK, n)
+                rows = slice(lo, hi) if job_rows is None else job_rows[lo:hi]
+                logit[lo:hi] += self._tower(rows, user, x[lo:hi])
+            return logit
+
+    def _tower(self, rows: slice | Tensor, user: Parts, x: Tensor) -> Tensor:
+        """[b]: the conv and deep terms of the logit for b catalog `rows` (a slice, or
+        row numbers) whose pair features are `x` [b, Fd]. `logits` calls it a block of
+        `TOWER_BLOCK` candidates at a time: the [b, H1] steps then stay in the cache."""
+        m = self.model
+        job = self._job()
+        # with a deep tower or a conv branch, every side has a hidden part
+        assert job.hidden is not None and user.hidden is not None
+        if m.deep is None:  # conv head only
+            hidden = catalog_rows(job.hidden, rows) + user.hidden
+        else:  # every part is already scaled by the first BatchNorm (folded)
+            assert self.pair.hidden is not None
+            hidden = torch.addmm(catalog_rows(job.hidden, rows), x, self.pair.hidden)
+            hidden += user.hidden + self.hidden_bias
+        if m.conv is not None and self.mixed_positions:
+            assert job.mixed is not None and user.mixed is not None
+            seam = seam_sum(catalog_rows(job.mixed, rows, 1), user.mixed[:, 0] + self.conv_bias)
+            hidden.addmm_(seam, self.conv_out.T)
+        if m.deep is None:
+            return hidden[:, 0] + self.conv_head_bias
+        h = hidden.relu_()  # eval: dropout = identity
+        for weight, bias, residual in self.later:
+            out = torch.addmm(bias, h, weight.T).relu_()
+            h = out.add_(h) if residual else out
+        return m.deep.out(h).squeeze(-1)
 
     def first_stage(
         self,

@@ -32,7 +32,9 @@ CONFIGS = [
         f"D{c.embedding_dim}k{c.conv_kernel_size}fm{c.use_fm:d}conv{c.use_conv:d}deep{c.use_deep:d}"
     ),
 )
-def test_catalog_scorer_equals_reference_forward(config, seed):
+@pytest.mark.parametrize("block", [scorer_module.TOWER_BLOCK, 5])  # 37 jobs: one, or 8
+def test_catalog_scorer_equals_reference_forward(config, seed, block, monkeypatch):
+    monkeypatch.setattr(scorer_module, "TOWER_BLOCK", block)
     users, jobs, interactions = random_records(n_users=10, n_jobs=37, seed=seed)
     space = fitted_space(users, jobs, interactions)
     model = random_model(space, config, seed=seed)
@@ -44,7 +46,9 @@ def test_catalog_scorer_equals_reference_forward(config, seed):
     assert (fast - reference).abs().max().item() < 1e-5
 
 
-def test_scoring_a_subset_of_candidates():
+@pytest.mark.parametrize("block", [scorer_module.TOWER_BLOCK, 3])
+def test_scoring_a_subset_of_candidates(block, monkeypatch):
+    monkeypatch.setattr(scorer_module, "TOWER_BLOCK", block)
     users, jobs, interactions = random_records(seed=5)
     space = fitted_space(users, jobs, interactions)
     model = random_model(space)
