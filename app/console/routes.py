@@ -42,6 +42,12 @@ def problem(request: Request, status: int, title: str, message: str, **context: 
     return page(request, "problem.html", status, title=title, message=message, **context)
 
 
+def error_page(request: Request, exc: JobrecError, missing: str, failed: str) -> Response:
+    """The problem page of a service's typed error: titled `missing` for a 404, else
+    `failed`."""
+    return problem(request, exc.status, missing if exc.status == 404 else failed, exc.message)
+
+
 @router.get("")
 async def index(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{request.scope.get('root_path', '')}/console/try")
@@ -103,8 +109,7 @@ def experiment(name: str, request: Request, services: ServicesDep) -> Response:
     try:
         report = services.experiments.report(name)
     except JobrecError as exc:
-        title = "No such experiment" if exc.status == 404 else "The report cannot be read"
-        return problem(request, exc.status, title, exc.message)
+        return error_page(request, exc, "No such experiment", "The report cannot be read")
     registered = {r.version: r.status for r in services.registry.versions()}
     return page(request, "experiment.html", report=report, registered=registered)
 
@@ -124,8 +129,7 @@ def model(version: str, request: Request, services: ServicesDep) -> Response:
     try:
         detail = services.model_details.get(version)
     except JobrecError as exc:
-        title = "No such model version" if exc.status == 404 else "The model cannot be read"
-        return problem(request, exc.status, title, exc.message)
+        return error_page(request, exc, "No such model version", "The model cannot be read")
     columns, metric_rows = views.metric_rows(detail.metrics, detail.baselines)
     return page(request, "model.html", m=detail, columns=columns, metric_rows=metric_rows)
 
