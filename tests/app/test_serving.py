@@ -28,26 +28,13 @@ from app.serving.ranking import (
 from app.serving.ranking import rank as rank_catalog
 from app.serving.state import REFRESH_OVERLAP, Serving, ServingState
 from ml.checkpoint import METADATA_FILE, Checkpoint, save_checkpoint
-from tests.support.builders import fitted_space, random_model, random_records
+from tests.support.builders import fitted_space, random_model, random_records, serving
 
 ONE_STAGE = TwoStage(min_candidates=10**9, shortlist=2000)
 
 
 def rank(state: ServingState, user, job_filter: JobFilter, k: int, two_stage: TwoStage = ONE_STAGE):
     return rank_catalog(state.checkpoint, state.catalog, user, job_filter, k, two_stage)
-
-
-def serving(state: ServingState, factory, model_path) -> Serving:
-    return Serving(
-        state,
-        factory,
-        model_path=model_path,
-        refresh_seconds=1.0,
-        max_delta=2000,
-        result_cache_size=100,
-        popularity_refresh_seconds=30,
-        trending_half_life=timedelta(hours=72),
-    )
 
 
 def _state(seed: int = 4):
@@ -304,15 +291,8 @@ def test_the_poller_applies_another_writers_jobs_without_a_request(factory, tmp_
     users, jobs, interactions = random_records(n_users=4, n_jobs=12, seed=2)
     space = fitted_space(users, jobs, interactions)
     checkpoint = Checkpoint(random_model(space), space, {"model_version": "test"})
-    live = Serving(
-        ServingState.read(checkpoint, factory),
-        factory,
-        model_path=tmp_path / "none",
-        refresh_seconds=0.05,
-        max_delta=2000,
-        result_cache_size=100,
-        popularity_refresh_seconds=30,
-        trending_half_life=timedelta(hours=72),
+    live = serving(
+        ServingState.read(checkpoint, factory), factory, tmp_path / "none", refresh_seconds=0.05
     )
     live.start_polling()
     try:

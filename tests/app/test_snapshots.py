@@ -20,13 +20,13 @@ from app.serving.catalog import Catalog
 from app.serving.filters import JobFilter
 from app.serving.ranking import TwoStage, rank
 from app.serving.snapshots import JobTable, SnapshotStore
-from app.serving.state import Serving, ServingState
+from app.serving.state import ServingState
 from ml.arrays import TextArray, read_arrays, write_arrays
 from ml.checkpoint import Checkpoint
 from ml.locations import Place
 from ml.records import JobRecord
 from ml.scoring import CatalogScorer
-from tests.support.builders import fitted_space, random_model, random_records
+from tests.support.builders import fitted_space, random_model, random_records, serving
 
 ONE_STAGE = TwoStage(min_candidates=10**9, shortlist=2000)
 CITIES = ["Austin, TX", "Boston, MA", "Denver, CO", "Remote - US"]
@@ -241,15 +241,11 @@ def test_a_poll_that_outgrows_the_delta_takes_a_snapshot(factory, tmp_path):
     _write_jobs(factory, range(20))
     store = SnapshotStore(tmp_path / "snapshots")
     catalog, synced_at = store.catalog(checkpoint, factory, max_delta=3)
-    live = Serving(
+    live = serving(
         ServingState(checkpoint, catalog, synced_at),
         factory,
-        model_path=tmp_path / "none",
-        refresh_seconds=1.0,
+        tmp_path / "none",
         max_delta=3,
-        result_cache_size=10,
-        popularity_refresh_seconds=30,
-        trending_half_life=timedelta(hours=72),
         snapshots=store,
     )
     _write_jobs(factory, range(20, 22))

@@ -159,3 +159,17 @@ def demo_records(folder: Path, *, users: int, jobs: int, seed: int):
     factory = session_factory(create_db_engine(url))
     import_demo(factory, users=users, jobs=jobs, seed=seed)
     return training_records(factory)
+
+
+def serving(state, factory, model_path: Path, **overrides):
+    """A `Serving` of `state` with the tests' settings (any of them overridden)."""
+    from app.serving.state import Serving
+
+    settings = {
+        "refresh_seconds": 1.0,
+        "max_delta": 2000,
+        "result_cache_size": 100,
+        "popularity_refresh_seconds": 30,
+        "trending_half_life": timedelta(hours=72),
+    }
+    return Serving(state, factory, model_path=model_path, **(settings | overrides))
