@@ -26,8 +26,9 @@ import torch
 from torch import Tensor
 
 from ml.data import Feedback
-from ml.features import EntityFeatures, FeatureSpace, dense_features_of_user, fields_of
+from ml.features import EntityFeatures, FeatureSpace, fields_of
 from ml.records import JobRecord, UserRecord
+from ml.scoring.pairs import CatalogPairs
 from ml.text import tokenize
 
 # weights of the content-match score: sum of w * pair feature
@@ -122,15 +123,15 @@ class ContentRanker:
     ) -> None:
         names = [f.name for f in fields_of("dense")]
         self.weights = torch.tensor([CONTENT_WEIGHTS.get(n, 0.0) for n in names])
-        self.space, self.users, self.jobs = space, users, jobs
+        self.users = users
+        # the pair features of the whole catalog, the job side prepared once (equal to
+        # `dense_features_of_user` up to float rounding; per user O(N), not O(N x H x L))
+        self.pairs = CatalogPairs(space, jobs)
         self.tie_break = popularity.tie_break
 
     def __call__(self, user_rows: Tensor) -> Tensor:
         scores = torch.stack(
-            [
-                dense_features_of_user(self.space, self.users, int(row), self.jobs) @ self.weights
-                for row in user_rows
-            ]
+            [self.pairs.dense(self.users, int(row)) @ self.weights for row in user_rows]
         )
         return scores.double() + self.tie_break
 
