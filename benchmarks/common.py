@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 import tempfile
+import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from app.db import create_db_engine, session_factory
 from app.migrate import upgrade
@@ -28,6 +34,38 @@ def temporary_store(prefix: str = "jobrec-bench-"):
             yield url, session_factory(engine), Path(folder)
         finally:
             engine.dispose()
+
+
+@contextmanager
+def fresh_postgres(admin_url: str, checkout: Path, prefix: str = "jobrec_bench") -> Iterator[str]:
+    """The URL of a new PostgreSQL database, migrated by `checkout`'s own
+    `jobrec db upgrade` (in its own process), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        command = [sys.executable, "-m", "app.cli", "db", "upgrade"]
+        env = {**os.environ, "DATABASE_URL": url}
+        subprocess.run(command, cwd=checkout, env=env, check=True, capture_output=True)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def stored_rows(url: str) -> int:
+    """Jobs + users + interactions in the store at `url`."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = sum(
+            conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("jobs", "users", "interactions")
+        )
+    engine.dispose()
+    return rows
 
 
 def load_records(factory):

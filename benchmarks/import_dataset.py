@@ -22,15 +22,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import REPO, fresh_postgres, stored_rows
+
 TITLES = [
     "Data Scientist",
     "Software Engineer",
@@ -152,54 +152,18 @@ def timed(checkout: Path, step: str, folder: Path, url: str) -> dict[str, float]
     return {"seconds": float(json.loads(out)), "peak_rss_gb": usage.ru_maxrss / 2**20}
 
 
-def fresh_database(admin_url: str, checkout: Path) -> tuple[str, str]:
-    """(name, URL) of a new database, migrated by `checkout`."""
-    name = f"jobrec_dataset_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "DATABASE_URL": url}
-    command = [sys.executable, "-m", "app.cli", "db", "upgrade"]
-    subprocess.run(command, cwd=checkout, env=env, check=True, capture_output=True)
-    return name, url
-
-
-def stored_rows(url: str) -> int:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        rows = sum(
-            conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-            for table in ("jobs", "users", "interactions")
-        )
-    engine.dispose()
-    return rows
-
-
-def drop(admin_url: str, name: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
-
-
 def measure(checkout: Path, folder: Path, admin_url: str, rows: int) -> list[str]:
     """The table's two lines of one checkout."""
     lines = []
-    name, url = fresh_database(admin_url, checkout)
-    try:
+    with fresh_postgres(admin_url, checkout, "jobrec_dataset") as url:
         for step in ("validate", "import"):
             got = timed(checkout, step, folder, url)
             lines.append(
                 f"| {step} | {got['seconds']:.1f} | {rows / got['seconds']:,.0f} | "
                 f"{got['peak_rss_gb']:.2f} |"
             )
-        stored = stored_rows(url)
-        lines[-1] += f" {stored:,} |"
+        lines[-1] += f" {stored_rows(url):,} |"
         lines[0] += " |"
-    finally:
-        drop(admin_url, name)
     return lines
 
 

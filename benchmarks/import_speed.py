@@ -18,45 +18,29 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, fresh_postgres, stored_rows
 
 
 def timed_import(checkout: Path, admin_url: str, users: int, jobs: int) -> dict[str, float]:
     """Import the demo from `checkout` into a fresh database: seconds, peak RSS, counts."""
-    name = f"jobrec_import_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "DATABASE_URL": url}
-    python = sys.executable
-    try:
-        subprocess.run(
-            [python, "-m", "app.cli", "db", "upgrade"], cwd=checkout, env=env, check=True
-        )
+    with fresh_postgres(admin_url, checkout, "jobrec_import") as url:
+        env = {**os.environ, "DATABASE_URL": url}
         started = time.perf_counter()
-        command = [python, "-m", "app.cli", "import", "demo", "--users", str(users)]
+        command = [sys.executable, "-m", "app.cli", "import", "demo", "--users", str(users)]
         proc = subprocess.Popen([*command, "--jobs", str(jobs)], cwd=checkout, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         if status != 0:
             return {"seconds": seconds, "peak_rss_gb": usage.ru_maxrss / 2**20, "failed": status}
-        with create_engine(url).connect() as conn:
-            rows = sum(
-                conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-                for table in ("jobs", "users", "interactions")
-            )
-        return {"seconds": seconds, "peak_rss_gb": usage.ru_maxrss / 2**20, "rows": rows}
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+        return {
+            "seconds": seconds,
+            "peak_rss_gb": usage.ru_maxrss / 2**20,
+            "rows": stored_rows(url),
+        }
 
 
 def main() -> None:
