@@ -52,6 +52,21 @@ FALSE = {"0", "false", "no", "n", "f"}
 PLACE = ("city", "region", "country", "latitude", "longitude")
 SALARY = ("salary_min", "salary_max", "salary_currency", "salary_period")
 DESIRED = ("desired_salary", "desired_salary_currency", "desired_salary_period")
+# the frames' columns of a `Salary` and of a `DesiredSalaryIn`: column -> attribute
+SALARY_COLUMNS = {
+    "salary_min": "minimum",
+    "salary_max": "maximum",
+    "salary_currency": "currency",
+    "salary_period": "period",
+    "salary_annual_min_usd": "annual_min_usd",
+    "salary_annual_max_usd": "annual_max_usd",
+}
+DESIRED_COLUMNS = {
+    "desired_salary_amount": "amount",
+    "desired_salary_currency": "currency",
+    "desired_salary_period": "period",
+    "desired_salary_annual_usd": "annual_usd",
+}
 REQUIRED = {
     "jobs.csv": ("job_id", "title"),
     "users.csv": ("user_id",),
@@ -82,11 +97,6 @@ class Dataset:
     users: EntityFrames | None
     events: pd.DataFrame | None
     event_lines: np.ndarray
-
-
-def in_utc(times: np.ndarray) -> pd.Series:
-    """Datetimes (or None) as UTC instants: those without an offset are taken as UTC."""
-    return pd.to_datetime(pd.Series(times, dtype=object), utc=True).astype("datetime64[us, UTC]")
 
 
 def _bool(default: bool) -> Any:
@@ -184,8 +194,9 @@ def _jobs(table: CsvTable, problems: Problems) -> EntityFrames | None:
         "description": check.field(JobIn, "description", blank=""),
         "company": check.field(JobIn, "company"),
         "employment_type": check.field(JobIn, "employment_type"),
-        "posted_at": in_utc(check.field(JobIn, "posted_at")),
-        "expires_at": in_utc(check.field(JobIn, "expires_at")),
+        # times as given: the bulk writer stores every one at UTC (no offset: UTC)
+        "posted_at": check.field(JobIn, "posted_at"),
+        "expires_at": check.field(JobIn, "expires_at"),
         "active": check.flag("active", True),
     }
     remote = check.flag("remote", False)
@@ -196,15 +207,7 @@ def _jobs(table: CsvTable, problems: Problems) -> EntityFrames | None:
         return None
     columns["remote"] = remote | remote_text
     pay = [s.to_salary() if s else None for s in salaries]
-    for column, attribute in (
-        ("salary_min", "minimum"),
-        ("salary_max", "maximum"),
-        ("salary_currency", "currency"),
-        ("salary_period", "period"),
-        ("salary_annual_min_usd", "annual_min_usd"),
-        ("salary_annual_max_usd", "annual_max_usd"),
-    ):
-        columns[column] = expand([getattr(p, attribute) if p else None for p in pay], codes)
+    columns |= _attributes(pay, codes, SALARY_COLUMNS)
     return _entities(columns, skills, JOB_COLUMNS)
 
 
@@ -221,14 +224,18 @@ def _users(table: CsvTable, problems: Problems) -> EntityFrames | None:
     desired, codes = check.composite(UserIn, "desired_salary", DESIRED, _desired)
     if problems.found:
         return None
-    for column, attribute in (
-        ("desired_salary_amount", "amount"),
-        ("desired_salary_currency", "currency"),
-        ("desired_salary_period", "period"),
-        ("desired_salary_annual_usd", "annual_usd"),
-    ):
-        columns[column] = expand([getattr(d, attribute) if d else None for d in desired], codes)
+    columns |= _attributes(desired, codes, DESIRED_COLUMNS)
     return _entities(columns, skills, USER_COLUMNS)
+
+
+def _attributes(
+    values: list[Any], codes: np.ndarray, columns: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """column -> each row's attribute of its value (`values[codes[i]]`, None: None)."""
+    return {
+        column: expand([getattr(v, attribute) if v else None for v in values], codes)
+        for column, attribute in columns.items()
+    }
 
 
 def _entities(columns: dict[str, Any], skills: np.ndarray, names: tuple[str, ...]) -> EntityFrames:
@@ -287,7 +294,7 @@ def _events(table: CsvTable, problems: Problems) -> pd.DataFrame | None:
         list(users),
         list(jobs),
         list(types),
-        in_utc(expand(aware, codes)),
+        expand(aware, codes),
         named,
         none,
         none,

@@ -142,7 +142,7 @@ def errors_of(directory: Path) -> list[str]:
 
 
 def in_utc(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    """The importer writes times as UTC instants (a time without an offset is UTC)."""
+    """Times as the store keeps them: UTC instants (a time without an offset is UTC)."""
     as_utc = {c: pd.to_datetime(frame[c].astype(object), utc=True) for c in columns}
     return frame.assign(**{c: t.astype("datetime64[us, UTC]") for c, t in as_utc.items()})
 
@@ -153,6 +153,9 @@ def assert_same_frames(directory: Path) -> None:
     jobs.rows = in_utc(jobs.rows, "posted_at", "expires_at")
     events = in_utc(events, "occurred_at")
     got = read_dataset(directory)
+    got.jobs.rows = in_utc(got.jobs.rows, "posted_at", "expires_at")
+    assert got.events is not None
+    got.events = in_utc(got.events, "occurred_at")
     for mine, theirs in ((got.jobs, jobs), (got.users, users)):
         assert theirs is not None and mine is not None
         pd.testing.assert_frame_equal(mine.rows, theirs.rows)
